@@ -1,0 +1,1 @@
+"""Task processing: the worker, audio conversion, transcription engines, diarization."""
