@@ -79,7 +79,9 @@ def ensure_launcher(*, quiet: bool = False) -> Path:
         if proc.returncode != 0:
             tmp.unlink(missing_ok=True)
             tail = proc.stderr.strip().splitlines()[-5:]
-            raise DatabaseUnavailable("go build of the FerretDB launcher failed: " + " | ".join(tail))
+            raise DatabaseUnavailable(
+                "go build of the FerretDB launcher failed: " + " | ".join(tail)
+            )
         tmp.replace(binary)
         return binary
 
@@ -134,7 +136,9 @@ class EmbeddedDB:
         line = self._read_first_line()
         if not line.startswith("mongodb://"):
             err = self._stop_and_collect_stderr()
-            raise DatabaseUnavailable(f"embedded FerretDB did not start: {err or line or 'no output'}")
+            raise DatabaseUnavailable(
+                f"embedded FerretDB did not start: {err or line or 'no output'}"
+            )
         self.uri = line.strip()
         self.port = int(self.uri.rsplit(":", 1)[1].strip("/"))
         # Keep draining stderr so a chatty DB never blocks on a full pipe.

@@ -1,0 +1,143 @@
+"""The server's own instrumentation: Prometheus metrics, the DB command listener, loop lag.
+
+The command listener counts every command and its reply size by command, collection
+and `op` (the `comment` a code path attaches), for motor (called on its pool threads)
+and AsyncMongoClient alike. Reply size is the BSON size of the decoded reply, so it
+costs one `bson.encode` per reply; small next to the decode the driver already did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import bson
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    gc_collector,
+    generate_latest,
+    platform_collector,
+    process_collector,
+)
+from pymongo import monitoring
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def read_status_kib(field: str, pid: str = "self") -> int:
+    """A `kB` field of /proc/PID/status (VmRSS, VmHWM ...), in bytes; 0 if absent."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        process_collector.ProcessCollector(registry=self.registry)
+        gc_collector.GCCollector(registry=self.registry)
+        platform_collector.PlatformCollector(registry=self.registry)
+        r = self.registry
+        self.db_commands = Counter(
+            "memdiag_db_commands", "DB commands sent", ["command", "collection", "op"], registry=r
+        )
+        self.db_reply_bytes = Counter(
+            "memdiag_db_reply_bytes",
+            "BSON bytes of DB replies",
+            ["command", "collection", "op"],
+            registry=r,
+        )
+        self.db_failures = Counter(
+            "memdiag_db_command_failures", "DB commands that failed", ["command"], registry=r
+        )
+        self.status_polls = Counter("memdiag_status_polls", "status polls served", registry=r)
+        self.status_bytes = Counter(
+            "memdiag_status_response_bytes", "bytes of status poll responses", registry=r
+        )
+        self.requests = Counter(
+            "memdiag_http_requests", "HTTP requests", ["route", "status"], registry=r
+        )
+        self.live_tasks = Gauge("memdiag_live_tasks", "tasks in the live registry", registry=r)
+        self.peak_rss = Gauge(
+            "memdiag_peak_rss_bytes", "kernel high-water mark of RSS (VmHWM)", registry=r
+        )
+        self.peak_rss.set_function(lambda: read_status_kib("VmHWM"))
+        self.loop_lag = Histogram(
+            "memdiag_event_loop_lag_seconds",
+            "event-loop lag: actual minus scheduled wake-up",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=r,
+        )
+        self.tasks_finished = Counter(
+            "memdiag_tasks_finished", "tasks that ended", ["status"], registry=r
+        )
+        self.stage_rss_delta = Gauge(
+            "memdiag_stage_rss_delta_bytes",
+            "RSS change over the last run of a stage",
+            ["stage"],
+            registry=r,
+        )
+        self.stage_peak_rss = Gauge(
+            "memdiag_stage_peak_rss_bytes",
+            "VmHWM at the end of the last run of a stage",
+            ["stage"],
+            registry=r,
+        )
+        self.gc_runs = Counter(
+            "memdiag_explicit_gc_collect", "explicit gc.collect() calls", ["where"], registry=r
+        )
+        self.listener = DbCommandListener(self)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class DbCommandListener(monitoring.CommandListener):
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._pending: dict[tuple[Any, int], tuple[str, str, str]] = {}
+        self._lock = threading.Lock()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        cmd = event.command
+        name = event.command_name
+        if name == "getMore":
+            collection = str(cmd.get("collection", ""))
+        else:
+            target = cmd.get(name)
+            collection = target if isinstance(target, str) else ""
+        comment = cmd.get("comment")
+        op = comment if isinstance(comment, str) else "other"
+        labels = (name, collection, op)
+        self.metrics.db_commands.labels(*labels).inc()
+        with self._lock:
+            self._pending[(event.connection_id, event.request_id)] = labels
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        with self._lock:
+            labels = self._pending.pop((event.connection_id, event.request_id), None)
+        if labels is not None:
+            self.metrics.db_reply_bytes.labels(*labels).inc(len(bson.encode(event.reply)))
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        with self._lock:
+            self._pending.pop((event.connection_id, event.request_id), None)
+        self.metrics.db_failures.labels(event.command_name).inc()
+
+
+async def watch_loop_lag(metrics: Metrics, interval_s: float = 0.1) -> None:
+    """Sleep `interval_s` forever and record how late each wake-up was."""
+    loop = asyncio.get_running_loop()
+    while True:
+        scheduled = loop.time() + interval_s
+        await asyncio.sleep(interval_s)
+        metrics.loop_lag.observe(max(0.0, loop.time() - scheduled))

