@@ -1,0 +1,87 @@
+"""Child-process entry point for speaker diarization (started by ``diarization.py``).
+
+Runs in its own process, as the original server ran pyannote: torch's memory, threads
+and any crash stay out of the server, and a cancel can simply kill it. It loads the
+pipeline from a local model directory, passes the audio as a preloaded waveform (which
+keeps torchcodec's FFmpeg libraries out of the picture), and writes the speaker turns as
+JSON, atomically, to ``--out``. Exit codes: 0 done, 2 usage, 3 failed (reason on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import wave
+from pathlib import Path
+from typing import Any
+
+from reference_server.pipeline.diarization import TURNS_SCHEMA_VERSION
+
+EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 3
+
+
+def _read_wav(path: Path) -> tuple[Any, int]:
+    """(float32 tensor of shape (channels, samples), sample rate) from a PCM16 WAV."""
+    import numpy as np
+    import torch
+
+    with wave.open(str(path), "rb") as wav:
+        if wav.getsampwidth() != 2:
+            raise ValueError(f"{path.name}: expected 16-bit PCM, got {8 * wav.getsampwidth()}-bit")
+        channels, rate = wav.getnchannels(), wav.getframerate()
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+    samples = pcm.reshape(-1, channels).T.astype(np.float32) / 32768.0
+    return torch.from_numpy(np.ascontiguousarray(samples)), rate
+
+
+def diarize(wav: Path, model_dir: Path) -> list[dict[str, Any]]:
+    from reference_server.pipeline.diarize_model import load_pipeline
+
+    pipeline = load_pipeline(model_dir)
+    waveform, rate = _read_wav(wav)
+    output = pipeline({"waveform": waveform, "sample_rate": rate})
+    # pyannote 4 returns DiarizeOutput; legacy pipelines return the Annotation itself.
+    annotation = getattr(output, "speaker_diarization", output)
+    return [
+        {"start": float(turn.start), "end": float(turn.end), "speaker": str(speaker)}
+        for turn, _, speaker in annotation.itertracks(yield_label=True)
+    ]
+
+
+def _write_atomically(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # the parent never reads a half-written file
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m reference_server.pipeline.diarize_child",
+        description="Diarize one WAV with a local pyannote pipeline; write turns as JSON.",
+    )
+    parser.add_argument("--wav", type=Path, required=True, help="16-bit PCM WAV to diarize")
+    parser.add_argument("--model-dir", type=Path, required=True, help="local pipeline directory")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the turns JSON")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits; turn it into our usage code
+        return EXIT_USAGE if exc.code else EXIT_OK
+    try:
+        turns = diarize(args.wav, args.model_dir)
+    except ImportError as exc:
+        print(
+            f"diarization needs: pip install '.[diarization]' ({exc})", file=sys.stderr, flush=True
+        )
+        return EXIT_FAILED
+    except Exception as exc:  # any failure becomes the task's reason, on one line
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"{type(exc).__name__}: {reason}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    _write_atomically(args.out, {"schema_version": TURNS_SCHEMA_VERSION, "turns": turns})
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
