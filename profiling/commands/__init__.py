@@ -6,4 +6,7 @@ The order here is the order `memdiag --help` lists them in.
 COMMANDS: list[str] = [
     "serve",
     "db",
+    "diff",
+    "report",
+    "gate",
 ]

@@ -1,0 +1,50 @@
+"""memdiag report: re-render summary.json, report.md and report.html from stored data."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from profiling.compare import compare
+from profiling.errors import UsageError
+from profiling.outputs import write_reports
+from profiling.results import load_any, rebase_dirs
+
+HELP = "re-render Markdown and HTML reports from a run folder's stored data (nothing re-run)"
+DESCRIPTION = (
+    HELP + ".\n\nReads the run folder's runs/*/run.json (or its summary.json when the run "
+    "folders are gone), recomputes medians and verdicts, and writes summary.json, report.md "
+    "and report.html into the folder (or into --output)."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", type=Path, metavar="DIR", help="a run folder or a summary.json")
+    parser.add_argument("-o", "--output", type=Path, help="write the reports here instead")
+    parser.add_argument("--name", help="title of the report (default: the folder's name)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    parser.add_argument("--no-html", action="store_true", help="skip report.html (no matplotlib)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 < args.alpha < 1:
+        raise UsageError(f"--alpha {args.alpha} must be between 0 and 1, e.g. 0.05")
+    source: Path = args.folder
+    if not source.exists():
+        raise UsageError(f"No such run folder: {source}")
+    runs = load_any(source)
+    folder = source if source.is_dir() else source.parent
+    name = args.name or folder.resolve().name
+    output: Path = args.output or folder
+    # Links in the report are relative to where it is written; keep them reaching the runs.
+    runs = rebase_dirs(runs, folder, output)
+    comparison = compare(runs, name=name, alpha=args.alpha)
+    write_reports(comparison, output, html=not args.no_html)
+    if not comparison.valid:
+        print(
+            f"memdiag report: warning: {len(comparison.invalid_reasons)} invalid run(s): "
+            + "; ".join(comparison.invalid_reasons),
+            file=sys.stderr,
+        )
+    return 0

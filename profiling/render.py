@@ -1,0 +1,300 @@
+"""Render a Comparison: `summary.json` (for scripts), `report.md` (for a review) and
+`report.html` (self-contained, plots embedded as base64 PNGs, no CDN).
+
+Every function here is pure: Comparison in, text out; only the CLI writes files. The
+Markdown and JSON outputs are deterministic for the same runs (golden-tested); the HTML
+carries the same tables plus the matplotlib plots from `profiling.plots`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from profiling.compare import HEADLINE, METRICS, METRICS_BY_KEY, Comparison, ConfigResult, Metric
+from profiling.results import SCHEMA_VERSION, RunResult, dumps, run_record
+from profiling.stats import Verdict, fold_label
+
+_TEMPLATES = Path(__file__).resolve().parent / "templates"
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(_TEMPLATES),
+    autoescape=jinja2.select_autoescape(["html"]),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_ENV.filters["md"] = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+_SHORT = {
+    "peak_rss_bytes": "peak RSS",
+    "rss_growth_mib_per_min": "RSS growth",
+    "status_p99_ms": "status p99",
+    "db_reads_per_poll": "DB reads per poll",
+    "error_rate": "error rate",
+}
+
+
+# --- summary.json --------------------------------------------------------------------
+
+
+def _verdict_record(v: Verdict) -> dict[str, Any]:
+    return {
+        "metric": v.metric,
+        "baseline": v.baseline,
+        "candidate": v.candidate,
+        "baseline_median": v.baseline_median,
+        "candidate_median": v.candidate_median,
+        "ratio": v.ratio,
+        "effect": v.effect,
+        "p_value": v.p_value,
+        "n_baseline": v.n_baseline,
+        "n_candidate": v.n_candidate,
+        "outcome": v.outcome,
+        "significant": v.significant,
+        "label": v.label,
+    }
+
+
+def summary_document(c: Comparison) -> dict[str, Any]:
+    first = c.runs[0]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "memdiag-summary",
+        "name": c.name,
+        "valid": c.valid,
+        "invalid_reasons": list(c.invalid_reasons),
+        "alpha": c.alpha,
+        "scenario": run_record(first)["scenario"],
+        "scenario_mismatch": list(c.scenario_mismatch),
+        "environment": run_record(first)["environment"],
+        "configurations": {
+            conf.name: {
+                "spec": conf.spec,
+                "n_runs": len(conf.runs),
+                "n_attribution_runs": len(conf.attribution),
+                "valid": all(r.valid for r in (*conf.runs, *conf.attribution)),
+                **conf.medians,
+            }
+            for conf in c.configurations
+        },
+        "verdicts": [_verdict_record(v) for v in c.verdicts],
+        "runs": [run_record(r) for r in c.runs],
+        "sweep": None
+        if c.sweep is None
+        else {
+            "param": c.sweep.param,
+            "values": list(c.sweep.values),
+            "points": [
+                {"configuration": p.configuration, "value": p.value, "n_runs": p.runs, **p.medians}
+                for p in c.sweep.points
+            ],
+        },
+    }
+
+
+def render_json(c: Comparison) -> str:
+    return dumps(summary_document(c))
+
+
+# --- the verdict paragraph and tables ------------------------------------------------
+
+
+def _clause(c: Comparison, metric: str, cand: ConfigResult) -> str | None:
+    v = c.verdict(metric, c.baseline.name, cand.name)
+    if v is None or v.baseline_median is None or v.candidate_median is None:
+        return None
+    m = METRICS_BY_KEY[metric]
+    figures = f"{m.format(v.baseline_median)} -> {m.format(v.candidate_median)}"
+    if v.outcome == "inconclusive":
+        how = fold_label(v.baseline_median, v.candidate_median)
+        if m.difference_unit is not None and v.effect is not None:
+            how = m.format_delta(v.effect)
+        label = f"{how}, {v.label}"
+    elif v.outcome == "same" and metric != "peak_rss_bytes":
+        return None  # the paragraph names what changed; the tables show the rest
+    else:
+        label = v.label
+    return f"{_SHORT.get(metric, m.title)} {figures} ({label})"
+
+
+def verdict_paragraph(c: Comparison) -> str:
+    runs = sorted({len(conf.runs) for conf in c.configurations})
+    n = "/".join(str(x) for x in runs)
+    s = c.scenario
+    text = [
+        f"Scenario {s.name} at {s.target_rate_per_s:g} requests/s for {s.duration_s:g} s "
+        f"(after {s.warmup_s:g} s warm-up), {n} measured run(s) per configuration; "
+        f"baseline {c.baseline.name}."
+    ]
+    candidates = c.configurations[1:]
+    significant = [v for v in c.verdicts if v.significant]
+    if candidates and not significant:
+        names = ", ".join(conf.name for conf in c.configurations)
+        undecided = [v for v in c.verdicts if v.outcome == "inconclusive"]
+        if undecided:
+            need = undecided[0].label.rsplit("need ", 1)[-1].rstrip(")")
+            text.append(
+                f"No change between {names} is significant yet: {len(undecided)} "
+                f"comparison(s) are inconclusive for lack of repeats (need {need} per "
+                "configuration)."
+            )
+        else:
+            text.append(f"No significant change between {names} in any metric.")
+    for cand in candidates:
+        clauses = [cl for metric in HEADLINE if (cl := _clause(c, metric, cand))]
+        if clauses and (significant or any("inconclusive" in cl for cl in clauses)):
+            text.append(f"{cand.name}: " + "; ".join(clauses) + ".")
+    if not candidates:
+        conf = c.baseline
+        figures = [
+            f"{_SHORT[k]} {METRICS_BY_KEY[k].format(conf.medians.get(k))}"
+            for k in HEADLINE
+            if conf.medians.get(k) is not None
+        ]
+        text.append(f"{conf.name}: " + ", ".join(figures) + ".")
+    if not c.valid:
+        text.append(
+            f"INVALID: {len(c.invalid_reasons)} problem(s), see below; do not trust the figures."
+        )
+    return " ".join(text)
+
+
+def _range(metric: Metric, values: list[float]) -> str:
+    if len(values) < 2:
+        return ""
+    return f"{metric.format(min(values))} - {metric.format(max(values))}"
+
+
+def metric_tables(c: Comparison) -> list[dict[str, Any]]:
+    """One table per metric that any configuration measured."""
+    tables = []
+    base = c.baseline
+    for m in METRICS:
+        if all(conf.medians.get(m.key) is None for conf in c.configurations):
+            continue
+        rows = []
+        for conf in c.configurations:
+            values = conf.values(m.key)
+            value = conf.medians.get(m.key)
+            row = {
+                "name": conf.name,
+                "median": m.format(value),
+                "n": len(values),
+                "range": _range(m, values),
+                "ratio": "",
+                "label": "",
+                "p": "",
+            }
+            if conf is base:
+                row["ratio"] = "baseline"
+            elif (v := c.verdict(m.key, base.name, conf.name)) is not None:
+                if v.ratio is not None and m.difference_unit is None:
+                    row["ratio"] = f"{v.ratio:.2f}x"
+                elif v.effect is not None:
+                    row["ratio"] = m.format_delta(v.effect)
+                row["label"] = v.label
+                row["p"] = "" if v.p_value is None else f"{v.p_value:.3f}"
+            rows.append(row)
+        tables.append({"key": m.key, "title": m.title, "rows": rows})
+    return tables
+
+
+def _conditions(c: Comparison) -> list[tuple[str, str]]:
+    s = c.scenario
+    env = c.runs[0].environment
+    measured = [r for r in c.runs if r.profile == "none"] or list(c.runs)
+    achieved = [r.load.achieved_rate_per_s for r in measured]
+    params = ", ".join(f"{k}={v}" for k, v in sorted(s.params.items()))
+    repeats = sorted({len(conf.runs) for conf in c.configurations})
+    attribution = sum(len(conf.attribution) for conf in c.configurations)
+    rows = [
+        ("scenario", s.name + (f" ({params})" if params else "")),
+        (
+            "target rate",
+            f"{s.target_rate_per_s:g} /s; achieved {min(achieved):.1f} - {max(achieved):.1f} /s",
+        ),
+        (
+            "steady / warm-up / cool-down",
+            f"{s.duration_s:g} s / {s.warmup_s:g} s / {s.cooldown_s:g} s",
+        ),
+        ("users", "" if s.users is None else str(s.users)),
+        (
+            "repeats",
+            "/".join(map(str, repeats))
+            + " measured run(s) per configuration, interleaved"
+            + (f"; {attribution} attribution run(s) beside them" if attribution else ""),
+        ),
+        ("configurations", ", ".join(f"{conf.name} = `{conf.spec}`" for conf in c.configurations)),
+        ("host", f"{env.host} ({env.cpu_count or '?'} CPUs), {env.platform}".strip(", ")),
+        ("Python", env.python),
+        ("versions", ", ".join(f"{k} {v}" for k, v in sorted(env.versions.items()))),
+        ("git commit", env.git_commit),
+        ("DB server", f"{env.db_server} {env.db_version}".strip()),
+    ]
+    return [(k, v) for k, v in rows if v]
+
+
+def _links(runs: Iterable[RunResult]) -> list[dict[str, Any]]:
+    out = []
+    for r in runs:
+        if r.dir is None:
+            continue
+        files = [("rss.csv", f"{r.dir}/rss.csv")] if r.timeline else []
+        files += [(name, f"{r.dir}/{path}") for name, path in sorted(r.artifacts.items())]
+        out.append(
+            {
+                "label": f"{r.configuration} run {r.repeat}"
+                + (f" ({r.profile})" if r.profile != "none" else ""),
+                "dir": r.dir,
+                "files": files,
+            }
+        )
+    return out
+
+
+def _sites(c: Comparison, limit: int = 10) -> list[dict[str, Any]]:
+    rows = []
+    for r in c.runs:
+        for site in r.top_sites[:limit]:
+            rows.append(
+                {
+                    "configuration": r.configuration,
+                    "run": r.repeat,
+                    "profile": r.profile,
+                    "location": site.location,
+                    "size": f"{site.size_bytes / 1048576:.2f} MiB",
+                    "count": site.count,
+                    "source": site.source,
+                    "links": [
+                        (n, f"{r.dir}/{p}")
+                        for n, p in sorted(r.artifacts.items())
+                        if r.dir and "flamegraph" in n
+                    ],
+                }
+            )
+    return rows
+
+
+def _context(c: Comparison) -> dict[str, Any]:
+    return {
+        "c": c,
+        "paragraph": verdict_paragraph(c),
+        "tables": metric_tables(c),
+        "conditions": _conditions(c),
+        "links": _links(c.runs),
+        "sites": _sites(c),
+        "has_dirs": any(r.dir for r in c.runs),
+    }
+
+
+def render_markdown(c: Comparison) -> str:
+    return _ENV.get_template("report.md").render(**_context(c))
+
+
+def render_html(c: Comparison) -> str:
+    from profiling import plots  # matplotlib costs a second to import; only HTML needs it
+
+    return _ENV.get_template("report.html").render(**_context(c), plots=plots.all_plots(c))

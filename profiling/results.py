@@ -1,0 +1,519 @@
+"""Run folders and `summary.json`: the layout, the schema, and typed loading.
+
+A run folder (default `reports/<UTC timestamp>-<name>/`) looks like this::
+
+    summary.json          every run's figures, medians per configuration, verdicts
+    report.md             ready to paste into a review
+    report.html           self-contained, plots embedded
+    runs/<NN>-<config>-r<k>/
+        run.json          one measured run: figures, validity and reasons (RunResult)
+        rss.csv           RSS timeline (the probes' sampler CSV; memdiag reads its t_s,
+                          label and rss_bytes columns; label: server, db, loadgen)
+        ...               raw probe output (load JSON, Locust CSVs, /metrics scrapes,
+                          tracemalloc diffs, memray flamegraphs), named in run.json
+                          `artifacts` by path relative to the run's folder
+
+`run.json` and `summary.json` carry `schema_version` and are validated on load; an
+error names the file and the field. `summary.json`'s `runs` entries are `run.json`
+records plus `dir` (the run's folder relative to the summary), so a summary copied
+anywhere still reports; the RSS timelines come along when the run folders do.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from profiling.errors import UsageError
+from profiling.validate import Fields, Scalar, SchemaError
+
+SCHEMA_VERSION = 1
+RUN_FILE = "run.json"
+SUMMARY_FILE = "summary.json"
+TIMELINE_FILE = "rss.csv"
+RUNS_DIR = "runs"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """The load a run was measured under; two runs compare only if these agree."""
+
+    name: str  # built-in scenario ("polling-storm") or "locustfile:<path>"
+    target_rate_per_s: float
+    duration_s: float  # steady phase
+    warmup_s: float
+    cooldown_s: float = 0.0
+    users: int | None = None
+    params: dict[str, Scalar] = field(default_factory=dict)  # scenario-specific knobs
+
+    def as_dict(self) -> dict[str, Scalar | None]:
+        return {
+            "name": self.name,
+            "target_rate_per_s": self.target_rate_per_s,
+            "duration_s": self.duration_s,
+            "warmup_s": self.warmup_s,
+            "cooldown_s": self.cooldown_s,
+            "users": self.users,
+            **{f"params.{k}": v for k, v in sorted(self.params.items())},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessMemory:
+    """One process's memory over the steady phase."""
+
+    kernel_peak_bytes: int | None  # VmHWM, reset after warm-up; None if unreadable
+    sampled_peak_bytes: int
+    final_bytes: int
+    median_bytes: int
+    growth_mib_per_min: float  # least-squares slope over the steady phase
+    samples: int
+    cpu_percent: float | None = None  # of one core, averaged over the steady phase
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointLatency:
+    """Latency from the intended send time (open model), steady phase only."""
+
+    requests: int
+    failures: int
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p95_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFigures:
+    target_rate_per_s: float
+    achieved_rate_per_s: float
+    late_sends: int = 0
+    saturated: bool = False  # Locust warned that the load generator's CPU was saturated
+
+
+@dataclass(frozen=True, slots=True)
+class CommandCount:
+    commands: int
+    reply_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class DbFigures:
+    """DB commands and reply bytes over the steady phase, scraped from /metrics."""
+
+    commands_total: int
+    reply_bytes_total: int
+    status_polls: int
+    reads_per_poll: float | None  # read commands (find, getMore, aggregate, count...) per poll
+    commands_per_poll: float | None
+    reply_bytes_per_poll: float | None
+    by_command: dict[str, CommandCount] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HeapFigures:
+    """Heap high-water mark beside RSS, from an attribution run or /debug."""
+
+    heap_peak_bytes: int | None
+    source: str  # "tracemalloc", "memray" or "debug"
+    rss_at_heap_peak_bytes: int | None = None
+    malloc_arenas: int | None = None
+    malloc_trim_returned_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationSite:
+    location: str  # "file.py:123 in function" or memray's frame description
+    size_bytes: int
+    count: int
+    source: str  # "tracemalloc-diff" or "memray"
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    host: str = ""
+    cpu_count: int | None = None
+    platform: str = ""
+    python: str = ""
+    git_commit: str = ""
+    db_server: str = ""  # "FerretDB (embedded, SQLite)" or "MongoDB"
+    db_version: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Phases:
+    """Phase boundaries in seconds on the timeline's clock (t_s in rss.csv)."""
+
+    steady_start_s: float
+    steady_end_s: float
+    end_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    t_s: tuple[float, ...]
+    rss_bytes: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """One measured (or attribution) run of one configuration."""
+
+    configuration: str  # label in reports; "lean#2" for the second copy in an A/A run
+    spec: str  # "mode[:switch=value,...]" or "url:<URL>" for an attached server
+    repeat: int  # 1-based repeat index
+    order: int  # position in the interleaved schedule
+    profile: str  # "none", "tracemalloc" or "memray"; only "none" runs gate RSS
+    started_at: str
+    scenario: Scenario
+    memory: dict[str, ProcessMemory]  # "server", "db", "loadgen"
+    latency: dict[str, EndpointLatency]
+    status_endpoint: str | None  # the key in `latency` that is the status poll
+    load: LoadFigures
+    valid: bool
+    invalid_reasons: tuple[str, ...] = ()
+    db: DbFigures | None = None
+    loop_lag_p99_ms: float | None = None
+    heap: HeapFigures | None = None
+    top_sites: tuple[AllocationSite, ...] = ()
+    artifacts: dict[str, str] = field(default_factory=dict)
+    environment: Environment = field(default_factory=Environment)
+    phases: Phases | None = None
+    sweep_param: str | None = None  # the Scenario field or param a sweep varied
+    dir: str | None = None  # run folder relative to the summary; not stored in run.json
+    timeline: dict[str, Series] = field(default_factory=dict)  # from rss.csv, not JSON
+
+    @property
+    def requests(self) -> int:
+        return sum(e.requests for e in self.latency.values())
+
+    @property
+    def failures(self) -> int:
+        return sum(e.failures for e in self.latency.values())
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.failures / self.requests if self.requests else None
+
+    @property
+    def status(self) -> EndpointLatency | None:
+        return self.latency.get(self.status_endpoint) if self.status_endpoint else None
+
+    def sweep_value(self) -> Scalar | None:
+        if self.sweep_param is None:
+            return None
+        if self.sweep_param in self.scenario.params:
+            return self.scenario.params[self.sweep_param]
+        value = getattr(self.scenario, self.sweep_param, None)
+        return value if isinstance(value, str | int | float) else None
+
+
+# --- writing -------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def run_record(run: RunResult) -> dict[str, Any]:
+    """The JSON record of a run (without timeline; with `dir` only when it is set)."""
+    record = _plain(run)
+    del record["timeline"]
+    if run.dir is None:
+        del record["dir"]
+    return dict(record)
+
+
+def dumps(document: Mapping[str, Any]) -> str:
+    """Every JSON file memdiag writes: sorted keys, indented, trailing newline."""
+    return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def run_json(run: RunResult) -> str:
+    return dumps({"schema_version": SCHEMA_VERSION, "kind": "memdiag-run", **run_record(run)})
+
+
+def timeline_csv(timeline: Mapping[str, Series]) -> str:
+    lines = ["t_s,label,rss_bytes"]
+    for process, series in timeline.items():
+        lines += [
+            f"{t:.3f},{process},{b}" for t, b in zip(series.t_s, series.rss_bytes, strict=True)
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file; a missing file is a usage error (exit 2), bad JSON a schema one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"No such file: {path}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a folder, expected a JSON file") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def check_version(f: Fields, kind: str) -> None:
+    version = f.int_("schema_version")
+    if version != SCHEMA_VERSION:
+        raise SchemaError(
+            f"{f.where}: schema_version {version} is not supported (this memdiag reads "
+            f"{SCHEMA_VERSION}); re-render it with the memdiag that wrote it"
+        )
+    if f.has("kind") and f.str_("kind") != kind:
+        raise SchemaError(f"{f.where}: field kind: expected {kind!r}, got {f.str_('kind')!r}")
+
+
+def _memory(f: Fields) -> ProcessMemory:
+    return ProcessMemory(
+        kernel_peak_bytes=f.opt_int("kernel_peak_bytes"),
+        sampled_peak_bytes=f.int_("sampled_peak_bytes"),
+        final_bytes=f.int_("final_bytes"),
+        median_bytes=f.int_("median_bytes"),
+        growth_mib_per_min=f.float_("growth_mib_per_min"),
+        samples=f.int_("samples"),
+        cpu_percent=f.opt_float("cpu_percent"),
+    )
+
+
+def _latency(f: Fields) -> EndpointLatency:
+    return EndpointLatency(
+        requests=f.int_("requests"),
+        failures=f.int_("failures"),
+        rps=f.float_("rps"),
+        p50_ms=f.float_("p50_ms"),
+        p90_ms=f.float_("p90_ms"),
+        p95_ms=f.float_("p95_ms"),
+        p99_ms=f.float_("p99_ms"),
+        p999_ms=f.float_("p999_ms"),
+        max_ms=f.float_("max_ms"),
+    )
+
+
+def _db(f: Fields) -> DbFigures:
+    return DbFigures(
+        commands_total=f.int_("commands_total"),
+        reply_bytes_total=f.int_("reply_bytes_total"),
+        status_polls=f.int_("status_polls"),
+        reads_per_poll=f.opt_float("reads_per_poll"),
+        commands_per_poll=f.opt_float("commands_per_poll"),
+        reply_bytes_per_poll=f.opt_float("reply_bytes_per_poll"),
+        by_command={
+            k: CommandCount(v.int_("commands"), v.int_("reply_bytes"))
+            for k, v in f.mapping("by_command").items()
+        },
+    )
+
+
+def run_from_record(f: Fields) -> RunResult:
+    """Build a RunResult from a validated run record (run.json or a summary's runs[i])."""
+    s = f.obj("scenario")
+    env = f.opt_obj("environment")
+    heap = f.opt_obj("heap")
+    phases = f.opt_obj("phases")
+    load = f.obj("load")
+    run = RunResult(
+        configuration=f.str_("configuration"),
+        spec=f.str_("spec"),
+        repeat=f.int_("repeat"),
+        order=f.int_("order"),
+        profile=f.str_("profile"),
+        started_at=f.str_("started_at"),
+        scenario=Scenario(
+            name=s.str_("name"),
+            target_rate_per_s=s.float_("target_rate_per_s"),
+            duration_s=s.float_("duration_s"),
+            warmup_s=s.float_("warmup_s"),
+            cooldown_s=s.opt_float("cooldown_s") or 0.0,
+            users=s.opt_int("users"),
+            params=s.scalars("params"),
+        ),
+        memory={k: _memory(v) for k, v in f.mapping("memory", optional=False).items()},
+        latency={k: _latency(v) for k, v in f.mapping("latency", optional=False).items()},
+        status_endpoint=f.opt_str("status_endpoint"),
+        load=LoadFigures(
+            target_rate_per_s=load.float_("target_rate_per_s"),
+            achieved_rate_per_s=load.float_("achieved_rate_per_s"),
+            late_sends=load.opt_int("late_sends") or 0,
+            saturated=load.bool_("saturated") if load.has("saturated") else False,
+        ),
+        valid=f.bool_("valid"),
+        invalid_reasons=tuple(f.strings("invalid_reasons")),
+        db=_db(db) if (db := f.opt_obj("db")) else None,
+        loop_lag_p99_ms=f.opt_float("loop_lag_p99_ms"),
+        heap=HeapFigures(
+            heap.opt_int("heap_peak_bytes"),
+            heap.str_("source"),
+            heap.opt_int("rss_at_heap_peak_bytes"),
+            heap.opt_int("malloc_arenas"),
+            heap.opt_int("malloc_trim_returned_bytes"),
+        )
+        if heap
+        else None,
+        top_sites=tuple(
+            AllocationSite(
+                t.str_("location"), t.int_("size_bytes"), t.int_("count"), t.str_("source")
+            )
+            for t in f.objects("top_sites", optional=True)
+        ),
+        artifacts=f.string_map("artifacts"),
+        environment=Environment(
+            host=env.opt_str("host") or "",
+            cpu_count=env.opt_int("cpu_count"),
+            platform=env.opt_str("platform") or "",
+            python=env.opt_str("python") or "",
+            git_commit=env.opt_str("git_commit") or "",
+            db_server=env.opt_str("db_server") or "",
+            db_version=env.opt_str("db_version") or "",
+            versions=env.string_map("versions"),
+        )
+        if env
+        else Environment(),
+        phases=Phases(
+            phases.float_("steady_start_s"), phases.float_("steady_end_s"), phases.float_("end_s")
+        )
+        if phases
+        else None,
+        sweep_param=f.opt_str("sweep_param"),
+        dir=f.opt_str("dir"),
+    )
+    if run.status_endpoint is not None and run.status_endpoint not in run.latency:
+        raise f.fail(
+            "status_endpoint", f"one of the latency keys {sorted(run.latency)}", run.status_endpoint
+        )
+    if run.profile not in ("none", "tracemalloc", "memray"):
+        raise f.fail("profile", "'none', 'tracemalloc' or 'memray'", run.profile)
+    return run
+
+
+def load_timeline(path: Path) -> dict[str, Series]:
+    """Read rss.csv's t_s, label and rss_bytes columns; an absent file is no timeline."""
+    if not path.is_file():
+        return {}
+    points: dict[str, tuple[list[float], list[int]]] = {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        columns = set(reader.fieldnames or ())
+        label_column = "label" if "label" in columns else "process"
+        missing = {"t_s", label_column, "rss_bytes"} - columns
+        if missing:
+            raise SchemaError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        for line, row in enumerate(reader, start=2):
+            try:
+                t, rss = float(row["t_s"]), int(float(row["rss_bytes"]))
+            except (TypeError, ValueError):
+                raise SchemaError(
+                    f"{path}: line {line}: t_s and rss_bytes must be numbers"
+                ) from None
+            ts, values = points.setdefault(row[label_column] or "server", ([], []))
+            ts.append(t)
+            values.append(rss)
+    return {k: Series(tuple(t), tuple(v)) for k, (t, v) in points.items()}
+
+
+def load_run(run_dir: Path) -> RunResult:
+    """Parse one run's folder: run.json (validated) and its rss.csv timeline."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"No such run folder: {run_dir}")
+    path = run_dir / RUN_FILE
+    f = Fields(read_json(path), str(path))
+    check_version(f, "memdiag-run")
+    run = run_from_record(f)
+    return _with(run, timeline=load_timeline(run_dir / TIMELINE_FILE))
+
+
+def _with(run: RunResult, **changes: Any) -> RunResult:
+    return replace(run, **changes)
+
+
+def load_runs(folder: Path) -> list[RunResult]:
+    """Every run under `folder/runs/`, in schedule order, each with its `dir` set."""
+    runs_root = Path(folder) / RUNS_DIR
+    found = sorted(p.parent for p in runs_root.glob(f"*/{RUN_FILE}"))
+    runs = [_with(load_run(d), dir=f"{RUNS_DIR}/{d.name}") for d in found]
+    return sorted(runs, key=lambda r: r.order)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """A loaded summary.json: its runs (with timelines when their folders are beside it)."""
+
+    path: Path
+    name: str
+    valid: bool
+    runs: tuple[RunResult, ...]
+
+
+def summary_path(target: Path) -> Path:
+    """A run folder or a summary.json -> the summary.json path (usage error if neither)."""
+    target = Path(target)
+    if target.is_dir():
+        return target / SUMMARY_FILE
+    if not target.exists():
+        raise UsageError(f"No such run folder or summary file: {target}")
+    return target
+
+
+def load_summary(path: Path) -> Summary:
+    path = summary_path(path)
+    f = Fields(read_json(path), str(path))
+    check_version(f, "memdiag-summary")
+    f.mapping("configurations", optional=False)
+    f.objects("verdicts")
+    runs = []
+    for record in f.objects("runs"):
+        run = run_from_record(record)
+        if run.dir is not None:
+            run = _with(run, timeline=load_timeline(path.parent / run.dir / TIMELINE_FILE))
+        runs.append(run)
+    if not runs:
+        raise SchemaError(f"{path}: field runs: expected at least one run, got an empty list")
+    return Summary(path, f.opt_str("name") or path.parent.name, f.bool_("valid"), tuple(runs))
+
+
+def load_any(target: Path) -> list[RunResult]:
+    """Runs from a run folder (its runs/ when present, else its summary) or a summary file."""
+    target = Path(target)
+    if target.is_dir() and (target / RUNS_DIR).is_dir():
+        runs = load_runs(target)
+        if runs:
+            return runs
+    if target.is_dir() and (target / RUN_FILE).is_file():
+        return [load_run(target)]
+    return list(load_summary(target).runs)
+
+
+def rebase_dirs(runs: list[RunResult], source: Path, target: Path) -> list[RunResult]:
+    """Make each run's `dir` (relative to `source`) relative to `target` instead, so the
+    links of a report written elsewhere still reach the raw files."""
+    rebased = []
+    for run in runs:
+        if run.dir is not None:
+            absolute = (Path(source) / run.dir).resolve()
+            target_abs = Path(target).resolve()
+            run = _with(run, dir=Path(os.path.relpath(absolute, target_abs)).as_posix())
+        rebased.append(run)
+    return rebased
