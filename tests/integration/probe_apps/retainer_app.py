@@ -17,13 +17,9 @@ from reference_server.debug import setup_debug
 _RETAINED: list[list[str]] = []
 
 
-def build_record(n: int) -> list[str]:
-    return [f"segment {n}:{i} " * 4 for i in range(200)]
-
-
 async def work(request: web.Request) -> web.Response:
     n = len(_RETAINED)
-    _RETAINED.append(build_record(n))  # RETAINS
+    _RETAINED.append([f"segment {n}:{i} " * 4 for i in range(200)])  # RETAINS
     scratch = [str(i) for i in range(2000)]  # freed at once: must not rank
     return web.json_response({"n": n, "scratch": len(scratch)})
 
