@@ -177,3 +177,58 @@ def _one_line(exc: BaseException) -> str:
     # pydub's CouldntDecodeError carries ffmpeg's whole stderr; its last line says why.
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else type(exc).__name__
+
+
+def _proc_status_bytes(field: str) -> int:
+    # /proc/self/status reports kB; VmHWM is the kernel's high-water mark of RSS.
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Convert one file in this process and print its kernel peak RSS as JSON.
+
+    Run once per method, each in a fresh process, to compare what each costs the server.
+    """
+    import argparse
+    import json
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m reference_server.pipeline.audio",
+        description="Convert SRC to a 16 kHz mono WAV at DST and report this process's peak "
+        "RSS (VmHWM) before and after, to compare conversion methods (one per process).",
+    )
+    parser.add_argument("src", type=Path, help="audio file to convert")
+    parser.add_argument("dst", type=Path, help="WAV file to write")
+    parser.add_argument("--method", choices=CONVERT_METHODS, default="pydub")
+    parser.add_argument("--no-gc-after", action="store_true", help="pydub: skip del + gc.collect()")
+    args = parser.parse_args(argv)
+    _load_pydub()  # count the library itself in the baseline, not in the conversion
+    before = _proc_status_bytes("VmHWM")
+    try:
+        duration_s = convert_to_wav(
+            args.src, args.dst, method=args.method, gc_after=not args.no_gc_after
+        )
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    result = {
+        "schema_version": 1,
+        "method": args.method,
+        "gc_after": not args.no_gc_after,
+        "src_bytes": args.src.stat().st_size,
+        "duration_s": round(duration_s, 3),
+        "peak_rss_before_bytes": before,
+        "peak_rss_after_bytes": _proc_status_bytes("VmHWM"),
+        "rss_after_bytes": _proc_status_bytes("VmRSS"),
+    }
+    print(json.dumps(result, sort_keys=True, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
