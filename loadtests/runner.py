@@ -1,0 +1,199 @@
+"""Run a Locust scenario as a subprocess and return its typed result.
+
+This is the Python entry point for the experiment runner (`memdiag measure`): it never
+imports locust (which gevent-patches the process it is imported in); it starts
+`python -m locust` headless with a hard timeout and parses the JSON the scenario
+writes at the end.
+
+API
+---
+    from loadtests.runner import LoadSpec, run_load
+
+    spec = LoadSpec(host="http://127.0.0.1:8080/", scenario="polling_storm", users=30,
+                    rate_per_s=50, duration_s=60, warmup_s=10)
+    result = run_load(spec, out_dir=Path("reports/run-1/load"))
+    result.steady.endpoints["GET /api/tasks/{id}"].p99_ms   # warm-up excluded
+    result.steady.streams["poll"].achieved_per_s
+    result.problems()        # [] when valid: rate within 5 %, generator not saturated
+    result.exit_code         # Locust's (1 when any request failed)
+
+`LoadSpec` fields:
+- `scenario`: one of `SCENARIOS`, or `locustfile`: a path to the user's own locustfile
+  (exactly one of the two). A user's locustfile runs with `scenarios/_memdiag.py` loaded
+  beside it, which records every Locust request into the same HDR result (timed from the
+  actual send, since such a file does not pace from intended times);
+- `users`, `rate_per_s` (the scenario's main stream: polls/s for frontend_tabs,
+  polling_storm and soak, lists/s for dashboard, uploads/s for uploads; passed to a
+  user's locustfile as env `MEMDIAG_RATE`), `duration_s` (the measured steady phase),
+  `warmup_s` (run before it and excluded from `result.steady`), `spawn_rate` (default:
+  all users at once), `processes` (> 1: Locust's `--processes`, histograms merged);
+- `options`: scenario options by field name (`{"segments": 3000, "view": "full"}` ->
+  `--segments 3000 --view full`); `extra_args`: raw Locust arguments; `env`: extra
+  environment; `timeout_s`: hard limit (default warm-up + duration + 60 s).
+
+Files written to `out_dir`: `load.json` (the result), `locust.log` (Locust's output),
+`locust_stats.csv` and friends (Locust's own CSVs).
+
+Errors carry `exit_code`: `LoadSpecError` (2, bad input), `LoadRunError` (3, Locust
+crashed, timed out or wrote no result; the message names the log).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loadtests.results import LoadResult, ResultFormatError, load_result
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+SCENARIOS = ("frontend_tabs", "polling_storm", "dashboard", "uploads", "soak")
+RATE_OPTION = {
+    "frontend_tabs": "poll_rate",
+    "polling_storm": "poll_rate",
+    "soak": "poll_rate",
+    "dashboard": "list_rate",
+    "uploads": "upload_rate",
+}
+RESULT_NAME = "load.json"
+LOG_NAME = "locust.log"
+_TIMEOUT_GRACE_S = 60.0
+
+
+class LoadSpecError(ValueError):
+    exit_code = 2
+
+
+class LoadRunError(RuntimeError):
+    exit_code = 3
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSpec:
+    host: str
+    scenario: str | None = "frontend_tabs"
+    locustfile: Path | None = None
+    users: int = 10
+    rate_per_s: float | None = None
+    duration_s: float = 30.0
+    warmup_s: float = 0.0
+    spawn_rate: float | None = None
+    processes: int = 1
+    options: Mapping[str, str | int | float] = field(default_factory=dict)
+    extra_args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    timeout_s: float | None = None
+
+    def check(self) -> None:
+        """Raise LoadSpecError naming the bad value and the fix."""
+        if (self.scenario is None) == (self.locustfile is None):
+            raise LoadSpecError("give exactly one of scenario=NAME or locustfile=PATH")
+        if self.scenario is not None and self.scenario not in SCENARIOS:
+            raise LoadSpecError(
+                f"unknown scenario {self.scenario!r}: use one of {', '.join(SCENARIOS)}"
+            )
+        if self.locustfile is not None and not Path(self.locustfile).is_file():
+            raise LoadSpecError(f"No such locustfile: {self.locustfile}")
+        if self.users < 1:
+            raise LoadSpecError(f"users={self.users}: need at least 1 user")
+        if self.rate_per_s is not None and self.rate_per_s <= 0:
+            raise LoadSpecError(f"rate={self.rate_per_s}: the arrival rate must be > 0 per second")
+        if self.duration_s <= 0 or self.warmup_s < 0:
+            raise LoadSpecError(
+                f"duration={self.duration_s}s, warmup={self.warmup_s}s: duration must be > 0"
+                " and warm-up >= 0"
+            )
+        if self.processes < 1:
+            raise LoadSpecError(f"processes={self.processes}: need at least 1")
+        if not self.host.startswith(("http://", "https://")):
+            raise LoadSpecError(f"host {self.host!r} is not a URL: use e.g. http://127.0.0.1:8080")
+
+    @property
+    def run_time_s(self) -> float:
+        return self.warmup_s + self.duration_s
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def locust_command(spec: LoadSpec, out_dir: Path) -> list[str]:
+    """The exact `python -m locust ...` command line (also handy to print for users)."""
+    spec.check()
+    if spec.scenario is not None:
+        files = str(SCENARIO_DIR / f"{spec.scenario}.py")
+    else:
+        files = f"{Path(spec.locustfile or '').resolve()},{SCENARIO_DIR / '_memdiag.py'}"
+    spawn_rate = spec.spawn_rate or spec.users
+    cmd = [
+        sys.executable, "-m", "locust", "-f", files, "--headless",
+        "--host", spec.host,
+        "-u", str(spec.users), "-r", str(spawn_rate),
+        "-t", f"{max(1, round(spec.run_time_s))}s",
+        "--csv", str(out_dir / "locust"), "--only-summary",
+        "--result-file", str(out_dir / RESULT_NAME),
+        "--warmup-s", str(spec.warmup_s),
+    ]  # fmt: skip
+    if spec.processes > 1:
+        cmd += ["--processes", str(spec.processes)]
+    options = dict(spec.options)
+    if spec.scenario is not None and spec.rate_per_s is not None:
+        options.setdefault(RATE_OPTION[spec.scenario], spec.rate_per_s)
+    for name, value in sorted(options.items()):
+        cmd += [_flag(name), str(value)]
+    return cmd + list(spec.extra_args)
+
+
+def run_load(spec: LoadSpec, out_dir: Path) -> LoadResult:
+    """Run the load to completion (or the hard timeout) and return its parsed result."""
+    cmd = locust_command(spec, out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result_path = out_dir / RESULT_NAME
+    result_path.unlink(missing_ok=True)
+    env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
+    if spec.locustfile is not None and spec.rate_per_s is not None:
+        env["MEMDIAG_RATE"] = str(spec.rate_per_s)
+    timeout_s = spec.timeout_s or spec.run_time_s + _TIMEOUT_GRACE_S
+    log_path = out_dir / LOG_NAME
+    with log_path.open("wb") as log:
+        # A session of its own, so a timeout can end Locust's forked workers too.
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, start_new_session=True,
+        )  # fmt: skip
+        try:
+            exit_code = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _stop_group(proc)
+            raise LoadRunError(
+                f"Locust ran past its {timeout_s:.0f}s hard timeout and was stopped; see {log_path}"
+            ) from None
+    try:
+        return load_result(result_path, exit_code=exit_code)
+    except ResultFormatError as exc:
+        raise LoadRunError(f"{exc} Locust exited {exit_code}; {_tail(log_path)}") from None
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return f"no log at {path}"
+    return f"last lines of {path}: " + " | ".join(text[-lines:])

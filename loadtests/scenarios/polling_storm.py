@@ -1,0 +1,91 @@
+"""polling-storm: many pollers on a few large live tasks, the incident's trigger.
+
+Each load-generator process owns its share of --storm-tasks synthetic tasks (default
+4 x --segments 5000, paced by --segments-per-second) under one account; every user
+polls them round-robin at a total of --poll-rate per second (open model, shared by all
+users and processes). A task that ends is checked (final segment count) and replaced,
+so the tasks stay live for the whole run.
+
+    locust -f loadtests/scenarios/polling_storm.py --host http://127.0.0.1:8080 \
+        --headless -u 30 -r 30 -t 60s --poll-rate 50 --result-file out/storm.json
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import gevent
+from _memdiag import STATE, TERMINAL, ApiUser, want
+from gevent.event import Event
+from locust import task
+
+from loadtests.pacing import split_evenly
+
+want(
+    "polling_storm",
+    "poll_rate",
+    "storm_tasks",
+    "segments",
+    "segments_per_second",
+    "words_per_segment",
+    "seed",
+    "view",
+    "page_size",
+    streams={"poll": "poll_rate"},
+    segments=5000,
+    segments_per_second=50.0,
+    poll_rate=20.0,
+)
+
+
+class _Pool:
+    """This process's live tasks and the account that owns them."""
+
+    def __init__(self) -> None:
+        self.ready = Event()
+        self.creating = False
+        self.token = ""
+        self.tasks: list[str] = []
+        self.replacing: set[str] = set()
+        self.turn = itertools.count()
+
+    def next_task(self) -> str:
+        return self.tasks[next(self.turn) % len(self.tasks)]
+
+
+POOL = _Pool()
+
+
+class StormPoller(ApiUser):
+    """One of many pollers hammering the same few large tasks."""
+
+    def on_start(self) -> None:
+        if POOL.creating:
+            POOL.ready.wait()
+            return
+        POOL.creating = True
+        POOL.token = self.sign_up()
+        share = split_evenly(int(self.opts.storm_tasks), STATE.share_n, STATE.share_index)
+        for _ in range(max(1, share)):
+            task_id = self.create_task(token=POOL.token)
+            if task_id is not None:
+                POOL.tasks.append(task_id)
+        POOL.ready.set()
+
+    @task
+    def poll_storm(self) -> None:
+        if not POOL.tasks:
+            gevent.sleep(1.0)  # the storm's tasks could not be created (already counted)
+            return
+        task_id = POOL.next_task()
+        doc = self.poll(task_id, self.paced("poll"), token=POOL.token)
+        if (
+            isinstance(doc, dict)
+            and doc.get("status") in TERMINAL
+            and task_id not in POOL.replacing
+        ):
+            POOL.replacing.add(task_id)
+            self.fetch_final(task_id, int(self.opts.segments), token=POOL.token)
+            new_id = self.create_task(token=POOL.token)
+            if new_id is not None and task_id in POOL.tasks:
+                POOL.tasks[POOL.tasks.index(task_id)] = new_id
