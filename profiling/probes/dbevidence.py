@@ -88,7 +88,7 @@ def parse_metrics(text: str) -> MetricsScrape:
 def db_evidence(before: MetricsScrape, after: MetricsScrape) -> DbEvidence:
     """Counter deltas from `before` to `after`; a counter reset (restart) is an error."""
     polls = after.status_polls - before.status_polls
-    keys = sorted(set(after.commands) | set(after.reply_bytes))
+    keys = sorted({*before.commands, *before.reply_bytes, *after.commands, *after.reply_bytes})
     rows = []
     for key in keys:
         n = after.commands.get(key, 0.0) - before.commands.get(key, 0.0)
