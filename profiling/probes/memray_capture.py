@@ -15,7 +15,7 @@ flamegraphs: `memray stats` and the temporal flamegraph need every allocation, s
 `render_artifacts` skips them and says so in `MemrayArtifacts.skipped`.
 
 `summarize_capture` reads the file through memray's `FileReader` only (no subprocess):
-the heap high-water mark, the total number of allocations and the top sites at the
+the heap high-water mark, the number of allocation records and the top sites at the
 high-water mark, grouped by their innermost Python frame.
 """
 
@@ -67,7 +67,9 @@ class AllocationSite:
 class MemraySummary:
     capture: str
     peak_memory_bytes: int  # heap high-water mark as memray saw it
-    total_allocations: int
+    # memray's metadata.total_allocations: every recorded event, allocations and frees
+    # alike (about twice `memray stats`'s total_num_allocations for a balanced program).
+    allocation_records: int
     duration_s: float
     python_allocator: str
     trace_python_allocators: bool
@@ -181,7 +183,7 @@ def summarize_capture(capture: Path, *, top: int = 10) -> MemraySummary:
     return MemraySummary(
         capture=str(capture),
         peak_memory_bytes=int(meta.peak_memory),
-        total_allocations=int(meta.total_allocations),
+        allocation_records=int(meta.total_allocations),
         duration_s=(meta.end_time - meta.start_time).total_seconds(),
         python_allocator=str(meta.python_allocator),
         trace_python_allocators=bool(meta.trace_python_allocators),

@@ -1,6 +1,6 @@
 """Probe test app: a deterministic allocation workload for memray vs tracemalloc.
 
-Builds about 60 MiB of small Python objects, drops half, builds a short-lived spike,
+Builds about 17 MiB of small Python objects, drops half, builds a short-lived spike,
 then exits. With MEMDIAG_TRACEMALLOC=1 it traces itself from its first line and prints
 `tracemalloc_peak_bytes N` at the end, so the same workload can be measured both ways.
 """
@@ -17,8 +17,8 @@ def build(n: int) -> list[list[str]]:
 
 
 def main() -> None:
-    kept = build(5000)
-    spike = build(3000)
+    kept = build(1500)
+    spike = build(1000)
     del spike
     kept = kept[: len(kept) // 2]
     if tracemalloc.is_tracing():
