@@ -25,6 +25,12 @@ def require_tool(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
+def speech_key_words() -> tuple[str, ...]:
+    """Words of SENTENCE that a transcription must contain."""
+    return KEY_WORDS
+
+
+@pytest.fixture(scope="session")
 def spoken_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """SENTENCE spoken by espeak-ng: a 22.05 kHz mono WAV of about 3 s."""
     espeak = require_tool("espeak-ng")

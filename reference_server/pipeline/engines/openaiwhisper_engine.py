@@ -39,6 +39,7 @@ _CLIP_MIN_S = 20.0  # cut between 20 and 30 s, where the audio is quietest
 _QUIET_FRAME_S = 0.1
 _PROMPT_CHARS = 200
 _TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # whisper.transcribe's default
+_DECODE_OPTIONS = ("beam_size", "best_of", "patience", "sample_len")
 
 # One model object per (checkpoint, device). Whisper's decoder installs kv-cache hooks on
 # the shared modules for each decode, so two threads must not decode on one model at once.
@@ -111,6 +112,8 @@ class OpenAIWhisperEngine:
         language = inp.options.get("language", self._settings.language)
         if not getattr(model, "is_multilingual", True):
             language = "en"
+        # Per-task decoding knobs whisper understands (beam_size, best_of, sample_len...).
+        decode_options = {k: inp.options[k] for k in _DECODE_OPTIONS if k in inp.options}
         index = 0
         prompt: str | None = None
         clip_start_s = 0.0
@@ -129,6 +132,7 @@ class OpenAIWhisperEngine:
                         initial_prompt=prompt,
                         # whisper's fallback ladder by default; a float pins one decode
                         temperature=inp.options.get("temperature", _TEMPERATURES),
+                        **decode_options,
                         verbose=None,
                     )
             except Exception as exc:
