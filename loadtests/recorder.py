@@ -14,6 +14,7 @@ Nothing here imports locust or gevent.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -142,7 +143,11 @@ class Recorder:
         for name, phase in self._phases.items():
             begin_s = self.started_at_s + (self.warmup_s if name == "steady" else 0.0)
             duration_s = max(0.0, stopped_at_s - begin_s)
-            phases[name] = _phase_result(phase, duration_s, targets_per_s)
+            due = {
+                stream: _due_slots(self.started_at_s, rate, begin_s, stopped_at_s)
+                for stream, rate in targets_per_s.items()
+            }
+            phases[name] = _phase_result(phase, duration_s, targets_per_s, due)
         return {
             "schema_version": SCHEMA_VERSION,
             "started_at_s": self.started_at_s,
@@ -159,7 +164,20 @@ def _ms(hist: HdrHistogram, percentile: float) -> float:
     return float(hist.get_value_at_percentile(percentile)) / 1000.0
 
 
-def _phase_result(phase: _Phase, duration_s: float, targets: dict[str, float]) -> dict[str, Any]:
+def _due_slots(start_s: float, rate_per_s: float, begin_s: float, end_s: float) -> int:
+    """Slots of the global schedule (start + j / rate, all processes together) that fell
+    due in [begin, end): what a generator that kept up must have sent. Counting against
+    it, not rate x seconds, keeps a short window free of a +-1 slot rounding error."""
+    if rate_per_s <= 0 or end_s <= begin_s:
+        return 0
+    return max(
+        0, math.ceil((end_s - start_s) * rate_per_s) - math.ceil((begin_s - start_s) * rate_per_s)
+    )
+
+
+def _phase_result(
+    phase: _Phase, duration_s: float, targets: dict[str, float], due: dict[str, int]
+) -> dict[str, Any]:
     endpoints: dict[str, Any] = {}
     for name, ep in sorted(phase.endpoints.items()):
         h = ep.latency
@@ -176,9 +194,16 @@ def _phase_result(phase: _Phase, duration_s: float, targets: dict[str, float]) -
     streams: dict[str, Any] = {}
     for name in sorted(set(phase.streams) | set(targets)):
         st = phase.streams.get(name, _Stream())
+        target, due_sends = targets.get(name, 0.0), due.get(name, 0)
+        if target and due_sends:
+            # Sends per second over the span of the slots that fell due.
+            achieved = st.sends * target / due_sends
+        else:
+            achieved = st.sends / duration_s if duration_s else 0.0
         streams[name] = {
-            "target_per_s": targets.get(name, 0.0),
-            "achieved_per_s": st.sends / duration_s if duration_s else 0.0,
+            "target_per_s": target,
+            "achieved_per_s": achieved,
+            "due_sends": due_sends,
             "sends": st.sends,
             "late_sends": st.late_sends,
             "send_lag_p99_ms": _ms(st.send_lag, 99.0),

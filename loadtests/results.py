@@ -47,7 +47,8 @@ class EndpointStats:
 @dataclass(frozen=True, slots=True)
 class StreamStats:
     target_per_s: float
-    achieved_per_s: float
+    achieved_per_s: float  # sends over the span of the slots that fell due in the phase
+    due_sends: int  # slots of the schedule that fell due in the phase
     sends: int
     late_sends: int
     send_lag_p99_ms: float
