@@ -280,7 +280,7 @@ def parse_synthetic(spec: Any) -> tuple[dict[str, Any], bool]:
     """Validate `{"segments", "segments_per_second", "words_per_segment", "seed", "diarize"}`."""
     if not isinstance(spec, dict):
         raise BadRequest("synthetic must be an object")
-    unknown = set(spec) - {*_SYNTHETIC_INTS, "segments_per_second", "diarize"}
+    unknown = set(spec) - {*_SYNTHETIC_INTS, "segments_per_second", "diarize", "diarize_seconds"}
     if unknown:
         raise BadRequest(f"unknown synthetic field(s): {', '.join(sorted(map(str, unknown)))}")
     params: dict[str, Any] = {
@@ -303,4 +303,10 @@ def parse_synthetic(spec: Any) -> tuple[dict[str, Any], bool]:
     diarize = spec.get("diarize", False)
     if type(diarize) is not bool:
         raise BadRequest("synthetic.diarize must be true or false")
+    if "diarize_seconds" in spec:
+        # How long the stand-in diarization child works (tests cancel it mid-way).
+        seconds = spec["diarize_seconds"]
+        if type(seconds) not in (int, float) or not 0 < seconds <= 600:
+            raise BadRequest("synthetic.diarize_seconds must be a number in (0, 600]")
+        params["diarize_seconds"] = float(seconds)
     return params, diarize

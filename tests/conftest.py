@@ -6,9 +6,18 @@ says why. MEMDIAG_MONGO_URI points the whole suite at another MongoDB server.
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +45,143 @@ def mongo_uri() -> Iterator[str]:
 def database_name() -> str:
     """A fresh database per test, so tests never see each other's tasks."""
     return "t_" + uuid.uuid4().hex[:12]
+
+
+# -- the reference server as a real process ---------------------------------------------
+
+
+class HttpResult:
+    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class ServerProcess:
+    """`python -m reference_server` on a free port; the first stdout line is its URL."""
+
+    def __init__(self, mongo_uri: str, database: str, *args: str) -> None:
+        self.argv = [
+            sys.executable,
+            "-m",
+            "reference_server",
+            "--port",
+            "0",
+            "--mongo-uri",
+            mongo_uri,
+            "--database",
+            database,
+            *args,
+        ]
+        self.database = database
+        self.proc = subprocess.Popen(
+            self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()))  # type: ignore[union-attr]
+        reader.start()
+        reader.join(60)
+        if not line or not line[0].startswith("http://"):
+            self.proc.kill()
+            _, err = self.proc.communicate(timeout=10)
+            pytest.fail(f"reference server did not start: {' '.join(self.argv)}\n{err[-2000:]}")
+        self.url = line[0].strip()
+        self._stderr: list[str] = []
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for text in self.proc.stderr:
+            self._stderr.append(text)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> HttpResult:
+        hdrs = dict(headers or {})
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        req = urllib.request.Request(self.url + path.lstrip("/"), data=data, method=method)
+        for k, v in hdrs.items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return HttpResult(resp.status, resp.read(), dict(resp.headers))
+        except urllib.error.HTTPError as exc:
+            return HttpResult(exc.code, exc.read(), dict(exc.headers))
+
+    def new_user(self, name: str = "tester") -> str:
+        res = self.request("POST", "/api/users", {"name": name})
+        assert res.status == 201, res.body
+        return str(res.json()["token"])
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of a metric's samples whose labels include `labels`."""
+        text = self.request("GET", "/metrics").body.decode()
+        total = 0.0
+        for line in text.splitlines():
+            if not line.startswith(name) or line.startswith("#"):
+                continue
+            head, _, value = line.rpartition(" ")
+            metric_name, _, label_text = head.partition("{")
+            if metric_name != name:
+                continue
+            if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
+                total += float(value)
+        return total
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._drainer.join(10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        return self.proc.returncode
+
+    def stderr_text(self) -> str:
+        return "".join(self._stderr)
+
+
+@pytest.fixture
+def start_server(mongo_uri: str, database_name: str) -> Iterator[Callable[..., ServerProcess]]:
+    """Start reference servers (fresh database unless `database=` is given); all stop after."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, database: str | None = None) -> ServerProcess:
+        server = ServerProcess(mongo_uri, database or database_name, *args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def upload_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "uploads"
+    path.mkdir()
+    return path

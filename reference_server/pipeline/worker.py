@@ -151,7 +151,9 @@ class TaskRun:
             self._progress(TaskState.CONVERTING, 1.0)
             params = None
         else:
-            params = SyntheticParams(**source["params"])
+            params = SyntheticParams(
+                **{k: v for k, v in source["params"].items() if k != "diarize_seconds"}
+            )
             duration_s = None
 
         self._stage(TaskState.TRANSCRIBING)
@@ -198,6 +200,8 @@ class TaskRun:
         def register(proc: Any) -> None:
             self.w.live.register_process(self.task_id, proc)
 
+        params = (self.state.get("source") or {}).get("params") or {}
+        work_s = float(params.get("diarize_seconds", min(5.0, 0.5 + len(segments) / 2000)))
         model = self.w.settings.diarization_model
         if audio is not None and model is not None:
             from reference_server.pipeline import diarization
@@ -217,11 +221,11 @@ class TaskRun:
                     "--duration",
                     str(end_s),
                     "--work-seconds",
-                    str(min(5.0, 0.5 + len(segments) / 2000)),
+                    str(work_s),
                 ],
                 register=register,
                 cancelled=self.cancelled,
-                timeout_s=60.0,
+                timeout_s=work_s + 60.0,
                 what="diarization",
             )
             turns = orjson.loads(out)
@@ -284,8 +288,7 @@ class TaskRun:
             self.last_checkpoint = now
             self._write(op="checkpoint")
 
-    def _status_fields(self) -> dict[str, Any]:
-        s = self.state
+    def _status_fields(self, s: dict[str, Any]) -> dict[str, Any]:
         ts = dict(s.get("timestamps") or {})
         ts["updated_at"] = utcnow()
         s["timestamps"] = ts
@@ -298,8 +301,9 @@ class TaskRun:
             "stage_memory": s.get("stage_memory") or {},
         }
 
-    def _write(self, *, op: str) -> None:
-        fields = self._status_fields()
+    def _write(self, *, op: str, state: dict[str, Any] | None = None) -> None:
+        """Write `state` (default: the run's state) to the DB as the design does."""
+        fields = self._status_fields(self.state if state is None else state)
         if self.sw.segment_storage == "chunks":
             self._write_chunks()
             self.w.call(self.w.store.tasks.set_fields(self.task_id, fields, op=op))
@@ -329,15 +333,15 @@ class TaskRun:
         live = self.w.live
         try:
             if self.state:
-                if final == TaskState.COMPLETED:
-                    self.state["progress"] = 100.0
-                self.state["status"] = final.value
-                self.state["error"] = error
                 ts = dict(self.state.get("timestamps") or {})
                 ts["finished_at"] = utcnow()
-                self.state["timestamps"] = ts
+                ending: dict[str, Any] = {"status": final.value, "error": error, "timestamps": ts}
+                if final == TaskState.COMPLETED:
+                    ending["progress"] = 100.0
+                # The DB first: a poll that sees the end in memory must find it in the DB.
                 if not self.w.closing:
-                    self._write(op="finish")
+                    self._write(op="finish", state={**self.state, **ending})
+                self.state.update(ending)
             elif final != TaskState.COMPLETED and not self.w.closing:
                 # Never started (cancelled while queued): record the end all the same.
                 now = utcnow()
