@@ -44,10 +44,15 @@ def diarize(wav: Path, model_dir: Path) -> list[dict[str, Any]]:
     output = pipeline({"waveform": waveform, "sample_rate": rate})
     # pyannote 4 returns DiarizeOutput; legacy pipelines return the Annotation itself.
     annotation = getattr(output, "speaker_diarization", output)
-    return [
-        {"start": float(turn.start), "end": float(turn.end), "speaker": str(speaker)}
-        for turn, _, speaker in annotation.itertracks(yield_label=True)
-    ]
+    # The last sliding window is padded past the end of the audio, and turns can run into
+    # the padding: keep them inside the audio.
+    duration_s = waveform.shape[-1] / rate
+    turns = []
+    for turn, _, speaker in annotation.itertracks(yield_label=True):
+        start, end = max(0.0, float(turn.start)), min(duration_s, float(turn.end))
+        if end > start:
+            turns.append({"start": start, "end": end, "speaker": str(speaker)})
+    return turns
 
 
 def _write_atomically(path: Path, data: dict[str, Any]) -> None:
