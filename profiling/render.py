@@ -112,7 +112,7 @@ def _clause(c: Comparison, metric: str, cand: ConfigResult) -> str | None:
         how = fold_label(v.baseline_median, v.candidate_median)
         if m.difference_unit is not None and v.effect is not None:
             how = m.format_delta(v.effect)
-        label = f"{how}, {v.label}"
+        label = f"{how}, not significant yet"
     elif v.outcome == "same" and metric != "peak_rss_bytes":
         return None  # the paragraph names what changed; the tables show the rest
     else:
@@ -121,6 +121,7 @@ def _clause(c: Comparison, metric: str, cand: ConfigResult) -> str | None:
 
 
 def verdict_paragraph(c: Comparison) -> str:
+    """The report's opening paragraph: conditions, what changed, and how sure we are."""
     runs = sorted({len(conf.runs) for conf in c.configurations})
     n = "/".join(str(x) for x in runs)
     s = c.scenario
@@ -130,23 +131,23 @@ def verdict_paragraph(c: Comparison) -> str:
         f"baseline {c.baseline.name}."
     ]
     candidates = c.configurations[1:]
+    names = ", ".join(conf.name for conf in c.configurations)
     significant = [v for v in c.verdicts if v.significant]
-    if candidates and not significant:
-        names = ", ".join(conf.name for conf in c.configurations)
-        undecided = [v for v in c.verdicts if v.outcome == "inconclusive"]
-        if undecided:
-            need = undecided[0].label.rsplit("need ", 1)[-1].rstrip(")")
-            text.append(
-                f"No change between {names} is significant yet: {len(undecided)} "
-                f"comparison(s) are inconclusive for lack of repeats (need {need} per "
-                "configuration)."
-            )
-        else:
-            text.append(f"No significant change between {names} in any metric.")
-    for cand in candidates:
-        clauses = [cl for metric in HEADLINE if (cl := _clause(c, metric, cand))]
-        if clauses and (significant or any("inconclusive" in cl for cl in clauses)):
-            text.append(f"{cand.name}: " + "; ".join(clauses) + ".")
+    undecided = [v for v in c.verdicts if v.outcome == "inconclusive"]
+    if candidates and not significant and not undecided:
+        text.append(f"No significant change between {names} in any metric.")
+    else:
+        for cand in candidates:
+            clauses = [cl for metric in HEADLINE if (cl := _clause(c, metric, cand))]
+            if clauses:
+                text.append(f"{cand.name}: " + "; ".join(clauses) + ".")
+    if undecided:
+        need = undecided[0].label.rsplit("need ", 1)[-1].rstrip(")")
+        text.append(
+            ("None of these changes" if not significant else "Changes marked so")
+            + f" can be called significant yet: the U test needs {need} measured runs per "
+            f"configuration (memdiag compare --repeat {need})."
+        )
     if not candidates:
         conf = c.baseline
         figures = [

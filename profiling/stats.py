@@ -19,7 +19,6 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 DEFAULT_ALPHA = 0.05
 # Exact p-values up to this many rank assignments (C(n1+n2, n1)); beyond it the normal
@@ -69,22 +68,31 @@ def _u_statistic(x: Sequence[float], y: Sequence[float]) -> float:
     return u
 
 
-@lru_cache(maxsize=4096)
-def _count_u(u: int, n1: int, n2: int) -> int:
-    """Number of orderings of n1 x's and n2 y's whose U (pairs x > y) equals u."""
-    if u < 0 or u > n1 * n2:
-        return 0
-    if n1 == 0 or n2 == 0:
-        return 1 if u == 0 else 0
-    # The largest value is an x (it beats all n2 y's) or a y (it adds nothing).
-    return _count_u(u - n2, n1 - 1, n2) + _count_u(u, n1, n2 - 1)
+def u_distribution(n1: int, n2: int) -> list[int]:
+    """Counts of U = 0..n1*n2 over all C(n1+n2, n1) orderings without ties.
+
+    They are the coefficients of the Gaussian binomial [n1+n2 choose n2]_q, built as the
+    product over i = 1..n2 of (1 - q^(n1+i)) / (1 - q^i); every partial product is itself
+    a polynomial, so each division is exact (a running sum with stride i).
+    """
+    size = n1 * n2 + 1
+    coeffs = [0] * size
+    coeffs[0] = 1
+    for i in range(1, n2 + 1):
+        shift = n1 + i
+        for k in range(size - 1, shift - 1, -1):
+            coeffs[k] -= coeffs[k - shift]
+        for k in range(i, size):
+            coeffs[k] += coeffs[k - i]
+    return coeffs
 
 
 def _exact_p_no_ties(u: float, n1: int, n2: int) -> float:
+    counts = u_distribution(n1, n2)
     total = math.comb(n1 + n2, n1)
     k = round(u)
-    lower = sum(_count_u(i, n1, n2) for i in range(k + 1))
-    upper = sum(_count_u(i, n1, n2) for i in range(k, n1 * n2 + 1))
+    lower = sum(counts[: k + 1])
+    upper = sum(counts[k:])
     return min(1.0, 2.0 * min(lower, upper) / total)
 
 
