@@ -1,0 +1,86 @@
+"""`loadtests.runner`: input errors, the hard timeout, and a user's own locustfile."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from test_load_validation import contract_app
+
+from loadtests.runner import LoadRunError, LoadSpec, LoadSpecError, locust_command, run_load
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"scenario": "nope"}, "unknown scenario 'nope'"),
+        ({"users": 0}, "users=0"),
+        ({"rate_per_s": -1.0}, "rate=-1.0"),
+        ({"duration_s": 0.0}, "duration=0.0s"),
+        ({"processes": 0}, "processes=0"),
+        ({"host": "localhost:8080"}, "is not a URL"),
+        ({"scenario": None}, "exactly one of"),
+        ({"scenario": None, "locustfile": Path("/no/such/file.py")}, "No such locustfile"),
+    ],
+)
+def test_bad_spec_is_a_usage_error(changes: dict[str, object], message: str) -> None:
+    fields: dict[str, object] = {"host": "http://127.0.0.1:1/", **changes}
+    spec = LoadSpec(**fields)  # type: ignore[arg-type]
+    with pytest.raises(LoadSpecError, match=message) as info:
+        locust_command(spec, Path("/tmp/unused"))
+    assert info.value.exit_code == 2
+
+
+def test_command_carries_rate_warmup_and_options() -> None:
+    spec = LoadSpec(
+        host="http://127.0.0.1:1/",
+        scenario="dashboard",
+        rate_per_s=3,
+        warmup_s=2,
+        duration_s=5,
+        processes=2,
+        options={"tasks_per_user": 4},
+    )
+    cmd = locust_command(spec, Path("/tmp/x"))
+    joined = " ".join(cmd)
+    assert "--list-rate 3" in joined and "--tasks-per-user 4" in joined
+    assert "--warmup-s 2" in joined and "-t 7s" in joined and "--processes 2" in joined
+
+
+def test_hard_timeout_stops_locust(tmp_path: Path) -> None:
+    with contract_app() as url:
+        spec = LoadSpec(host=url, scenario="frontend_tabs", users=2, rate_per_s=2,
+                        duration_s=120, timeout_s=4)  # fmt: skip
+        began = time.monotonic()
+        with pytest.raises(LoadRunError, match="hard timeout") as info:
+            run_load(spec, tmp_path)
+    assert info.value.exit_code == 3
+    assert time.monotonic() - began < 30
+
+
+USER_LOCUSTFILE = """
+import os
+from locust import HttpUser, constant_throughput, task
+
+class Signup(HttpUser):
+    wait_time = constant_throughput(float(os.environ["MEMDIAG_RATE"]))
+
+    @task
+    def sign_up(self):
+        self.client.post("/api/users", json={"name": "x"}, name="sign up")
+"""
+
+
+def test_users_own_locustfile_is_recorded(tmp_path: Path) -> None:
+    locustfile = tmp_path / "mine.py"
+    locustfile.write_text(USER_LOCUSTFILE)
+    with contract_app() as url:
+        spec = LoadSpec(host=url.rstrip("/"), scenario=None, locustfile=locustfile, users=2,
+                        rate_per_s=5, duration_s=3)  # fmt: skip
+        result = run_load(spec, tmp_path / "out")
+    assert result.scenario == "custom"
+    endpoint = result.total.endpoints["sign up"]
+    assert endpoint.requests > 0
+    assert endpoint.failures == 0
+    assert endpoint.max_ms >= endpoint.p50_ms > 0
