@@ -92,6 +92,10 @@ def run_diarization(
             finally:
                 _kill(proc)
             if returncode != 0:
+                if cancelled.is_set():
+                    # A cancel may kill the child itself (the worker does) before this
+                    # thread sees the flag: the task was cancelled, it did not fail.
+                    raise TaskCancelled()
                 raise EngineError(_failure_reason(returncode, stderr))
         return _read_turns(out_path)
     finally:
