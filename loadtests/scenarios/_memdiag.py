@@ -98,10 +98,11 @@ def want(
 
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser: Any) -> None:
-    group = parser.add_argument_group("memdiag", "memdiag scenario options (env MEMDIAG_*)")
+    # parser.add_argument, not an argument group's: only the former puts the option in
+    # the web UI (LocustArgumentParser tracks it there).
     for name in sorted(set(_wanted) | {"result_file", "warmup_s", "late_threshold_ms"}):
         kind, default, text = OPTIONS[name]
-        group.add_argument(
+        parser.add_argument(
             "--" + name.replace("_", "-"),
             type=kind,
             default=_wanted.get(name, default),
