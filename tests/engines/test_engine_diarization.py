@@ -153,6 +153,7 @@ def test_broken_model_directory_fails_with_the_childs_reason(
     assert list(workdir.iterdir()) == []
 
 
+@pytest.mark.engines  # without torch the child fails at once, before any timeout
 def test_timeout_kills_the_child(speech_16k: tuple[Path, float], tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
     model_dir.mkdir()
