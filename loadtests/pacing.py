@@ -32,12 +32,6 @@ class Pacer:
         self._next_s += self._interval_s
         return due_s
 
-    def backlog(self, now_s: float) -> int:
-        """Slots already due but not yet claimed: > 0 means the users cannot keep up."""
-        if now_s <= self._next_s:
-            return 0
-        return int((now_s - self._next_s) * self.rate_per_s) + 1
-
 
 def process_share(total_rate_per_s: float, processes: int) -> float:
     """The rate one of `processes` equal load-generator processes must pace."""
