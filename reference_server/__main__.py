@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import sys
+import time
 import tracemalloc
 from collections.abc import Sequence
 
@@ -16,20 +19,22 @@ from reference_server.modes import ConfigError
 from reference_server.settings import Settings, build_parser, settings_from_args
 
 
-async def serve(settings: Settings) -> None:
-    app = create_app(settings)
+async def serve(settings: Settings, *, primary: bool = True) -> None:
+    """Serve until SIGTERM/SIGINT; the primary process announces the URL."""
+    app = create_app(settings, fail_interrupted=primary)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.processes > 1)
     await site.start()
     host, port = runner.addresses[0][:2]
-    print(f"http://{host}:{port}/", flush=True)
-    print(
-        f"memdiag reference server: mode={settings.mode} driver={settings.driver} "
-        f"db={settings.database}; Ctrl-C stops it",
-        file=sys.stderr,
-        flush=True,
-    )
+    if primary:
+        print(f"http://{host}:{port}/", flush=True)
+        print(
+            f"memdiag reference server: mode={settings.mode} driver={settings.driver} "
+            f"db={settings.database} processes={settings.processes}; Ctrl-C stops it",
+            file=sys.stderr,
+            flush=True,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -38,6 +43,40 @@ async def serve(settings: Settings) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+def serve_processes(settings: Settings) -> int:
+    """N processes sharing the port with SO_REUSEPORT, as a multi-worker deployment runs.
+
+    The kernel spreads connections over them, so a poll often reaches a process that
+    does not run the task: memory-first then falls back to the full DB read (and sees
+    only what was checkpointed). The first process (this one) does the start-up work
+    and announces the URL; the others are forked before any event loop exists.
+    """
+    children: list[int] = []
+    for _ in range(settings.processes - 1):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                # Let the primary fail interrupted tasks first, then join it on the port.
+                time.sleep(0.5)
+                asyncio.run(serve(settings, primary=False))
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    try:
+        asyncio.run(serve(settings, primary=True))
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.tracemalloc_frames:
         tracemalloc.start(settings.tracemalloc_frames)
     try:
+        if settings.processes > 1:
+            return serve_processes(settings)
         asyncio.run(serve(settings))
     except OSError as exc:
         print(
