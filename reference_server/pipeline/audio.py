@@ -42,11 +42,17 @@ def convert_to_wav(
     gc_after: bool = True,
     register: Callable[[subprocess.Popen[bytes]], None] | None = None,
     timeout_s: float | None = None,
+    hold: list[Any] | None = None,
 ) -> float:
     """Write ``src`` as a 16 kHz mono 16-bit WAV at ``dst``; return its duration in seconds.
 
     ``register`` (ffmpeg method only) receives the child process as soon as it starts, so
-    a cancel can kill it; ``timeout_s`` bounds the child's run time.
+    a cancel can kill it; ``timeout_s`` bounds the child's run time. ``hold`` (pydub, with
+    ``gc_after`` off) receives the decoded ``AudioSegment``: in the original it was a local
+    of the worker function and stayed alive until the task ended, which is what ``del
+    audio`` fixed; a caller that keeps ``hold`` until the task ends reproduces that.
+    Without it the segment dies when this function returns, and ``gc_after`` changes
+    nothing measurable (an ``AudioSegment`` holds no reference cycle).
     """
     if method not in CONVERT_METHODS:
         raise EngineError(
@@ -58,7 +64,7 @@ def convert_to_wav(
         # pydub needs it too, for anything but plain WAV; fail the same way in both.
         raise EngineError(f"audio conversion needs ffmpeg: {_FFMPEG_HINT}")
     if method == "pydub":
-        return _convert_pydub(src, dst, gc_after=gc_after)
+        return _convert_pydub(src, dst, gc_after=gc_after, hold=hold)
     return _convert_ffmpeg(src, dst, register=register, timeout_s=timeout_s)
 
 
@@ -72,7 +78,7 @@ def _load_pydub() -> Any:
     return AudioSegment
 
 
-def _convert_pydub(src: Path, dst: Path, *, gc_after: bool) -> float:
+def _convert_pydub(src: Path, dst: Path, *, gc_after: bool, hold: list[Any] | None) -> float:
     audio_segment = _load_pydub()
     try:
         if src.suffix.lower() == ".wav":
@@ -97,6 +103,8 @@ def _convert_pydub(src: Path, dst: Path, *, gc_after: bool) -> float:
             # The incident's change 5, kept switchable so its effect can be measured alone.
             del audio
             gc.collect()
+        elif hold is not None:
+            hold.append(audio)
     if duration_s <= 0:
         raise EngineError(f"audio {src.name} contains no samples")
     return duration_s
@@ -205,13 +213,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("src", type=Path, help="audio file to convert")
     parser.add_argument("dst", type=Path, help="WAV file to write")
     parser.add_argument("--method", choices=CONVERT_METHODS, default="pydub")
-    parser.add_argument("--no-gc-after", action="store_true", help="pydub: skip del + gc.collect()")
+    parser.add_argument(
+        "--no-gc-after",
+        action="store_true",
+        help="pydub: skip del + gc.collect() and keep the decoded audio alive, as the "
+        "original did until its task ended (rss_after_bytes then shows what it carried)",
+    )
     args = parser.parse_args(argv)
     _load_pydub()  # count the library itself in the baseline, not in the conversion
     before = _proc_status_bytes("VmHWM")
+    held: list[Any] = []
     try:
         duration_s = convert_to_wav(
-            args.src, args.dst, method=args.method, gc_after=not args.no_gc_after
+            args.src, args.dst, method=args.method, gc_after=not args.no_gc_after, hold=held
         )
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -225,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_before_bytes": before,
         "peak_rss_after_bytes": _proc_status_bytes("VmHWM"),
         "rss_after_bytes": _proc_status_bytes("VmRSS"),
+        "audio_held": bool(held),
     }
     print(json.dumps(result, sort_keys=True, indent=2))
     return 0

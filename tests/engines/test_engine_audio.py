@@ -84,6 +84,19 @@ def test_unknown_method_lists_the_choices(spoken_wav: Path, tmp_path: Path) -> N
         convert_to_wav(spoken_wav, tmp_path / "out.wav", method="sox")
 
 
+@pytest.mark.parametrize("gc_after", [True, False])
+def test_decoded_audio_is_held_only_without_gc_after(
+    gc_after: bool, spoken_wav: Path, tmp_path: Path
+) -> None:
+    held: list[object] = []
+    convert_to_wav(spoken_wav, tmp_path / "out.wav", method="pydub", gc_after=gc_after, hold=held)
+    if gc_after:
+        assert held == []
+    else:
+        assert len(held) == 1
+        assert getattr(held[0], "frame_rate", None) == 16_000
+
+
 def test_ffmpeg_child_is_handed_to_register(spoken_wav: Path, tmp_path: Path) -> None:
     children: list[subprocess.Popen[bytes]] = []
     convert_to_wav(spoken_wav, tmp_path / "out.wav", method="ffmpeg", register=children.append)
