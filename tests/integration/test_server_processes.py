@@ -44,7 +44,7 @@ def test_polls_reaching_another_process_read_the_db(start_server, mode):
             break  # the other process only has the DB's copy: still 'queued'
         if (
             mode == "lean"
-            and seen == {"transcribing"}
+            and seen <= {"queued", "transcribing"}
             and min(v["segment_count"] for v in batch) > 0
         ):
             break  # lean checkpoints progress, so every process answers a running task
