@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from reference_server.auth import Authenticator
+from reference_server.debug import setup_debug
 from reference_server.errors import error_middleware
 from reference_server.live import LiveRegistry
 from reference_server.metrics import Metrics, watch_loop_lag
@@ -35,12 +36,7 @@ def create_app(settings: Settings, *, fail_interrupted: bool = True) -> web.Appl
     app[LIVE] = LiveRegistry()
     app.add_routes(ROUTES)
     app.cleanup_ctx.append(_lifecycle(fail_interrupted))
-    try:
-        from reference_server.debug import setup_debug
-    except ImportError:  # the admin debug routes arrive with the probes work
-        log.debug("no debug routes")
-    else:
-        setup_debug(app, settings.admin_token)
+    setup_debug(app, settings.admin_token)
     return app
 
 

@@ -238,3 +238,13 @@ def test_metrics_and_debug_routes(start_server):
     assert server.request("GET", "/debug/memory").status == 404
     health = server.request("GET", "/healthz").json()
     assert health["status"] == "ok" and health["db"] == "ok" and health["mode"] == "lean"
+
+
+def test_debug_routes_answer_only_the_admin_token(start_server):
+    server = start_server("--mode", "memory-first", "--admin-token", "s3cret")
+    user = server.new_user()
+    for token in (None, user, "s3cre", "s3cret2"):
+        assert server.request("GET", "/debug/memory", token=token).status == 404, token
+    res = server.request("GET", "/debug/memory", token="s3cret")
+    assert res.status == 200, res.body
+    assert res.json()["peak_rss_bytes"] >= res.json()["rss_bytes"] > 0

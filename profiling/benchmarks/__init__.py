@@ -1,0 +1,1 @@
+"""Benchmarks that print figures for notes and READMEs (never asserted in tests)."""

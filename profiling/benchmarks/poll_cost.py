@@ -1,0 +1,140 @@
+"""What one status poll costs in each design, for a large task that is still running.
+
+python -m profiling.benchmarks.poll_cost [--segments 5000] [--polls 20] [--driver motor]
+
+For each mode: start the embedded DB and the reference server (fresh database), create
+one synthetic task of N segments, poll it once a second while it runs, then print the
+status payload size, DB task reads and reply bytes per poll (from /metrics), and the
+kernel peak RSS (VmHWM) and current RSS of the server and of the DB process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+from profiling.embedded_db import EmbeddedDB
+
+MODES = ("db-polling", "memory-first", "lean")
+
+
+def _status_kib(pid: int, field: str) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _call(url: str, method: str = "GET", body: Any = None, token: str | None = None) -> bytes:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        return bytes(resp.read())
+
+
+def _metric(base: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in _call(base + "metrics").decode().splitlines():
+        head, _, value = line.rpartition(" ")
+        metric, _, rest = head.partition("{")
+        if metric == name and all(f'{k}="{v}"' in rest for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+def measure_mode(db: EmbeddedDB, mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reference_server",
+            "--mode",
+            mode,
+            "--port",
+            "0",
+            "--driver",
+            args.driver,
+            "--mongo-uri",
+            db.uri,
+            "--database",
+            f"bench_{mode}",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().strip()
+        token = json.loads(_call(base + "api/users", "POST", {"name": "bench"}))["token"]
+        spec = {"segments": args.segments, "segments_per_second": args.segments / args.run_s}
+        task = json.loads(_call(base + "api/tasks", "POST", {"synthetic": spec}, token))
+        url = base + f"api/tasks/{task['task_id']}"
+        while json.loads(_call(url, token=token))["segment_count"] < args.segments // 2:
+            time.sleep(0.5)  # measure polls of a task at least half-way through
+        reads0 = _metric(base, "memdiag_db_commands_total", command="find", collection="tasks")
+        bytes0 = _metric(base, "memdiag_db_reply_bytes_total", collection="tasks", op="status")
+        sizes, latencies = [], []
+        for _ in range(args.polls):
+            t0 = time.perf_counter()
+            body = _call(url, token=token)
+            latencies.append(time.perf_counter() - t0)
+            sizes.append(len(body))
+            time.sleep(max(0.0, 1.0 - latencies[-1]))
+        view = json.loads(body)
+        reads = _metric(base, "memdiag_db_commands_total", command="find", collection="tasks")
+        reply = _metric(base, "memdiag_db_reply_bytes_total", collection="tasks", op="status")
+        return {
+            "mode": mode,
+            "status_at_end": view["status"],
+            "segments_at_end": view["segment_count"],
+            "payload_kib_median": sorted(sizes)[len(sizes) // 2] / 1024,
+            "task_reads_per_poll": (reads - reads0) / args.polls,
+            "status_reply_kib_per_poll": (reply - bytes0) / args.polls / 1024,
+            "poll_ms_median": sorted(latencies)[len(latencies) // 2] * 1000,
+            "server_peak_rss_mib": _status_kib(proc.pid, "VmHWM"),
+            "server_rss_mib": _status_kib(proc.pid, "VmRSS"),
+            "db_peak_rss_mib": _status_kib(db.pid, "VmHWM"),
+            "db_rss_mib": _status_kib(db.pid, "VmRSS"),
+        }
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--segments", type=int, default=5000)
+    p.add_argument("--polls", type=int, default=20)
+    p.add_argument("--run-s", type=float, default=120.0, help="how long the task runs")
+    p.add_argument("--driver", default="motor", choices=("motor", "pymongo-async"))
+    p.add_argument("--modes", default=",".join(MODES))
+    args = p.parse_args(argv)
+    rows = []
+    for mode in args.modes.split(","):
+        with EmbeddedDB() as db:  # one DB per mode: its RSS is that mode's alone
+            rows.append(measure_mode(db, mode, args))
+            print(json.dumps(rows[-1]), flush=True)
+    cols = list(rows[0])
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for row in rows:
+        print(
+            "| "
+            + " | ".join(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row.values())
+            + " |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
