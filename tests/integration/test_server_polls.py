@@ -37,7 +37,9 @@ def test_status_polls_of_a_running_3000_segment_task(start_server, mode, driver)
     token = server.new_user()
     # 3,000 segments at 100/s: still running for the whole test; cancelled at the end.
     res = server.request(
-        "POST", "/api/tasks", {"synthetic": {"segments": 3000, "segments_per_second": 100}},
+        "POST",
+        "/api/tasks",
+        {"synthetic": {"segments": 3000, "segments_per_second": 100}},
         token=token,
     )
     assert res.status == 202, res.body
