@@ -25,197 +25,49 @@ import csv
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from profiling.errors import UsageError
-from profiling.validate import Fields, Scalar, SchemaError
+from profiling.runresult import (
+    MIB,
+    AllocationSite,
+    CommandCount,
+    DbFigures,
+    EndpointLatency,
+    Environment,
+    HeapFigures,
+    LoadFigures,
+    Phases,
+    ProcessMemory,
+    RunResult,
+    Scenario,
+    Series,
+)
+from profiling.validate import Fields, SchemaError
+
+__all__ = [  # the run types are re-exported: import them from here
+    "MIB",
+    "AllocationSite",
+    "CommandCount",
+    "DbFigures",
+    "EndpointLatency",
+    "Environment",
+    "HeapFigures",
+    "LoadFigures",
+    "Phases",
+    "ProcessMemory",
+    "RunResult",
+    "Scenario",
+    "Series",
+]
 
 SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
 SUMMARY_FILE = "summary.json"
 TIMELINE_FILE = "rss.csv"
 RUNS_DIR = "runs"
-MIB = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Scenario:
-    """The load a run was measured under; two runs compare only if these agree."""
-
-    name: str  # built-in scenario ("polling-storm") or "locustfile:<path>"
-    target_rate_per_s: float
-    duration_s: float  # steady phase
-    warmup_s: float
-    cooldown_s: float = 0.0
-    users: int | None = None
-    params: dict[str, Scalar] = field(default_factory=dict)  # scenario-specific knobs
-
-    def as_dict(self) -> dict[str, Scalar | None]:
-        return {
-            "name": self.name,
-            "target_rate_per_s": self.target_rate_per_s,
-            "duration_s": self.duration_s,
-            "warmup_s": self.warmup_s,
-            "cooldown_s": self.cooldown_s,
-            "users": self.users,
-            **{f"params.{k}": v for k, v in sorted(self.params.items())},
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessMemory:
-    """One process's memory over the steady phase."""
-
-    kernel_peak_bytes: int | None  # VmHWM, reset after warm-up; None if unreadable
-    sampled_peak_bytes: int
-    final_bytes: int
-    median_bytes: int
-    growth_mib_per_min: float  # least-squares slope over the steady phase
-    samples: int
-    cpu_percent: float | None = None  # of one core, averaged over the steady phase
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointLatency:
-    """Latency from the intended send time (open model), steady phase only."""
-
-    requests: int
-    failures: int
-    rps: float
-    p50_ms: float
-    p90_ms: float
-    p95_ms: float
-    p99_ms: float
-    p999_ms: float
-    max_ms: float
-
-
-@dataclass(frozen=True, slots=True)
-class LoadFigures:
-    target_rate_per_s: float
-    achieved_rate_per_s: float
-    late_sends: int = 0
-    saturated: bool = False  # Locust warned that the load generator's CPU was saturated
-
-
-@dataclass(frozen=True, slots=True)
-class CommandCount:
-    commands: int
-    reply_bytes: int
-
-
-@dataclass(frozen=True, slots=True)
-class DbFigures:
-    """DB commands and reply bytes over the steady phase, scraped from /metrics."""
-
-    commands_total: int
-    reply_bytes_total: int
-    status_polls: int
-    reads_per_poll: float | None  # read commands (find, getMore, aggregate, count...) per poll
-    commands_per_poll: float | None
-    reply_bytes_per_poll: float | None
-    by_command: dict[str, CommandCount] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class HeapFigures:
-    """Heap high-water mark beside RSS, from an attribution run or /debug."""
-
-    heap_peak_bytes: int | None
-    source: str  # "tracemalloc", "memray" or "debug"
-    rss_at_heap_peak_bytes: int | None = None
-    malloc_arenas: int | None = None
-    malloc_trim_returned_bytes: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AllocationSite:
-    location: str  # "file.py:123 in function" or memray's frame description
-    size_bytes: int
-    count: int
-    source: str  # "tracemalloc-diff" or "memray"
-
-
-@dataclass(frozen=True, slots=True)
-class Environment:
-    host: str = ""
-    cpu_count: int | None = None
-    platform: str = ""
-    python: str = ""
-    git_commit: str = ""
-    db_server: str = ""  # "FerretDB (embedded, SQLite)" or "MongoDB"
-    db_version: str = ""
-    versions: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Phases:
-    """Phase boundaries in seconds on the timeline's clock (t_s in rss.csv)."""
-
-    steady_start_s: float
-    steady_end_s: float
-    end_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class Series:
-    t_s: tuple[float, ...]
-    rss_bytes: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """One measured (or attribution) run of one configuration."""
-
-    configuration: str  # label in reports; "lean#2" for the second copy in an A/A run
-    spec: str  # "mode[:switch=value,...]" or "url:<URL>" for an attached server
-    repeat: int  # 1-based repeat index
-    order: int  # position in the interleaved schedule
-    profile: str  # "none", "tracemalloc" or "memray"; only "none" runs gate RSS
-    started_at: str
-    scenario: Scenario
-    memory: dict[str, ProcessMemory]  # "server", "db", "loadgen"
-    latency: dict[str, EndpointLatency]
-    status_endpoint: str | None  # the key in `latency` that is the status poll
-    load: LoadFigures
-    valid: bool
-    invalid_reasons: tuple[str, ...] = ()
-    db: DbFigures | None = None
-    loop_lag_p99_ms: float | None = None
-    heap: HeapFigures | None = None
-    top_sites: tuple[AllocationSite, ...] = ()
-    artifacts: dict[str, str] = field(default_factory=dict)
-    environment: Environment = field(default_factory=Environment)
-    phases: Phases | None = None
-    sweep_param: str | None = None  # the Scenario field or param a sweep varied
-    dir: str | None = None  # run folder relative to the summary; not stored in run.json
-    timeline: dict[str, Series] = field(default_factory=dict)  # from rss.csv, not JSON
-
-    @property
-    def requests(self) -> int:
-        return sum(e.requests for e in self.latency.values())
-
-    @property
-    def failures(self) -> int:
-        return sum(e.failures for e in self.latency.values())
-
-    @property
-    def error_rate(self) -> float | None:
-        return self.failures / self.requests if self.requests else None
-
-    @property
-    def status(self) -> EndpointLatency | None:
-        return self.latency.get(self.status_endpoint) if self.status_endpoint else None
-
-    def sweep_value(self) -> Scalar | None:
-        if self.sweep_param is None:
-            return None
-        if self.sweep_param in self.scenario.params:
-            return self.scenario.params[self.sweep_param]
-        value = getattr(self.scenario, self.sweep_param, None)
-        return value if isinstance(value, str | int | float) else None
 
 
 # --- writing -------------------------------------------------------------------------

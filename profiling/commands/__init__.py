@@ -6,6 +6,9 @@ The order here is the order `memdiag --help` lists them in.
 COMMANDS: list[str] = [
     "serve",
     "db",
+    "measure",
+    "compare",
+    "sweep",
     "diff",
     "report",
     "gate",

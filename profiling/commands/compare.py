@@ -1,0 +1,54 @@
+"""memdiag compare: several configurations under identical load, interleaved, then the report."""
+
+from __future__ import annotations
+
+import argparse
+
+from profiling.errors import UsageError
+from profiling.runargs import (
+    RichProgress,
+    add_load_arguments,
+    add_output_arguments,
+    add_server_arguments,
+    finish,
+    load_plan,
+    output_dir,
+    server_plan,
+)
+from profiling.runner import run_schedule, schedule
+from profiling.servers import DEFAULT_CONFIGS, parse_configurations
+
+HELP = "measure several configurations under identical load (A B C A B C ...) and report"
+DESCRIPTION = (
+    HELP + ".\n\nA configuration is mode[:switch=value,...]; the same one twice is an A/A run "
+    "(labelled lean, lean#2) that calibrates noise. Verdicts need --repeat 4 or more to be "
+    "called significant.\n\nexample: memdiag compare --duration 20 --warmup 5 --repeat 1"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--configs",
+        default=DEFAULT_CONFIGS,
+        help=f"comma-separated configurations (default {DEFAULT_CONFIGS})",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="measured runs per configuration")
+    add_load_arguments(parser)
+    add_server_arguments(parser)
+    add_output_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    configs = parse_configurations(args.configs)
+    if args.repeat < 1:
+        raise UsageError(f"--repeat {args.repeat}: need at least 1")
+    plan = load_plan(args)
+    server = server_plan(args)
+    out = output_dir(args, "compare")
+    jobs = schedule(configs, args.repeat, plan, profile=args.profile)
+    progress = RichProgress(len(jobs))
+    try:
+        runs, interrupted = run_schedule(jobs, out, server, progress=progress)
+    finally:
+        progress.close()
+    return finish(runs, interrupted, out, args.name or out.name, html=not args.no_html)

@@ -1,0 +1,88 @@
+"""memdiag sweep: the same configurations over a range of one parameter, for scaling charts."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from profiling.errors import UsageError
+from profiling.runargs import (
+    RichProgress,
+    add_load_arguments,
+    add_output_arguments,
+    add_server_arguments,
+    default_users,
+    finish,
+    load_plan,
+    output_dir,
+    server_plan,
+)
+from profiling.runner import Job, LoadPlan, run_schedule, schedule
+from profiling.servers import DEFAULT_CONFIGS, parse_configurations
+
+HELP = "measure configurations over a range of one parameter (rate, users, segments...)"
+DESCRIPTION = (
+    HELP + ".\n\n--param rate or users varies the load; any other name is a scenario option "
+    "(-O NAME=VALUE), e.g. --param segments --values 1000,3000,5000. The report adds "
+    "peak RSS and status p99 against the parameter.\n\n"
+    "example: memdiag sweep --configs db-polling,lean --param rate --values 5,10,20"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--configs", default=DEFAULT_CONFIGS, help="configurations to sweep")
+    parser.add_argument("--param", required=True, help="rate, users, or a scenario option name")
+    parser.add_argument("--values", required=True, help="comma-separated values, e.g. 5,10,20")
+    parser.add_argument("--repeat", type=int, default=1, help="measured runs per point")
+    add_load_arguments(parser)
+    add_server_arguments(parser)
+    add_output_arguments(parser, profile=False)
+
+
+def _number(text: str) -> int | float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"--values: {text!r} is not a number") from None
+    return int(value) if value.is_integer() else value
+
+
+def plan_for(base: LoadPlan, param: str, value: int | float) -> LoadPlan:
+    if param == "rate":
+        if value <= 0:
+            raise UsageError(f"--values: a rate of {value} per second is not > 0")
+        return replace(base, rate_per_s=float(value))
+    if param == "users":
+        if value < 1:
+            raise UsageError(f"--values: {value} users is not >= 1")
+        return replace(base, users=int(value))
+    return replace(base, options={**base.options, param.replace("-", "_"): value})
+
+
+def run(args: argparse.Namespace) -> int:
+    configs = parse_configurations(args.configs)
+    values = [_number(v.strip()) for v in args.values.split(",") if v.strip()]
+    if len(values) < 2:
+        raise UsageError(f"--values {args.values!r}: a sweep needs at least two values")
+    if args.repeat < 1:
+        raise UsageError(f"--repeat {args.repeat}: need at least 1")
+    base = load_plan(args)
+    if args.param == "rate" and args.users is None:
+        # One user count for every point, enough for the highest rate, so only the rate varies.
+        base = replace(base, users=default_users(float(max(values))))
+    sweep_param = {"rate": "target_rate_per_s", "users": "users"}.get(
+        args.param, args.param.replace("-", "_")
+    )
+    jobs: list[Job] = []
+    for value in values:
+        plan = plan_for(base, args.param, value)
+        jobs += schedule(
+            configs, args.repeat, plan, sweep_param=sweep_param, start_order=len(jobs) + 1
+        )
+    out = output_dir(args, f"sweep-{args.param}")
+    progress = RichProgress(len(jobs))
+    try:
+        runs, interrupted = run_schedule(jobs, out, server_plan(args), progress=progress)
+    finally:
+        progress.close()
+    return finish(runs, interrupted, out, args.name or out.name, html=not args.no_html)

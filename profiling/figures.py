@@ -1,0 +1,284 @@
+"""From probe and load outputs to the figures of a RunResult (pure, except `environment`).
+
+The experiment runner collects raw outputs (sampler rows, /metrics scrapes, the Locust
+result, heap diffs, memray summaries); these functions turn each into the typed parts
+of `profiling.results.RunResult`, so the runner itself stays orchestration only.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from loadtests.results import LoadResult
+from profiling.errors import HarnessError
+from profiling.probes.dbevidence import DbEvidence
+from profiling.probes.heapdiff import HeapDiff
+from profiling.probes.memray_capture import MemraySummary
+from profiling.probes.sampler import Sample
+from profiling.probes.summary import summarize
+from profiling.results import (
+    AllocationSite,
+    CommandCount,
+    DbFigures,
+    EndpointLatency,
+    Environment,
+    LoadFigures,
+    Phases,
+    ProcessMemory,
+)
+
+# Commands that read documents; "DB reads per poll" counts these.
+READ_COMMANDS = frozenset({"find", "getMore", "aggregate", "count", "distinct", "findAndModify"})
+LOOP_LAG = "memdiag_event_loop_lag_seconds"
+STATUS_ENDPOINT = "GET /api/tasks/{id}"
+_VERSIONS = ("aiohttp", "locust", "memdiag", "motor", "pymongo", "orjson", "memray")
+
+
+def process_memory(
+    samples: Sequence[Sample], label: str, phase: str = "steady"
+) -> ProcessMemory | None:
+    """The steady-phase memory of one sampled process; None if it was never sampled."""
+    if not any(s.label == label and s.phase == phase for s in samples):
+        return None
+    m = summarize(samples, label, phase=phase)
+    return ProcessMemory(
+        kernel_peak_bytes=m.peak_kernel_bytes or None,
+        sampled_peak_bytes=m.peak_sampled_bytes,
+        final_bytes=m.final_rss_bytes,
+        median_bytes=m.median_rss_bytes,
+        growth_mib_per_min=round(m.growth_mib_per_min or 0.0, 4),
+        samples=m.n_samples,
+        cpu_percent=None if m.cpu_percent is None else round(m.cpu_percent, 2),
+    )
+
+
+def phases_of(samples: Sequence[Sample]) -> Phases | None:
+    steady = [s.t_s for s in samples if s.phase == "steady"]
+    if not steady:
+        return None
+    return Phases(min(steady), max(steady), max(s.t_s for s in samples))
+
+
+def latency(result: LoadResult) -> dict[str, EndpointLatency]:
+    return {
+        name: EndpointLatency(
+            requests=e.requests,
+            failures=e.failures,
+            rps=round(e.rps, 3),
+            p50_ms=e.p50_ms,
+            p90_ms=e.p90_ms,
+            p95_ms=e.p95_ms,
+            p99_ms=e.p99_ms,
+            p999_ms=e.p99_9_ms,
+            max_ms=e.max_ms,
+        )
+        for name, e in result.steady.endpoints.items()
+    }
+
+
+def status_endpoint(endpoints: dict[str, EndpointLatency], wanted: str | None) -> str | None:
+    """The status-poll endpoint: as asked, the reference scenarios' name, or the busiest GET."""
+    if wanted is not None:
+        return wanted if wanted in endpoints else None
+    if STATUS_ENDPOINT in endpoints:
+        return STATUS_ENDPOINT
+    gets = [n for n in endpoints if n.upper().startswith("GET")]
+    return max(gets, key=lambda n: endpoints[n].requests) if gets else None
+
+
+def load_figures(result: LoadResult, target_rate_per_s: float) -> LoadFigures:
+    """Achieved rate of the paced stream that carries the target (all of them summed if
+    none matches), or requests per second for an unpaced locustfile."""
+    streams = result.steady.streams
+    match = [s for s in streams.values() if abs(s.target_per_s - target_rate_per_s) < 1e-6]
+    chosen = match[:1] or list(streams.values())
+    if chosen:
+        achieved = sum(s.achieved_per_s for s in chosen)
+        late = sum(s.late_sends for s in chosen)
+    else:
+        achieved = (
+            result.steady.requests / result.steady.duration_s if result.steady.duration_s else 0.0
+        )
+        late = 0
+    return LoadFigures(
+        target_rate_per_s=target_rate_per_s,
+        achieved_rate_per_s=round(achieved, 3),
+        late_sends=late,
+        saturated=result.generator.saturated,
+    )
+
+
+def db_figures(evidence: DbEvidence) -> DbFigures:
+    by_command: dict[str, CommandCount] = {}
+    for row in evidence.by_command:
+        old = by_command.get(row.command, CommandCount(0, 0))
+        by_command[row.command] = CommandCount(
+            old.commands + row.commands, old.reply_bytes + row.reply_bytes
+        )
+    reads = sum(c.commands for name, c in by_command.items() if name in READ_COMMANDS)
+    polls = evidence.status_polls
+    return DbFigures(
+        commands_total=evidence.commands_total,
+        reply_bytes_total=evidence.reply_bytes_total,
+        status_polls=polls,
+        reads_per_poll=round(reads / polls, 4) if polls else None,
+        commands_per_poll=None
+        if evidence.commands_per_poll is None
+        else round(evidence.commands_per_poll, 4),
+        reply_bytes_per_poll=None
+        if evidence.reply_bytes_per_poll is None
+        else round(evidence.reply_bytes_per_poll, 1),
+        by_command=by_command,
+    )
+
+
+def histogram_buckets(text: str, name: str = LOOP_LAG) -> dict[float, float]:
+    """Cumulative bucket counts of one Prometheus histogram (upper bound -> count)."""
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != name:
+            continue
+        for sample in family.samples:
+            if sample.name == name + "_bucket":
+                bound = float(sample.labels["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    return buckets
+
+
+def histogram_quantile_ms(
+    before: str, after: str, q: float = 0.99, name: str = LOOP_LAG
+) -> float | None:
+    """The q-quantile of a histogram's observations between two scrapes, in ms (the
+    upper bound of the bucket it falls in, as Prometheus' histogram_quantile would
+    interpolate; None when nothing was observed or the metric is absent)."""
+    old, new = histogram_buckets(before, name), histogram_buckets(after, name)
+    if not new:
+        return None
+    bounds = sorted(new)
+    counts = [new[b] - old.get(b, 0.0) for b in bounds]
+    total = counts[-1]
+    if total <= 0:
+        return None
+    rank = q * total
+    previous_bound, previous_count = 0.0, 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= rank:
+            if bound == float("inf"):
+                return previous_bound * 1000.0
+            share = (
+                (rank - previous_count) / (count - previous_count)
+                if count > previous_count
+                else 1.0
+            )
+            return (previous_bound + (bound - previous_bound) * share) * 1000.0
+        previous_bound, previous_count = bound, count
+    return None
+
+
+def short_path(frame: str) -> str:
+    """'/usr/lib/python3.11/site-packages/bson/__init__.py:12' -> 'bson/__init__.py:12'."""
+    for marker in ("site-packages/", "dist-packages/"):
+        if marker in frame:
+            return frame.split(marker, 1)[1]
+    cwd = str(Path.cwd()) + "/"
+    return frame[len(cwd) :] if frame.startswith(cwd) else frame
+
+
+def heapdiff_sites(diff: HeapDiff, top: int = 10) -> tuple[AllocationSite, ...]:
+    """Growth sites: the innermost frame of ours, and the allocating frame if elsewhere."""
+    return tuple(
+        AllocationSite(
+            location=short_path(site.site)
+            + (
+                f" -> {short_path(site.traceback[0])}"
+                if site.traceback and site.traceback[0] != site.site
+                else ""
+            ),
+            size_bytes=site.size_diff_bytes,
+            count=site.count_diff,
+            source="tracemalloc-diff",
+        )
+        for site in diff.sites[:top]
+    )
+
+
+def memray_sites(summary: MemraySummary, top: int = 10) -> tuple[AllocationSite, ...]:
+    return tuple(
+        AllocationSite(s.site, s.size_bytes, s.n_allocations, "memray")
+        for s in summary.top_sites[:top]
+    )
+
+
+def _git_commit(cwd: Path) -> str:
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def db_version(mongo_uri: str) -> tuple[str, str]:
+    """("FerretDB" or "MongoDB", version) from buildInfo; ("", "") if unreachable."""
+    import pymongo
+
+    try:
+        client: pymongo.MongoClient[dict[str, object]]
+        with pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=5000) as client:
+            info = client.admin.command("buildInfo")
+    except pymongo.errors.PyMongoError:
+        return "", ""
+    if "ferretdbVersion" in info:
+        version = str(info["ferretdbVersion"])
+        if version in ("", "unknown"):
+            version = _launcher_ferretdb_version()  # our launcher is built without ldflags
+        return "FerretDB", f"{version} (MongoDB {info.get('version', '?')} compatible)".strip()
+    return "MongoDB", str(info.get("version", ""))
+
+
+def _launcher_ferretdb_version() -> str:
+    """The FerretDB module version the embedded launcher is built from (its go.mod)."""
+    from profiling.embedded_db import launcher_source_dir
+
+    try:
+        for line in (launcher_source_dir() / "go.mod").read_text().splitlines():
+            parts = line.split()
+            if "github.com/FerretDB/FerretDB" in parts:
+                return parts[parts.index("github.com/FerretDB/FerretDB") + 1]
+    except (OSError, IndexError, HarnessError):
+        pass
+    return ""
+
+
+def environment(*, db_server: str, db_version: str, cwd: Path | None = None) -> Environment:
+    versions = {}
+    for package in _VERSIONS:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return Environment(
+        host=socket.gethostname(),
+        cpu_count=len(os.sched_getaffinity(0)),
+        platform=platform.platform(),
+        python=sys.version.split()[0],
+        git_commit=_git_commit(cwd or Path.cwd()),
+        db_server=db_server,
+        db_version=db_version,
+        versions=versions,
+    )

@@ -1,0 +1,313 @@
+"""Options shared by `memdiag measure`, `compare` and `sweep`, the rich progress display,
+and the end of a measuring command (reports written, exit code chosen).
+
+Each option has one name in three spellings: `--rate`, field `rate`, env `MEMDIAG_RATE`;
+the environment only supplies defaults, the command line wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from rich.console import Console
+from rich.progress import BarColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bars
+
+from loadtests.runner import SCENARIOS
+from profiling.compare import compare
+from profiling.errors import UsageError
+from profiling.outputs import write_reports
+from profiling.probes.memray_capture import MemrayOptions
+from profiling.render import verdict_paragraph
+from profiling.results import MIB, RunResult, load_runs
+from profiling.runner import PROFILES, Job, LoadPlan, Progress, ServerPlan
+
+T = TypeVar("T")
+DEFAULT_SCENARIO = "polling-storm"
+
+
+def _env(name: str, default: T, kind: Callable[[str], T]) -> T:
+    raw = os.environ.get(f"MEMDIAG_{name}")
+    if raw is None or raw == "":
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise UsageError(
+            f"MEMDIAG_{name}={raw!r} is not a valid value; unset it or fix it"
+        ) from None
+
+
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("load (identical for every configuration)")
+    names = ", ".join(s.replace("_", "-") for s in SCENARIOS)
+    g.add_argument(
+        "--scenario",
+        default=_env("SCENARIO", DEFAULT_SCENARIO, str),
+        help=f"built-in scenario: {names} (default {DEFAULT_SCENARIO})",
+    )
+    g.add_argument("--locustfile", type=Path, help="your own locustfile instead of a scenario")
+    g.add_argument(
+        "--users",
+        type=int,
+        default=_env("USERS", None, int),
+        help="Locust users (default: enough for the rate, max(20, 5 x rate))",
+    )
+    g.add_argument(
+        "--rate",
+        type=float,
+        default=_env("RATE", 20.0, float),
+        help="target arrival rate of the main stream per second (default 20)",
+    )
+    g.add_argument(
+        "--duration",
+        type=float,
+        default=_env("DURATION", 30.0, float),
+        help="steady (measured) seconds (default 30)",
+    )
+    g.add_argument(
+        "--warmup",
+        type=float,
+        default=_env("WARMUP", 10.0, float),
+        help="warm-up seconds, discarded (default 10)",
+    )
+    g.add_argument(
+        "--cooldown",
+        type=float,
+        default=_env("COOLDOWN", 3.0, float),
+        help="seconds sampled after the load stops (default 3)",
+    )
+    g.add_argument(
+        "--load-processes",
+        type=int,
+        default=1,
+        help="Locust processes (--processes); the total rate stays the target",
+    )
+    g.add_argument(
+        "-O",
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="scenario option, e.g. -O segments=3000 -O view=summary (repeatable)",
+    )
+    g.add_argument(
+        "--status-endpoint",
+        help="the request name of the status poll in the "
+        "load results (default: 'GET /api/tasks/{id}' or the busiest GET)",
+    )
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("reference server and database")
+    g.add_argument(
+        "--mongo-uri",
+        default=_env("MONGO_URI", None, str),
+        help="a MongoDB server to use (a fresh database per run); default: a "
+        "fresh embedded FerretDB per run",
+    )
+    g.add_argument("--driver", choices=["motor", "pymongo-async"], help="the server's DB driver")
+    g.add_argument("--workers", type=int, help="the server's task worker threads")
+    g.add_argument(
+        "--server-processes",
+        type=int,
+        default=1,
+        help="server processes sharing the port (SO_REUSEPORT)",
+    )
+    g.add_argument("--allocator", help="glibc, jemalloc or arenas=N (MALLOC_ARENA_MAX)")
+    g.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for python -m reference_server (repeatable)",
+    )
+    g.add_argument(
+        "--sample-interval",
+        type=float,
+        default=0.5,
+        help="RSS sampling interval in seconds (default 0.5 = 2 Hz)",
+    )
+    g.add_argument("--tracemalloc-frames", type=int, default=25)
+    g.add_argument("--memray-native", action="store_true", help="memray --native")
+    g.add_argument("--memray-trace-python-allocators", action="store_true")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, *, profile: bool = True) -> None:
+    g = parser.add_argument_group("output")
+    g.add_argument(
+        "-o", "--output", type=Path, help="run folder (default reports/<UTC time>-<name>)"
+    )
+    g.add_argument("--name", help="a name for the run folder and the report title")
+    g.add_argument("--no-html", action="store_true", help="skip report.html")
+    if profile:
+        g.add_argument(
+            "--profile",
+            choices=PROFILES,
+            default="none",
+            help="add an attribution run per configuration under tracemalloc or "
+            "memray (never used for RSS verdicts)",
+        )
+
+
+def _options(items: Sequence[str]) -> dict[str, str | int | float]:
+    out: dict[str, str | int | float] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(
+                f"-O {item!r}: write scenario options as KEY=VALUE, e.g. segments=3000"
+            )
+        number: str | int | float = value
+        for kind in (int, float):
+            try:
+                number = kind(value)
+                break
+            except ValueError:
+                continue
+        out[key.strip().replace("-", "_")] = number
+    return out
+
+
+def default_users(rate_per_s: float) -> int:
+    # Enough concurrent users that a slow design (seconds per poll) still gets its
+    # arrivals on time: the open model needs users >= rate x latency.
+    return max(20, math.ceil(rate_per_s * 5))
+
+
+def load_plan(args: argparse.Namespace) -> LoadPlan:
+    scenario = None if args.locustfile else args.scenario.replace("-", "_")
+    if scenario is not None and scenario not in SCENARIOS:
+        names = ", ".join(s.replace("_", "-") for s in SCENARIOS)
+        raise UsageError(f"--scenario {args.scenario!r} is not a scenario; use one of {names}")
+    if args.locustfile is not None and not args.locustfile.is_file():
+        raise UsageError(f"--locustfile {args.locustfile}: no such file")
+    if args.rate <= 0 or args.duration <= 0 or args.warmup < 0 or args.cooldown < 0:
+        raise UsageError("--rate and --duration must be > 0, --warmup and --cooldown >= 0")
+    if args.users is not None and args.users < 1:
+        raise UsageError(f"--users {args.users}: need at least 1")
+    return LoadPlan(
+        scenario=scenario,
+        locustfile=args.locustfile,
+        users=args.users or default_users(args.rate),
+        rate_per_s=args.rate,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        cooldown_s=args.cooldown,
+        processes=args.load_processes,
+        options=_options(args.option),
+        status_endpoint=args.status_endpoint,
+    )
+
+
+def server_plan(args: argparse.Namespace) -> ServerPlan:
+    if args.sample_interval <= 0:
+        raise UsageError(f"--sample-interval {args.sample_interval}: must be > 0 seconds")
+    return ServerPlan(
+        mongo_uri=args.mongo_uri,
+        driver=args.driver,
+        workers=args.workers,
+        processes=args.server_processes,
+        allocator=args.allocator,
+        extra_args=tuple(args.server_arg),
+        sample_interval_s=args.sample_interval,
+        tracemalloc_frames=args.tracemalloc_frames,
+        memray=MemrayOptions(
+            native=args.memray_native, trace_python_allocators=args.memray_trace_python_allocators
+        ),
+    )
+
+
+def output_dir(args: argparse.Namespace, default_name: str) -> Path:
+    if args.output is not None:
+        return Path(args.output)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in (args.name or default_name))
+    return Path("reports") / f"{stamp}-{slug}"
+
+
+class RichProgress(Progress):
+    """Two bars on stderr: the whole schedule, and the phases of the current run."""
+
+    def __init__(self, total_runs: int) -> None:
+        self.console = Console(stderr=True)
+        self.bars = Bars(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f} {task.fields[unit]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.total = self.bars.add_task("runs", total=total_runs, unit="runs")
+        self.current: TaskID | None = None
+        self.label = ""
+        self.bars.start()
+
+    def run_started(self, job: Job, total_s: float) -> None:
+        self.label = f"{job.config.label} r{job.repeat}" + (
+            f" ({job.profile})" if job.profile != "none" else ""
+        )
+        self.current = self.bars.add_task(f"{self.label}: starting", total=total_s, unit="s")
+
+    def phase(self, name: str, elapsed_s: float) -> None:
+        if self.current is not None:
+            self.bars.update(self.current, completed=elapsed_s, description=f"{self.label}: {name}")
+
+    def run_finished(self, run: RunResult | None) -> None:
+        if self.current is not None:
+            self.bars.remove_task(self.current)
+            self.current = None
+        self.bars.advance(self.total)
+        if run is not None:
+            self.console.print(run_line(run))
+
+    def close(self) -> None:
+        self.bars.stop()
+
+
+def run_line(run: RunResult) -> str:
+    server = run.memory.get("server")
+    peak = server.kernel_peak_bytes if server else None
+    parts = [
+        f"{run.configuration} r{run.repeat}"
+        + (f" ({run.profile})" if run.profile != "none" else "")
+    ]
+    parts.append(f"peak RSS {peak / MIB:.1f} MiB" if peak else "peak RSS n/a")
+    if run.status is not None:
+        parts.append(f"status p99 {run.status.p99_ms:.1f} ms")
+    parts.append(f"{run.load.achieved_rate_per_s:.1f}/{run.load.target_rate_per_s:g} per s")
+    line = ", ".join(parts)
+    return line if run.valid else line + " -- INVALID: " + "; ".join(run.invalid_reasons)
+
+
+def finish(
+    runs: list[RunResult], interrupted: bool, out: Path, name: str, *, html: bool = True
+) -> int:
+    """Write the reports for the runs that finished; the exit code for the command."""
+    if not runs:
+        print(f"memdiag: no run finished; partial files are in {out}", file=sys.stderr)
+        return 130 if interrupted else 3
+    # Re-read what the runs wrote, so this report is exactly what `memdiag report` renders
+    # (with the RSS timelines from each run's rss.csv).
+    comparison = compare(load_runs(out) or runs, name=name)
+    write_reports(comparison, out, html=html)
+    print(verdict_paragraph(comparison))
+    print(f"Report: {out / 'report.html' if html else out / 'report.md'}")
+    if interrupted:
+        print(
+            f"memdiag: interrupted; the reports cover the {len(runs)} run(s) that finished",
+            file=sys.stderr,
+        )
+        return 130
+    if not comparison.valid:
+        print("memdiag: invalid run(s): " + "; ".join(comparison.invalid_reasons), file=sys.stderr)
+        return 3
+    return 0

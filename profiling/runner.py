@@ -1,0 +1,217 @@
+"""The experiment runner: one measured run, and an interleaved schedule of them.
+
+A run (`measure_run`) starts a fresh embedded DB and the reference server (or attaches
+to a running server by URL and PID), starts the load (Locust in its own process via
+`loadtests.runner`), samples server, DB and load generator (`profiling.probes`),
+and walks the phases:
+
+    warm-up   load runs, nothing counts
+    steady    VmHWM reset at its start; /metrics scraped at both ends; measured
+    cool-down load stopped, sampling goes on for --cooldown seconds
+
+then writes `run.json` beside the raw files in the run's folder. Attribution runs add
+tracemalloc snapshots at the steady phase's ends (through the admin /debug routes) or
+run the server under `memray run`; their figures never gate RSS.
+
+`run_schedule` measures every configuration `repeat` times interleaved (A B C A B C),
+then one attribution run per configuration if asked. Ctrl-C stops the servers and the
+load, leaves `INTERRUPTED` in the unfinished run's folder, and returns what finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from profiling import figures
+from profiling.embedded_db import EmbeddedDB
+from profiling.errors import HarnessError, UsageError
+from profiling.plans import PROFILES, Attach, Job, LoadPlan, Progress, ServerPlan
+from profiling.probes.dbevidence import db_evidence, parse_metrics
+from profiling.results import (
+    RUNS_DIR,
+    Environment,
+    RunResult,
+    run_json,
+)
+from profiling.runstate import RunState, stop_locust
+from profiling.servers import Configuration, ReferenceServer, pid_alive
+
+__all__ = [
+    "PROFILES",
+    "Attach",
+    "Job",
+    "LoadPlan",
+    "Progress",
+    "ServerPlan",
+    "measure_run",
+    "run_schedule",
+    "schedule",
+]
+
+
+def schedule(
+    configs: Sequence[Configuration],
+    repeat: int,
+    load: LoadPlan,
+    *,
+    profile: str = "none",
+    sweep_param: str | None = None,
+    start_order: int = 1,
+) -> list[Job]:
+    """A B C A B C ... then one attribution run per configuration when `profile` is set."""
+    jobs: list[Job] = []
+    for r in range(1, repeat + 1):
+        for config in configs:
+            jobs.append(Job(config, r, start_order + len(jobs), "none", load, sweep_param))
+    if profile != "none":
+        for config in configs:
+            jobs.append(Job(config, 1, start_order + len(jobs), profile, load, sweep_param))
+    return jobs
+
+
+def run_schedule(
+    jobs: Sequence[Job],
+    out_dir: Path,
+    server: ServerPlan,
+    *,
+    attach: Attach | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[RunResult], bool]:
+    """Measure every job in order; returns (finished runs, interrupted?)."""
+    done: list[RunResult] = []
+    env = _environment(server, attach)
+    for job in jobs:
+        try:
+            run = measure_run(job, out_dir, server, attach=attach, progress=progress, env=env)
+        except KeyboardInterrupt:
+            return done, True
+        done.append(run)
+    return done, False
+
+
+def _environment(server: ServerPlan, attach: Attach | None) -> Environment:
+    if attach is not None:
+        return figures.environment(db_server="", db_version="")
+    if server.mongo_uri:
+        kind, version = figures.db_version(server.mongo_uri)
+        return figures.environment(db_server=kind or "MongoDB", db_version=version)
+    with EmbeddedDB() as db:
+        kind, version = figures.db_version(db.uri)
+    return figures.environment(
+        db_server=f"{kind or 'FerretDB'} (embedded, SQLite)", db_version=version
+    )
+
+
+def measure_run(
+    job: Job,
+    out_dir: Path,
+    server: ServerPlan,
+    *,
+    attach: Attach | None = None,
+    progress: Progress | None = None,
+    env: Environment | None = None,
+) -> RunResult:
+    """One run of `job` into `out_dir/runs/<folder>/`; see the module docstring."""
+    progress = progress or Progress()
+    if job.profile not in PROFILES:
+        raise UsageError(f"--profile {job.profile!r}: use one of {', '.join(PROFILES)}")
+    if attach is not None and job.profile != "none":
+        raise UsageError("--profile needs the reference server; it cannot attach to --pid")
+    run_dir = out_dir / RUNS_DIR / job.folder_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    plan = job.load
+    started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    progress.run_started(job, plan.warmup_s + plan.duration_s + plan.cooldown_s)
+    state = RunState(job, run_dir, progress)
+    try:
+        with contextlib.ExitStack() as stack:
+            proc: ReferenceServer | None = None
+            if attach is not None:
+                if not pid_alive(attach.pid):
+                    raise UsageError(f"--pid {attach.pid}: no such process")
+                url, server_pid, db_pid = attach.url, attach.pid, attach.db_pid
+            else:
+                url, server_pid, db_pid, proc = state.start_server(stack, server)
+
+            def check() -> None:
+                if (
+                    proc is not None
+                    and proc.process is not None
+                    and proc.process.poll() is not None
+                ):
+                    raise HarnessError(
+                        f"the server exited with {proc.process.returncode} during the run; "
+                        f"see {run_dir / 'server.log'}"
+                    )
+
+            state.drive(url, server_pid, db_pid, server, server.processes > 1, check)
+            check()
+            if proc is not None:
+                proc.stop()  # memray writes its capture on a clean exit
+        if job.profile == "memray":
+            state.memray()
+    except BaseException:
+        stop_locust(state.locust_pid)
+        if state.sampler is not None:
+            state.sampler.stop()
+        (run_dir / "INTERRUPTED").write_text(
+            "This run did not finish (Ctrl-C or an error); it is not in the summary.\n"
+        )
+        progress.run_finished(None)
+        raise
+    run = _assemble(state, started_at, env or Environment(), attach)
+    (run_dir / "run.json").write_text(run_json(run), encoding="utf-8")
+    progress.run_finished(run)
+    return replace(run, dir=f"{RUNS_DIR}/{job.folder_name}")
+
+
+def _assemble(
+    state: RunState, started_at: str, env: Environment, attach: Attach | None
+) -> RunResult:
+    job, plan = state.job, state.job.load
+    assert state.load is not None and state.sampler is not None
+    samples = state.sampler.samples()
+    memory = {}
+    for label in ("server", "db", "loadgen"):
+        figures_ = figures.process_memory(samples, label)
+        if figures_ is not None:
+            memory[label] = figures_
+    reasons = list(state.reasons) + state.load.problems()
+    if "server" in state.sampler.gone:
+        reasons.append("the server process disappeared while it was sampled")
+    if "server" not in memory:
+        reasons.append("no steady-phase samples of the server")
+    latency = figures.latency(state.load)
+    before, after = state.metrics
+    db = lag = None
+    if before is not None and after is not None:
+        db = figures.db_figures(db_evidence(parse_metrics(before), parse_metrics(after)))
+        lag = figures.histogram_quantile_ms(before, after, 0.99)
+    spec = job.config.spec if attach is None else f"url:{attach.url}"
+    return RunResult(
+        configuration=job.config.label,
+        spec=spec,
+        repeat=job.repeat,
+        order=job.order,
+        profile=job.profile,
+        started_at=started_at,
+        scenario=plan.record(),
+        memory=memory,
+        latency=latency,
+        status_endpoint=figures.status_endpoint(latency, plan.status_endpoint),
+        load=figures.load_figures(state.load, plan.rate_per_s),
+        valid=not reasons,
+        invalid_reasons=tuple(reasons),
+        db=db,
+        loop_lag_p99_ms=None if lag is None else round(lag, 3),
+        heap=state.heap,
+        top_sites=state.sites,
+        artifacts=state.artifacts,
+        environment=env,
+        phases=figures.phases_of(samples),
+        sweep_param=job.sweep_param,
+    )

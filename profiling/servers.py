@@ -1,0 +1,222 @@
+"""The servers under test, started as subprocesses through their entry points.
+
+`Configuration` is one design to measure: `mode[:switch=value,...]`, parsed from the
+`--configs` list (the same configuration twice is labelled apart for an A/A run).
+`ReferenceServer` starts `python -m reference_server` (optionally under `memray run`),
+reads the base URL it prints first, keeps its output in a log file, and stops it with
+SIGTERM (SIGKILL after a timeout). Nothing here imports the reference server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from profiling.errors import HarnessError, UsageError
+
+MODES = ("db-polling", "memory-first", "lean")
+DEFAULT_CONFIGS = "db-polling,memory-first,lean"
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Configuration:
+    label: str  # unique in one comparison: "lean", "lean#2"
+    mode: str
+    overrides: tuple[str, ...] = ()  # "switch=value"
+
+    @property
+    def spec(self) -> str:
+        return self.mode + (":" + ",".join(self.overrides) if self.overrides else "")
+
+    def server_args(self) -> list[str]:
+        args = ["--mode", self.mode]
+        for override in self.overrides:
+            args += ["--set", override]
+        return args
+
+
+def parse_configurations(text: str) -> list[Configuration]:
+    """'db-polling,lean:status_view=full,json_encoder=json,lean' -> three configurations.
+
+    A comma starts a new configuration unless the next item is a `switch=value`, which
+    belongs to the configuration before it.
+    """
+    parsed: list[tuple[str, list[str]]] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if "=" in item and ":" not in item.split("=", 1)[0]:
+            if not parsed:
+                raise UsageError(
+                    f"--configs {text!r}: {item!r} has no mode before it; write mode:{item}"
+                )
+            parsed[-1][1].append(item)
+            continue
+        mode, _, first = item.partition(":")
+        if mode not in MODES:
+            raise UsageError(f"--configs: unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        if first and "=" not in first:
+            raise UsageError(f"--configs: {item!r}: write switches as mode:switch=value")
+        parsed.append((mode, [first] if first else []))
+    if not parsed:
+        raise UsageError(f"--configs {text!r} names no configuration; e.g. {DEFAULT_CONFIGS}")
+    configs: list[Configuration] = []
+    seen: dict[str, int] = {}
+    for mode, overrides in parsed:
+        base = mode + (":" + ",".join(overrides) if overrides else "")
+        seen[base] = seen.get(base, 0) + 1
+        label = base if seen[base] == 1 else f"{base}#{seen[base]}"
+        configs.append(Configuration(label, mode, tuple(overrides)))
+    return configs
+
+
+class ReferenceServer:
+    """`python -m reference_server ...` as a child process; a context manager."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        log_path: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        start_timeout_s: float = START_TIMEOUT_S,
+    ) -> None:
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.env = dict(os.environ if env is None else env)
+        self.start_timeout_s = start_timeout_s
+        self.url = ""
+        self.process: subprocess.Popen[str] | None = None
+        self._log: IO[str] | None = None
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise HarnessError("the server is not running")
+        return self.process.pid
+
+    def start(self) -> ReferenceServer:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("w", encoding="utf-8")
+        self.process = subprocess.Popen(
+            self.argv,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=self.env,
+        )
+        line = _first_line(self.process, self.start_timeout_s)
+        if not line.startswith("http"):
+            self.stop()
+            tail = _tail(self.log_path)
+            raise HarnessError(
+                f"the server did not print its URL within {self.start_timeout_s:.0f}s "
+                f"(exit {self.process.returncode}); {tail}"
+            )
+        self.url = line.strip()
+        threading.Thread(target=self._copy_stdout, daemon=True).start()
+        wait_healthy(self.url, self.start_timeout_s, self.process)
+        return self
+
+    def _copy_stdout(self) -> None:
+        proc, log = self.process, self._log
+        if proc is None or proc.stdout is None or log is None:
+            return
+        for line in proc.stdout:
+            try:
+                log.write(line)
+            except ValueError:  # the log was closed at stop
+                return
+
+    def stop(self, timeout_s: float = 20.0) -> int | None:
+        """SIGTERM (a clean stop lets memray finish its capture), SIGKILL after the timeout."""
+        proc = self.process
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._log is not None:
+            self._log.close()
+        return proc.returncode
+
+    def __enter__(self) -> ReferenceServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _first_line(proc: subprocess.Popen[str], timeout_s: float) -> str:
+    result: list[str] = []
+
+    def read() -> None:
+        if proc.stdout is not None:
+            result.append(proc.stdout.readline())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    return result[0] if result else ""
+
+
+def wait_healthy(url: str, timeout_s: float, proc: subprocess.Popen[str] | None = None) -> None:
+    """Poll GET /healthz until 200 (any server: a 404 means it has none, which is fine)."""
+    deadline = time.monotonic() + timeout_s
+    last = ""
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise HarnessError(f"the server exited with {proc.returncode} before it was healthy")
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return
+            last = f"HTTP {exc.code}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.2)
+    raise HarnessError(f"the server at {url} never became healthy within {timeout_s:.0f}s ({last})")
+
+
+def _tail(path: Path, lines: int = 4) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return f"no log at {path}"
+    return f"last lines of {path}: " + " | ".join(text[-lines:]) if text else f"{path} is empty"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reference_server_args(
+    config: Configuration, *, mongo_uri: str, database: str, extra: Sequence[str] = ()
+) -> list[str]:
+    """Arguments after `python -m reference_server` for one measured run."""
+    args = [*config.server_args(), "--port", "0", "--mongo-uri", mongo_uri, "--database", database]
+    return [*args, *extra]
