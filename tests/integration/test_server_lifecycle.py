@@ -125,9 +125,10 @@ def test_cancel_ends_child_process_and_removes_temp_files(start_server, mode, dr
     assert server.request("POST", f"/api/tasks/{task_id}/cancel", token=token).status == 409
 
 
+@pytest.mark.parametrize("driver", DRIVERS)
 @pytest.mark.parametrize("mode", MODES)
-def test_killed_child_fails_the_task_with_a_reason(start_server, mode):
-    server = start_server("--mode", mode)
+def test_killed_child_fails_the_task_with_a_reason(start_server, mode, driver):
+    server = start_server("--mode", mode, "--driver", driver)
     token = server.new_user()
     task_id = create(
         server, token, segments=10, segments_per_second=500, diarize=True, diarize_seconds=60
@@ -152,9 +153,19 @@ def test_killed_child_fails_the_task_with_a_reason(start_server, mode):
     assert "killed by signal 9" in final["error"]
 
 
+@pytest.mark.parametrize("driver", DRIVERS)
 @pytest.mark.parametrize("mode", MODES)
-def test_bad_input_is_rejected_without_side_effects(start_server, mode, upload_dir):
-    server = start_server("--mode", mode, "--upload-dir", str(upload_dir), "--max-upload-mib", "1")
+def test_bad_input_is_rejected_without_side_effects(start_server, mode, driver, upload_dir):
+    server = start_server(
+        "--mode",
+        mode,
+        "--driver",
+        driver,
+        "--upload-dir",
+        str(upload_dir),
+        "--max-upload-mib",
+        "1",
+    )
     token = server.new_user()
     for body in ({"name": {"$gt": ""}}, {"name": ["a"]}, {"name": ""}, ["x"]):
         res = server.request("POST", "/api/users", body)
@@ -202,15 +213,16 @@ def test_bad_input_is_rejected_without_side_effects(start_server, mode, upload_d
     assert server.request("GET", "/api/tasks", token=token).json()["total_count"] == 0
 
 
-def test_restart_marks_interrupted_tasks_failed(start_server, database_name):
-    first = start_server("--mode", "db-polling")
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_restart_marks_interrupted_tasks_failed(start_server, database_name, driver):
+    first = start_server("--mode", "db-polling", "--driver", driver)
     token = first.new_user()
     task_id = create(first, token, segments=5000, segments_per_second=50)
     wait_for(lambda: status(first, token, task_id)["status"] == "transcribing", "running")
     first.proc.kill()  # a crash: no cleanup runs
     first.proc.wait()
 
-    second = start_server("--mode", "memory-first", database=database_name)
+    second = start_server("--mode", "memory-first", "--driver", driver, database=database_name)
     final = status(second, token, task_id)
     assert final["status"] == "failed"
     assert final["error"] == "server restarted"
