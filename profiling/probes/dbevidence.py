@@ -31,10 +31,14 @@ POLLS = "memdiag_status_polls_total"
 
 @dataclass(frozen=True, slots=True)
 class MetricsScrape:
-    """Counter values of one scrape; keys are (command, collection)."""
+    """Counter values of one scrape; keys are (command, collection, op).
 
-    commands: dict[tuple[str, str], float]
-    reply_bytes: dict[tuple[str, str], float]
+    `op` is the server's tag for the code path that sent the command (`status`,
+    `worker-merge`, ...); it is "" when the server does not label it.
+    """
+
+    commands: dict[tuple[str, str, str], float]
+    reply_bytes: dict[tuple[str, str, str], float]
     status_polls: float
     gauges: dict[str, float]  # unlabelled gauges, e.g. memdiag_peak_rss_bytes
 
@@ -43,6 +47,7 @@ class MetricsScrape:
 class CommandFigures:
     command: str
     collection: str
+    op: str
     commands: int
     reply_bytes: int
 
@@ -56,6 +61,10 @@ class DbEvidence:
     reply_bytes_total: int
     commands_per_poll: float | None  # None when no poll was served
     reply_bytes_per_poll: float | None
+    # Only the commands the status path itself sent (op="status"), per poll: the
+    # incident's "DB reads per poll", free of worker and list traffic.
+    status_commands_per_poll: float | None
+    status_reply_bytes_per_poll: float | None
     by_command: tuple[CommandFigures, ...]  # largest reply bytes first
 
     def to_dict(self) -> dict[str, object]:
@@ -67,13 +76,14 @@ class DbEvidence:
 
 def parse_metrics(text: str) -> MetricsScrape:
     """Pull the DB counters, the poll counter and unlabelled gauges out of Prometheus text."""
-    commands: dict[tuple[str, str], float] = {}
-    reply: dict[tuple[str, str], float] = {}
+    commands: dict[tuple[str, str, str], float] = {}
+    reply: dict[tuple[str, str, str], float] = {}
     polls = 0.0
     gauges: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            key = (sample.labels.get("command", ""), sample.labels.get("collection", ""))
+            labels = sample.labels
+            key = (labels.get("command", ""), labels.get("collection", ""), labels.get("op", ""))
             if sample.name == COMMANDS:
                 commands[key] = commands.get(key, 0.0) + sample.value
             elif sample.name == REPLY_BYTES:
@@ -96,18 +106,22 @@ def db_evidence(before: MetricsScrape, after: MetricsScrape) -> DbEvidence:
         if n < 0 or b < 0:
             raise HarnessError(f"DB counter for {key} went down: did the server restart?")
         if n or b:
-            rows.append(CommandFigures(key[0], key[1], int(n), int(b)))
+            rows.append(CommandFigures(key[0], key[1], key[2], int(n), int(b)))
     if polls < 0:
         raise HarnessError("status poll counter went down: did the server restart?")
-    rows.sort(key=lambda r: (-r.reply_bytes, -r.commands, r.command, r.collection))
+    rows.sort(key=lambda r: (-r.reply_bytes, -r.commands, r.command, r.collection, r.op))
     n_total = sum(r.commands for r in rows)
     b_total = sum(r.reply_bytes for r in rows)
+    n_status = sum(r.commands for r in rows if r.op == "status")
+    b_status = sum(r.reply_bytes for r in rows if r.op == "status")
     return DbEvidence(
         status_polls=int(polls),
         commands_total=n_total,
         reply_bytes_total=b_total,
         commands_per_poll=n_total / polls if polls else None,
         reply_bytes_per_poll=b_total / polls if polls else None,
+        status_commands_per_poll=n_status / polls if polls else None,
+        status_reply_bytes_per_poll=b_status / polls if polls else None,
         by_command=tuple(rows),
     )
 

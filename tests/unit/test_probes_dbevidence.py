@@ -16,7 +16,7 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        labels = ["command", "collection"]
+        labels = ["command", "collection", "op"]
         self.commands = Counter("memdiag_db_commands_total", "cmds", labels, registry=self.registry)
         self.reply = Counter(
             "memdiag_db_reply_bytes_total", "bytes", labels, registry=self.registry
@@ -30,13 +30,13 @@ class FakeServer:
 
 def test_deltas_per_command_and_per_poll() -> None:
     srv = FakeServer()
-    srv.commands.labels("find", "tasks").inc(3)  # warm-up traffic, outside the phase
-    srv.reply.labels("find", "tasks").inc(1000)
+    srv.commands.labels("find", "tasks", "status").inc(3)  # warm-up traffic, outside the phase
+    srv.reply.labels("find", "tasks", "status").inc(1000)
     before = parse_metrics(srv.text())
-    srv.commands.labels("find", "tasks").inc(10)
-    srv.reply.labels("find", "tasks").inc(40_000_000)
-    srv.commands.labels("update", "tasks").inc(4)
-    srv.reply.labels("update", "tasks").inc(400)
+    srv.commands.labels("find", "tasks", "status").inc(10)
+    srv.reply.labels("find", "tasks", "status").inc(40_000_000)
+    srv.commands.labels("update", "tasks", "checkpoint").inc(4)
+    srv.reply.labels("update", "tasks", "checkpoint").inc(400)
     srv.polls.inc(10)
     srv.peak.set(123)
     after = parse_metrics(srv.text())
@@ -47,10 +47,12 @@ def test_deltas_per_command_and_per_poll() -> None:
     assert ev.reply_bytes_total == 40_000_400
     assert ev.commands_per_poll == pytest.approx(1.4)
     assert ev.reply_bytes_per_poll == pytest.approx(4_000_040)
-    assert [(r.command, r.collection, r.commands) for r in ev.by_command] == [
-        ("find", "tasks", 10),
-        ("update", "tasks", 4),
+    assert [(r.command, r.collection, r.op, r.commands) for r in ev.by_command] == [
+        ("find", "tasks", "status", 10),
+        ("update", "tasks", "checkpoint", 4),
     ]
+    assert ev.status_commands_per_poll == pytest.approx(1.0)
+    assert ev.status_reply_bytes_per_poll == pytest.approx(4_000_000)
     assert json.loads(ev.to_json())["schema_version"] == 1
 
 
@@ -59,7 +61,7 @@ def test_no_polls_and_counter_reset() -> None:
     first = parse_metrics(srv.text())
     ev = db_evidence(first, first)
     assert ev.commands_per_poll is None and ev.by_command == ()
-    srv.commands.labels("find", "tasks").inc(5)
+    srv.commands.labels("find", "tasks", "status").inc(5)
     later = parse_metrics(srv.text())
     with pytest.raises(HarnessError, match="restart"):
         db_evidence(later, first)
