@@ -109,6 +109,13 @@ class LoadSpec:
             )
         if self.processes < 1:
             raise LoadSpecError(f"processes={self.processes}: need at least 1")
+        if self.scenario == "uploads":
+            folder = Path(str(self.options.get("audio_dir", "")))
+            if not self.options.get("audio_dir") or not folder.is_dir():
+                raise LoadSpecError(
+                    f"uploads needs options={{'audio_dir': FOLDER}} with audio files;"
+                    f" got {str(folder)!r}"
+                )
         if not self.host.startswith(("http://", "https://")):
             raise LoadSpecError(f"host {self.host!r} is not a URL: use e.g. http://127.0.0.1:8080")
 

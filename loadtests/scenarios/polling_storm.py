@@ -13,11 +13,12 @@ so the tasks stay live for the whole run.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import gevent
 from _memdiag import STATE, TERMINAL, ApiUser, want
 from gevent.event import Event
-from locust import task
+from locust import events, task
 
 from loadtests.pacing import split_evenly
 
@@ -54,6 +55,13 @@ class _Pool:
 
 
 POOL = _Pool()
+
+
+@events.test_start.add_listener
+def _new_pool(**_kw: Any) -> None:
+    # A second test started from the web UI gets tasks of its own.
+    global POOL
+    POOL = _Pool()
 
 
 class StormPoller(ApiUser):

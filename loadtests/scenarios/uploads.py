@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from _memdiag import TERMINAL, ApiUser, want
+from _memdiag import TERMINAL, ApiUser, log, want
 from locust import events, task
 from urllib3 import encode_multipart_formdata
 
@@ -45,9 +45,11 @@ _turn = itertools.count()
 def _find_audio(environment: Any, **_kw: Any) -> None:
     folder = Path(environment.parsed_options.audio_dir or ".")
     _files[:] = sorted(p for p in folder.glob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
-    if not _files and environment.parsed_options.audio_dir:
-        environment.runner.quit()
-        raise SystemExit(f"No audio files in --audio-dir {folder}: add .wav/.mp3 files there")
+    if not _files:
+        # Nothing to upload: stop at once with a usage error instead of idling.
+        log.error("No audio files in --audio-dir %s: give a folder with .wav/.mp3 files", folder)
+        environment.process_exit_code = 2
+        gevent.spawn(environment.runner.quit)
 
 
 def check_end_status(doc: Any, expected: str) -> list[Problem]:

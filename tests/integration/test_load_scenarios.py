@@ -56,7 +56,7 @@ def assert_clean(result: LoadResult, stream: str) -> None:
 
 def test_frontend_tabs(server_url: str, tmp_path: Path) -> None:
     spec = LoadSpec(
-        host=server_url, scenario="frontend_tabs", users=8, rate_per_s=10, duration_s=5,
+        host=server_url, scenario="frontend_tabs", users=16, rate_per_s=10, duration_s=5,
         warmup_s=1, options={"segments": 10, "segments_per_second": 10},
     )  # fmt: skip
     result = run_load(spec, tmp_path)
@@ -69,7 +69,7 @@ def test_frontend_tabs(server_url: str, tmp_path: Path) -> None:
 
 def test_polling_storm(server_url: str, tmp_path: Path) -> None:
     spec = LoadSpec(
-        host=server_url, scenario="polling_storm", users=10, rate_per_s=10, duration_s=5,
+        host=server_url, scenario="polling_storm", users=20, rate_per_s=10, duration_s=5,
         warmup_s=1, options={"storm_tasks": 2, "segments": 300, "segments_per_second": 50},
     )  # fmt: skip
     assert_clean(run_load(spec, tmp_path), "poll")
@@ -77,12 +77,12 @@ def test_polling_storm(server_url: str, tmp_path: Path) -> None:
 
 def test_dashboard(server_url: str, tmp_path: Path) -> None:
     spec = LoadSpec(
-        host=server_url, scenario="dashboard", users=6, rate_per_s=5, duration_s=5,
+        host=server_url, scenario="dashboard", users=12, rate_per_s=5, duration_s=5,
         warmup_s=1, options={"tasks_per_user": 1, "segments": 10, "segments_per_second": 5},
     )  # fmt: skip
     result = run_load(spec, tmp_path)
     assert_clean(result, "list")
-    assert result.steady.endpoints["GET /api/tasks"].requests >= 20
+    assert result.steady.endpoints["GET /api/tasks"].requests >= 20  # 5/s for 5 s
 
 
 def write_wavs(folder: Path, count: int = 2) -> Path:
@@ -101,7 +101,7 @@ def write_wavs(folder: Path, count: int = 2) -> Path:
 def test_uploads(server_url: str, tmp_path: Path) -> None:
     audio = write_wavs(tmp_path / "audio")
     spec = LoadSpec(
-        host=server_url, scenario="uploads", users=8, rate_per_s=4, duration_s=5, warmup_s=1,
+        host=server_url, scenario="uploads", users=20, rate_per_s=2, duration_s=5, warmup_s=1,
         options={"audio_dir": str(audio), "poll_interval_s": 0.5,
                  # The synthetic engine transcribes uploads today; a server without an
                  # audio engine would end them `failed`, which a run must declare.
@@ -114,7 +114,7 @@ def test_uploads(server_url: str, tmp_path: Path) -> None:
 
 def test_soak(server_url: str, tmp_path: Path) -> None:
     spec = LoadSpec(
-        host=server_url, scenario="soak", users=10, rate_per_s=8, duration_s=5, warmup_s=1,
+        host=server_url, scenario="soak", users=25, rate_per_s=8, duration_s=5, warmup_s=1,
         options={"list_rate": 4, "segments": 10, "segments_per_second": 10},
     )  # fmt: skip
     result = run_load(spec, tmp_path)

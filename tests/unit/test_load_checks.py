@@ -117,3 +117,16 @@ def test_recorder_phases_rates_and_worker_merge() -> None:
 def test_result_of_another_schema_is_refused() -> None:
     with pytest.raises(ResultFormatError, match="schema_version 99"):
         parse_result({"schema_version": 99})
+
+
+def test_saturated_generator_makes_the_run_invalid() -> None:
+    rec = Recorder(started_at_s=0.0, warmup_s=0.0, late_threshold_s=0.01)
+    rec.record_request("GET x", 0.0, 0.001)
+    process = {"role": "local", "pid": 1, "cpu_s": 1.0, "cpu_percent_mean": 95.0,
+               "cpu_percent_max": 100.0, "rss_bytes": 1, "peak_rss_bytes": 2}  # fmt: skip
+    meta = {"scenario": "t", "host": "h", "users": 1, "workers": 1,
+            "generator": {"processes": [process], "locust_cpu_warning": True}}  # fmt: skip
+    result = parse_result(rec.result(targets_per_s={}, meta=meta, stopped_at_s=1.0))
+    assert result.generator.saturated
+    assert result.generator.cpu_percent_max == 100.0
+    assert any("saturated" in p for p in result.problems())
