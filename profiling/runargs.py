@@ -50,38 +50,38 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     names = ", ".join(s.replace("_", "-") for s in SCENARIOS)
     g.add_argument(
         "--scenario",
-        default=_env("SCENARIO", DEFAULT_SCENARIO, str),
+        default=None,
         help=f"built-in scenario: {names} (default {DEFAULT_SCENARIO})",
     )
     g.add_argument("--locustfile", type=Path, help="your own locustfile instead of a scenario")
     g.add_argument(
         "--users",
         type=int,
-        default=_env("USERS", None, int),
+        default=None,
         help="Locust users (default: enough for the rate, max(20, 5 x rate))",
     )
     g.add_argument(
         "--rate",
         type=float,
-        default=_env("RATE", 20.0, float),
+        default=None,
         help="target arrival rate of the main stream per second (default 20)",
     )
     g.add_argument(
         "--duration",
         type=float,
-        default=_env("DURATION", 30.0, float),
+        default=None,
         help="steady (measured) seconds (default 30)",
     )
     g.add_argument(
         "--warmup",
         type=float,
-        default=_env("WARMUP", 10.0, float),
+        default=None,
         help="warm-up seconds, discarded (default 10)",
     )
     g.add_argument(
         "--cooldown",
         type=float,
-        default=_env("COOLDOWN", 3.0, float),
+        default=None,
         help="seconds sampled after the load stops (default 3)",
     )
     g.add_argument(
@@ -109,7 +109,7 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("reference server and database")
     g.add_argument(
         "--mongo-uri",
-        default=_env("MONGO_URI", None, str),
+        default=None,
         help="a MongoDB server to use (a fresh database per run); default: a "
         "fresh embedded FerretDB per run",
     )
@@ -182,7 +182,28 @@ def default_users(rate_per_s: float) -> int:
     return max(20, math.ceil(rate_per_s * 5))
 
 
+def _resolve_env_defaults(args: argparse.Namespace) -> None:
+    """Options left out take MEMDIAG_<NAME> from the environment, then the default.
+
+    Resolved here rather than when the parser is built, so a bad variable fails only the
+    command that reads it, with a one-line message.
+    """
+    defaults: dict[str, tuple[str, object, Callable[[str], object]]] = {
+        "scenario": ("SCENARIO", DEFAULT_SCENARIO, str),
+        "users": ("USERS", None, int),
+        "rate": ("RATE", 20.0, float),
+        "duration": ("DURATION", 30.0, float),
+        "warmup": ("WARMUP", 10.0, float),
+        "cooldown": ("COOLDOWN", 3.0, float),
+        "mongo_uri": ("MONGO_URI", None, str),
+    }
+    for field_name, (env_name, default, kind) in defaults.items():
+        if hasattr(args, field_name) and getattr(args, field_name) is None:
+            setattr(args, field_name, _env(env_name, default, kind))
+
+
 def load_plan(args: argparse.Namespace) -> LoadPlan:
+    _resolve_env_defaults(args)
     scenario = None if args.locustfile else args.scenario.replace("-", "_")
     if scenario is not None and scenario not in SCENARIOS:
         names = ", ".join(s.replace("_", "-") for s in SCENARIOS)
@@ -208,6 +229,7 @@ def load_plan(args: argparse.Namespace) -> LoadPlan:
 
 
 def server_plan(args: argparse.Namespace) -> ServerPlan:
+    _resolve_env_defaults(args)
     if args.sample_interval <= 0:
         raise UsageError(f"--sample-interval {args.sample_interval}: must be > 0 seconds")
     return ServerPlan(

@@ -8,6 +8,7 @@ and freezes the result into a RunResult.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import sys
@@ -142,6 +143,12 @@ class RunState:
             argv = [sys.executable, "-m", "reference_server", *args]
         proc = stack.enter_context(ReferenceServer(argv, self.run_dir / "server.log", env=env))
         self.artifacts["server_log"] = "server.log"
+        # Which processes this run started, so a crash or Ctrl-C can be checked for leftovers.
+        pids = {"server": proc.pid, "db": db_pid, "url": proc.url, "argv": argv}
+        (self.run_dir / "processes.json").write_text(
+            json.dumps(pids, indent=2, sort_keys=True) + "\n"
+        )
+        self.artifacts["processes"] = "processes.json"
         return proc.url, proc.pid, db_pid, proc
 
     def drive(
@@ -156,7 +163,7 @@ class RunState:
         """Run the load and walk the phases, sampling all the while."""
         plan = self.job.load
         spec = LoadSpec(
-            host=url,
+            host=url.rstrip("/"),
             scenario=plan.scenario if plan.locustfile is None else None,
             locustfile=plan.locustfile,
             users=plan.users,
