@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,19 @@ def speech_16k(spoken_wav: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
     dst = tmp_path_factory.mktemp("speech16k") / "sentence16k.wav"
     duration_s = convert_to_wav(spoken_wav, dst, method="ffmpeg")
     return dst, duration_s
+
+
+@pytest.fixture(scope="session")
+def random_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised pyannote pipeline directory, written by the project's own
+    command in a subprocess (torch stays out of the test process)."""
+    model_dir = tmp_path_factory.mktemp("diarization-model")
+    proc = subprocess.run(
+        [sys.executable, "-m", "reference_server.pipeline.diarize_model", str(model_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (model_dir / "pipeline.json").is_file()
+    return model_dir

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,22 +21,6 @@ from reference_server.pipeline.diarization import Turn, assign_speakers, run_dia
 from reference_server.pipeline.engines.base import EngineError, TaskCancelled
 
 Child = subprocess.Popen[bytes]
-
-
-@pytest.fixture(scope="module")
-def random_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised pipeline, written by the module's own command (torch stays
-    out of the test process)."""
-    model_dir = tmp_path_factory.mktemp("diarization-model")
-    proc = subprocess.run(
-        [sys.executable, "-m", "reference_server.pipeline.diarize_model", str(model_dir)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert (model_dir / "pipeline.json").is_file()
-    return model_dir
 
 
 class Run:

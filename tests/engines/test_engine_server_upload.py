@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -82,17 +80,6 @@ def diarize_children(server: Any) -> list[psutil.Process]:
         for p in psutil.Process(server.pid).children()
         if "reference_server.pipeline.diarize_child" in " ".join(p.cmdline())
     ]
-
-
-@pytest.fixture(scope="module")
-def random_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    model_dir = tmp_path_factory.mktemp("diarization-model")
-    subprocess.run(
-        [sys.executable, "-m", "reference_server.pipeline.diarize_model", str(model_dir)],
-        check=True,
-        capture_output=True,
-    )
-    return model_dir
 
 
 @pytest.mark.parametrize(
