@@ -91,3 +91,12 @@ class Progress:
     def run_started(self, job: Job, total_s: float) -> None: ...
     def phase(self, name: str, elapsed_s: float) -> None: ...
     def run_finished(self, run: RunResult | None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a schedule produced: the finished runs, and why it stopped early if it did."""
+
+    runs: list[RunResult]
+    interrupted: bool = False
+    error: str | None = None

@@ -27,7 +27,7 @@ from profiling.outputs import write_reports
 from profiling.probes.memray_capture import MemrayOptions
 from profiling.render import verdict_paragraph
 from profiling.results import MIB, RunResult, load_runs
-from profiling.runner import PROFILES, Job, LoadPlan, Progress, ServerPlan
+from profiling.runner import PROFILES, Job, LoadPlan, Outcome, Progress, ServerPlan
 
 T = TypeVar("T")
 DEFAULT_SCENARIO = "polling-storm"
@@ -310,25 +310,28 @@ def run_line(run: RunResult) -> str:
     return line if run.valid else line + " -- INVALID: " + "; ".join(run.invalid_reasons)
 
 
-def finish(
-    runs: list[RunResult], interrupted: bool, out: Path, name: str, *, html: bool = True
-) -> int:
+def finish(outcome: Outcome, out: Path, name: str, *, html: bool = True) -> int:
     """Write the reports for the runs that finished; the exit code for the command."""
+    runs = outcome.runs
+    if outcome.error is not None:
+        print(f"memdiag: {outcome.error}", file=sys.stderr)
     if not runs:
         print(f"memdiag: no run finished; partial files are in {out}", file=sys.stderr)
-        return 130 if interrupted else 3
+        return 130 if outcome.interrupted else 3
     # Re-read what the runs wrote, so this report is exactly what `memdiag report` renders
     # (with the RSS timelines from each run's rss.csv).
     comparison = compare(load_runs(out) or runs, name=name)
     write_reports(comparison, out, html=html)
     print(verdict_paragraph(comparison))
     print(f"Report: {out / 'report.html' if html else out / 'report.md'}")
-    if interrupted:
+    if outcome.interrupted:
         print(
             f"memdiag: interrupted; the reports cover the {len(runs)} run(s) that finished",
             file=sys.stderr,
         )
         return 130
+    if outcome.error is not None:
+        return 3
     if not comparison.valid:
         print("memdiag: invalid run(s): " + "; ".join(comparison.invalid_reasons), file=sys.stderr)
         return 3

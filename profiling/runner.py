@@ -29,7 +29,7 @@ from pathlib import Path
 from profiling import figures
 from profiling.embedded_db import EmbeddedDB
 from profiling.errors import HarnessError, UsageError
-from profiling.plans import PROFILES, Attach, Job, LoadPlan, Progress, ServerPlan
+from profiling.plans import PROFILES, Attach, Job, LoadPlan, Outcome, Progress, ServerPlan
 from profiling.probes.dbevidence import db_evidence, parse_metrics
 from profiling.results import (
     RUNS_DIR,
@@ -45,6 +45,7 @@ __all__ = [
     "Attach",
     "Job",
     "LoadPlan",
+    "Outcome",
     "Progress",
     "ServerPlan",
     "measure_run",
@@ -80,17 +81,20 @@ def run_schedule(
     *,
     attach: Attach | None = None,
     progress: Progress | None = None,
-) -> tuple[list[RunResult], bool]:
-    """Measure every job in order; returns (finished runs, interrupted?)."""
+) -> Outcome:
+    """Measure every job in order. Ctrl-C or a harness failure (a server that never came
+    up, Locust crashing) ends the schedule; the runs that finished are kept either way."""
     done: list[RunResult] = []
     env = _environment(server, attach)
     for job in jobs:
         try:
             run = measure_run(job, out_dir, server, attach=attach, progress=progress, env=env)
         except KeyboardInterrupt:
-            return done, True
+            return Outcome(done, interrupted=True)
+        except HarnessError as exc:
+            return Outcome(done, error=f"{job.config.label} run {job.repeat}: {exc}")
         done.append(run)
-    return done, False
+    return Outcome(done)
 
 
 def _environment(server: ServerPlan, attach: Attach | None) -> Environment:

@@ -4,7 +4,9 @@ A comparison of two configurations says "1.8x less" only when three things agree
 ratio of medians, an effect floor (a difference smaller than e.g. 5 % *and* 5 MiB is
 noise whatever a test says), and a two-sided Mann-Whitney U test over the repeats
 (p < alpha). With too few repeats the test cannot reach alpha at all (two runs per
-side can never give p < 0.33), and the verdict says so: "inconclusive (n=2, need 4)".
+side can never give p < 0.33): if the runs of the two sides are completely separated
+the verdict says "inconclusive (n=2, need 4)" (more repeats could decide); if they
+overlap, the difference is inside the run-to-run spread: "no significant change".
 
 The U test is implemented here, without scipy: the exact null distribution for small
 samples (a counting recurrence when there are no ties, full enumeration of the
@@ -219,7 +221,10 @@ def verdict(
     relative = abs(effect) / abs(base) if base != 0 else math.inf if effect else 0.0
     if abs(effect) <= floor.absolute or relative <= floor.relative:
         outcome, label = "same", "no significant change"
-    elif min_p_value(n1, n2) > alpha:
+    elif min_p_value(n1, n2) > alpha and (p_value is None or p_value <= min_p_value(n1, n2)):
+        # Too few runs for the test to ever reach alpha, and the runs are as far apart as
+        # they can be: more repeats could decide it. (Runs that overlap already show the
+        # difference is inside the spread: "no significant change" below.)
         need = repeats_needed(alpha)
         outcome, label = "inconclusive", f"inconclusive (n={min(n1, n2)}, need {need})"
     elif p_value is not None and p_value < alpha:

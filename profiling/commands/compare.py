@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     jobs = schedule(configs, args.repeat, plan, profile=args.profile)
     progress = RichProgress(len(jobs))
     try:
-        runs, interrupted = run_schedule(jobs, out, server, progress=progress)
+        outcome = run_schedule(jobs, out, server, progress=progress)
     finally:
         progress.close()
-    return finish(runs, interrupted, out, args.name or out.name, html=not args.no_html)
+    return finish(outcome, out, args.name or out.name, html=not args.no_html)

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     jobs = schedule([config], args.repeat, plan, profile=args.profile)
     progress = RichProgress(len(jobs))
     try:
-        runs, interrupted = run_schedule(jobs, out, server, attach=attach, progress=progress)
+        outcome = run_schedule(jobs, out, server, attach=attach, progress=progress)
     finally:
         progress.close()
-    return finish(runs, interrupted, out, args.name or out.name, html=not args.no_html)
+    return finish(outcome, out, args.name or out.name, html=not args.no_html)

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     out = output_dir(args, f"sweep-{args.param}")
     progress = RichProgress(len(jobs))
     try:
-        runs, interrupted = run_schedule(jobs, out, server_plan(args), progress=progress)
+        outcome = run_schedule(jobs, out, server_plan(args), progress=progress)
     finally:
         progress.close()
-    return finish(runs, interrupted, out, args.name or out.name, html=not args.no_html)
+    return finish(outcome, out, args.name or out.name, html=not args.no_html)

@@ -161,6 +161,19 @@ def test_compare_aa_writes_valid_summary_and_reports(tmp_path: Path) -> None:
     assert "DB server | FerretDB" in md
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 3
+    # The gate on this real summary: a limit it violates, one it meets.
+    violated, met = tmp_path / "violated.toml", tmp_path / "met.toml"
+    violated.write_text('[configurations."lean"]\npeak_rss_mib = 1\n')
+    met.write_text('[configurations."lean"]\npeak_rss_mib = 100000\n')
+    expect_met = 0 if summary.valid else 3
+    for config, expected in ((violated, 1 if summary.valid else 3), (met, expect_met)):
+        gate = subprocess.run(
+            [*MEMDIAG, "gate", str(out), "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert gate.returncode == expected, gate.stdout + gate.stderr
 
 
 @pytest.mark.slow

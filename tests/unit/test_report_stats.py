@@ -161,3 +161,18 @@ def test_fold_label_edges() -> None:
     assert fold_label(5.0, 5.0) == "equal"
     assert fold_label(50000.0, 1.0) == "50,000x less"
     assert math.isclose(float(fold_label(3.0, 1.0).split("x")[0]), 3.0)
+
+
+def test_few_overlapping_runs_are_no_significant_change_not_inconclusive() -> None:
+    # Three runs a side can never reach p < 0.05; separated runs might with more repeats,
+    # but runs that overlap already show the difference is inside the spread.
+    floor = EffectFloor(relative=0.10, absolute=1.0)
+    separated = verdict(
+        "status_p99_ms", "a", "b", [100.0, 110.0, 120.0], [200.0, 210.0, 220.0], floor
+    )
+    assert separated.label == "inconclusive (n=3, need 4)"
+    overlapping = verdict(
+        "status_p99_ms", "a", "b", [100.0, 250.0, 120.0], [200.0, 90.0, 220.0], floor
+    )
+    assert overlapping.outcome == "same" and overlapping.label == "no significant change"
+    assert overlapping.p_value is not None and overlapping.p_value > 0.1
