@@ -20,6 +20,7 @@ import contextlib
 import gc
 import shutil
 import subprocess
+import threading
 import warnings
 import wave
 from collections.abc import Callable
@@ -68,14 +69,22 @@ def convert_to_wav(
     return _convert_ffmpeg(src, dst, register=register, timeout_s=timeout_s)
 
 
+_pydub_lock = threading.Lock()
+_pydub_segment: Any = None
+
+
 def _load_pydub() -> Any:
+    global _pydub_segment
     # pydub imports the stdlib audioop module, deprecated since 3.11 (PEP 594): the
     # DeprecationWarning is pydub's to fix, not a reason to fail a task or a strict test run.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from pydub import AudioSegment
-
-    return AudioSegment
+    # catch_warnings() swaps process-wide state, so do it once, under a lock.
+    with _pydub_lock:
+        if _pydub_segment is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                from pydub import AudioSegment
+            _pydub_segment = AudioSegment
+    return _pydub_segment
 
 
 def _convert_pydub(src: Path, dst: Path, *, gc_after: bool, hold: list[Any] | None) -> float:
