@@ -261,7 +261,7 @@ def compare(
         name=name,
         configurations=tuple(configs),
         verdicts=tuple(verdicts),
-        scenario=runs[0].scenario,
+        scenario=table_runs[0].scenario if table_runs else runs[0].scenario,
         valid=all(r.valid for r in runs),
         invalid_reasons=tuple(reasons),
         scenario_mismatch=tuple(mismatch),

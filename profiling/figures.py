@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -185,10 +186,20 @@ def histogram_quantile_ms(
 
 
 def short_path(frame: str) -> str:
-    """'/usr/lib/python3.11/site-packages/bson/__init__.py:12' -> 'bson/__init__.py:12'."""
+    """'/usr/lib/python3.11/site-packages/bson/__init__.py:12' -> 'bson/__init__.py:12'.
+
+    Also for memray's 'function /path/file.py:12' form; the stdlib and the current
+    directory are trimmed the same way.
+    """
+    head, sep, location = frame.rpartition(" ")
+    if sep and "/" in location:
+        return f"{head} {short_path(location)}"
     for marker in ("site-packages/", "dist-packages/"):
         if marker in frame:
             return frame.split(marker, 1)[1]
+    stdlib = re.search(r"/lib/python3\.\d+/", frame)
+    if stdlib:
+        return frame[stdlib.end() :]
     cwd = str(Path.cwd()) + "/"
     return frame[len(cwd) :] if frame.startswith(cwd) else frame
 

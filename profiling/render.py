@@ -206,7 +206,8 @@ def metric_tables(c: Comparison) -> list[dict[str, Any]]:
 def _conditions(c: Comparison) -> list[tuple[str, str]]:
     s = c.scenario
     env = c.runs[0].environment
-    measured = [r for r in c.runs if r.profile == "none"] or list(c.runs)
+    # The tables' runs (in a sweep: the points at its last value).
+    measured = [r for conf in c.configurations for r in conf.runs] or list(c.runs)
     achieved = [r.load.achieved_rate_per_s for r in measured]
     params = ", ".join(f"{k}={v}" for k, v in sorted(s.params.items()))
     repeats = sorted({len(conf.runs) for conf in c.configurations})
@@ -222,6 +223,13 @@ def _conditions(c: Comparison) -> list[tuple[str, str]]:
             f"{s.duration_s:g} s / {s.warmup_s:g} s / {s.cooldown_s:g} s",
         ),
         ("users", "" if s.users is None else str(s.users)),
+        (
+            "sweep",
+            ""
+            if c.sweep is None
+            else f"{c.sweep.param} over {', '.join(map(str, c.sweep.values))}; the tables "
+            f"show {c.sweep.values[-1]}",
+        ),
         (
             "repeats",
             "/".join(map(str, repeats))
