@@ -88,6 +88,8 @@ METRICS: tuple[Metric, ...] = (
            EffectFloor(relative=0.10, absolute=2.0), _memory("server", "cpu_percent")),
     Metric("db_peak_rss_bytes", "Peak RSS (DB process, kernel high-water mark)", "bytes", _RSS,
            _memory("db", "kernel_peak_bytes")),
+    Metric("db_cpu_percent", "DB process CPU (% of one core)", "%",
+           EffectFloor(relative=0.10, absolute=2.0), _memory("db", "cpu_percent")),
     Metric("status_p50_ms", "Status poll latency p50", "ms", _LATENCY, _status("p50_ms")),
     Metric("status_p99_ms", "Status poll latency p99", "ms", _LATENCY, _status("p99_ms")),
     Metric("error_rate", "Error rate (all requests)", "ratio",
