@@ -191,3 +191,53 @@ def summarize_capture(capture: Path, *, top: int = 10) -> MemraySummary:
         aggregated=meta.file_format == FileFormat.AGGREGATED_ALLOCATIONS,
         top_sites=tuple(AllocationSite(site, size, n) for site, (size, n) in ranked),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class HeapWindow:
+    """The heap (as memray's periodic snapshots saw it) across one wall-clock window."""
+
+    start_heap_bytes: int  # at the last snapshot before the window opened
+    peak_heap_bytes: int  # largest snapshot inside the window
+    snapshots: int
+
+    @property
+    def growth_to_peak_bytes(self) -> int:
+        return self.peak_heap_bytes - self.start_heap_bytes
+
+
+def heap_window(capture: Path, start_epoch_s: float, end_epoch_s: float) -> HeapWindow:
+    """Heap at the start of a phase and its exact peak during it.
+
+    memray snapshots the heap every few milliseconds and, for every interval between
+    two snapshots, knows the exact high-water mark; the phase's peak is the largest of
+    the intervals that overlap it. Comparing a phase (not the whole run) with
+    tracemalloc's reset-peak figure for the same phase avoids start-up noise: modules
+    that `memray run` itself imported before tracking are invisible to memray.
+    """
+    from memray import FileReader
+
+    reader = FileReader(str(capture))
+    try:
+        snaps = list(reader.get_memory_snapshots())
+        _, interval_peaks = reader.get_temporal_high_water_mark_allocation_records(
+            merge_threads=True
+        )
+    finally:
+        reader.close()
+    start_ms, end_ms = start_epoch_s * 1000, end_epoch_s * 1000
+    times = [s.time for s in snaps]
+    before = [s.heap for s in snaps if s.time <= start_ms]
+    # Interval k ends at snapshot k and starts at snapshot k-1 (the last one is open).
+    inside = [
+        int(peak)
+        for k, peak in enumerate(interval_peaks)
+        if (k == 0 or times[k - 1] < end_ms) and (k >= len(times) or times[k] > start_ms)
+    ]
+    if not before or not inside:
+        raise HarnessError(
+            f"{capture}: no heap snapshots around {start_epoch_s:.3f}..{end_epoch_s:.3f}"
+        )
+    return HeapWindow(
+        start_heap_bytes=int(before[-1]), peak_heap_bytes=max(inside), snapshots=len(inside)
+    )
