@@ -153,6 +153,8 @@ def memory_summary() -> dict[str, Any]:
         "rss_minus_heap_bytes": status["rss_bytes"] - heap_in_use if heap_in_use else None,
         "malloc_arenas": info["arenas"] if info else None,
         "malloc_system_bytes": info.get("system_current_bytes") if info else None,
+        # glibc's high-water mark of memory obtained from the system for the heap
+        "malloc_system_max_bytes": info.get("system_max_bytes") if info else None,
         "tracemalloc": {
             "tracing": tracemalloc.is_tracing(),
             "frames": tracemalloc.get_traceback_limit() if tracemalloc.is_tracing() else None,

@@ -19,7 +19,9 @@ heapdiff       diff_files(old, new, include_patterns(["reference_server"]), top=
 memray_capture memray_command(target_argv, out_bin, MemrayOptions(...)) -> argv,
                memray_env(options), render_artifacts(bin, out_dir) -> MemrayArtifacts
                (stats JSON, peak/leaks/temporal flamegraph HTML),
-               summarize_capture(bin) -> MemraySummary, capture_files(out_bin)
+               summarize_capture(bin) -> MemraySummary, capture_files(out_bin),
+               heap_window(bin, start_epoch_s, end_epoch_s) -> HeapWindow (a phase's
+               exact heap peak, comparable with tracemalloc's reset-peak figure)
 dbevidence     scrape(base_url) -> MetricsScrape; parse_metrics(text);
                db_evidence(before, after) -> DbEvidence (totals, per command, per poll)
 allocator      parse_choice("glibc"|"jemalloc"|"arenas=N") -> AllocatorChoice,
@@ -28,6 +30,13 @@ allocator      parse_choice("glibc"|"jemalloc"|"arenas=N") -> AllocatorChoice,
 debugclient    admin client for the server's /debug routes: DebugClient(base_url, token)
                .tracemalloc_start(frames), .snapshot(path), .reset_peak(), .memory(),
                .malloc_trim()
+pollbench      prepare_task(url) -> (token, task_id); poll(url, token, task_id,
+               count=|duration_s=, concurrency=) -> PollResult (closed-loop polls/s)
+
+Benchmarks (run by hand, figures in /work/notes/issue3.md):
+  python -m profiling.probes.overhead --hz 2,10        sampler CPU % of a core
+  python -m profiling.probes.profiler_overhead --mongo-uri URI
+                                                       poll throughput vs profilers
 
 Every JSON these write carries `schema_version` and is dumped sorted and indented.
 """
