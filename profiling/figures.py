@@ -119,25 +119,28 @@ def load_figures(result: LoadResult, target_rate_per_s: float) -> LoadFigures:
 
 
 def db_figures(evidence: DbEvidence) -> DbFigures:
+    """Totals over all traffic; reads and reply bytes per poll from the status path alone
+    (the server tags each command with the code path that sent it), so worker writes and
+    list requests do not blur "DB reads per poll". A server without the tags: all traffic."""
     by_command: dict[str, CommandCount] = {}
     for row in evidence.by_command:
         old = by_command.get(row.command, CommandCount(0, 0))
         by_command[row.command] = CommandCount(
             old.commands + row.commands, old.reply_bytes + row.reply_bytes
         )
-    reads = sum(c.commands for name, c in by_command.items() if name in READ_COMMANDS)
+    tagged = any(row.op for row in evidence.by_command)
+    status_rows = [r for r in evidence.by_command if r.op == "status" or not tagged]
+    reads = sum(r.commands for r in status_rows if r.command in READ_COMMANDS)
+    status_bytes = sum(r.reply_bytes for r in status_rows)
     polls = evidence.status_polls
+    commands_per_poll = evidence.commands_per_poll
     return DbFigures(
         commands_total=evidence.commands_total,
         reply_bytes_total=evidence.reply_bytes_total,
         status_polls=polls,
         reads_per_poll=round(reads / polls, 4) if polls else None,
-        commands_per_poll=None
-        if evidence.commands_per_poll is None
-        else round(evidence.commands_per_poll, 4),
-        reply_bytes_per_poll=None
-        if evidence.reply_bytes_per_poll is None
-        else round(evidence.reply_bytes_per_poll, 1),
+        commands_per_poll=None if commands_per_poll is None else round(commands_per_poll, 4),
+        reply_bytes_per_poll=round(status_bytes / polls, 1) if polls else None,
         by_command=by_command,
     )
 

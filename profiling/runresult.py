@@ -86,9 +86,9 @@ class DbFigures:
     commands_total: int
     reply_bytes_total: int
     status_polls: int
-    reads_per_poll: float | None  # read commands (find, getMore, aggregate, count...) per poll
-    commands_per_poll: float | None
-    reply_bytes_per_poll: float | None
+    reads_per_poll: float | None  # reads (find, getMore, ...) the status path sent, per poll
+    commands_per_poll: float | None  # every command the server sent, per poll
+    reply_bytes_per_poll: float | None  # reply bytes of the status path's commands, per poll
     by_command: dict[str, CommandCount] = field(default_factory=dict)
 
 

@@ -157,3 +157,30 @@ def test_load_plan_from_options(monkeypatch: pytest.MonkeyPatch) -> None:
     args = parse([])  # building the parser never reads the environment
     with pytest.raises(UsageError, match="MEMDIAG_RATE='fast'"):
         load_plan(args)
+
+
+def test_db_figures_count_the_status_path_only_when_tagged() -> None:
+    from profiling.probes.dbevidence import CommandFigures, DbEvidence
+
+    rows = (
+        CommandFigures("find", "tasks", "status", 100, 400_000),
+        CommandFigures("find", "tasks", "worker-merge", 30, 90_000),
+        CommandFigures("update", "tasks", "worker-merge", 30, 3_000),
+    )
+    evidence = DbEvidence(100, 160, 493_000, 1.6, 4930.0, 1.0, 4000.0, rows)
+    db = figures.db_figures(evidence)
+    assert db.reads_per_poll == 1.0  # the worker's 30 finds are not the poll's
+    assert db.reply_bytes_per_poll == 4000.0
+    assert db.commands_per_poll == 1.6
+    assert db.by_command["find"].commands == 130
+    untagged = DbEvidence(
+        100,
+        160,
+        493_000,
+        1.6,
+        4930.0,
+        None,
+        None,
+        tuple(CommandFigures(r.command, r.collection, "", r.commands, r.reply_bytes) for r in rows),
+    )
+    assert figures.db_figures(untagged).reads_per_poll == 1.3
