@@ -287,6 +287,38 @@ def _sites(c: Comparison, limit: int = 10) -> list[dict[str, Any]]:
     return rows
 
 
+def _mib(value: int | None) -> str:
+    return "n/a" if value is None else f"{value / 1048576:.1f} MiB"
+
+
+def _heap_rows(c: Comparison) -> list[dict[str, Any]]:
+    """Heap high-water mark against the same run's kernel RSS peak, and the allocator."""
+    rows = []
+    for r in c.runs:
+        if r.heap is None:
+            continue
+        server = r.memory.get("server")
+        peak = server.kernel_peak_bytes if server else None
+        gap = (
+            None
+            if peak is None or r.heap.heap_peak_bytes is None
+            else peak - r.heap.heap_peak_bytes
+        )
+        rows.append(
+            {
+                "configuration": r.configuration,
+                "run": r.repeat,
+                "source": r.heap.source,
+                "heap": _mib(r.heap.heap_peak_bytes),
+                "rss": _mib(peak),
+                "gap": _mib(gap),
+                "arenas": "n/a" if r.heap.malloc_arenas is None else str(r.heap.malloc_arenas),
+                "trim": _mib(r.heap.malloc_trim_returned_bytes),
+            }
+        )
+    return rows
+
+
 def _context(c: Comparison) -> dict[str, Any]:
     return {
         "c": c,
@@ -295,6 +327,7 @@ def _context(c: Comparison) -> dict[str, Any]:
         "conditions": _conditions(c),
         "links": _links(c.runs),
         "sites": _sites(c),
+        "heap_rows": _heap_rows(c),
         "has_dirs": any(r.dir for r in c.runs),
     }
 

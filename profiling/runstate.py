@@ -241,11 +241,22 @@ class RunState:
         (self.run_dir / "heapdiff.txt").write_text(render_text(diff), encoding="utf-8")
         self.artifacts.update(heapdiff="heapdiff.json", heapdiff_text="heapdiff.txt")
         self.sites = figures.heapdiff_sites(diff)
+        # After the steady phase (so it cannot disturb it): how much RSS the allocator
+        # was holding that malloc_trim(0) can hand back -- the "RSS minus heap" gap.
+        try:
+            trim: dict[str, object] = debug.malloc_trim()
+        except HarnessError as exc:  # jemalloc, or not glibc: no malloc_trim
+            trim = {"error": str(exc)}
+        (self.run_dir / "debug-memory.json").write_text(
+            json.dumps({"memory": memory, "malloc_trim": trim}, indent=2, sort_keys=True) + "\n"
+        )
+        self.artifacts["debug_memory"] = "debug-memory.json"
         tm = memory.get("tracemalloc") or {}
         self.heap = HeapFigures(
             heap_peak_bytes=_int(tm.get("peak_bytes")),
             source="tracemalloc",
             malloc_arenas=_int(memory.get("malloc_arenas")),
+            malloc_trim_returned_bytes=_int(trim.get("returned_bytes")),
         )
 
     def memray(self) -> None:
