@@ -79,6 +79,8 @@ def run_diarization(
                     str(model_dir),
                     "--out",
                     str(out_path),
+                    "--parent-pid",
+                    str(os.getpid()),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

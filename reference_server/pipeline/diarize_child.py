@@ -13,6 +13,8 @@ import argparse
 import json
 import os
 import sys
+import threading
+import time
 import wave
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,24 @@ def _write_atomically(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)  # the parent never reads a half-written file
 
 
+def _exit_with_parent(parent: int, interval_s: float = 1.0) -> None:
+    """End this process when the server that started it (PID ``parent``) dies.
+
+    The child runs in its own session (so a terminal's Ctrl-C reaches only the server,
+    which then kills it); the price is that nothing else would stop it if the server is
+    killed outright. Re-parenting changes getppid(), which a daemon thread watches. The
+    parent passes its PID: one read here could already see the new parent.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != parent:
+                os._exit(EXIT_FAILED)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m reference_server.pipeline.diarize_child",
@@ -69,10 +89,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wav", type=Path, required=True, help="16-bit PCM WAV to diarize")
     parser.add_argument("--model-dir", type=Path, required=True, help="local pipeline directory")
     parser.add_argument("--out", type=Path, required=True, help="where to write the turns JSON")
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        help="exit when this process is no longer the parent",
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits; turn it into our usage code
         return EXIT_USAGE if exc.code else EXIT_OK
+    if args.parent_pid is not None:
+        if os.getppid() != args.parent_pid:
+            return EXIT_FAILED  # the server died before this child got going
+        _exit_with_parent(args.parent_pid)
     try:
         turns = diarize(args.wav, args.model_dir)
     except ImportError as exc:

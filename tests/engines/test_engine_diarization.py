@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -69,7 +70,11 @@ def _loaded_torch(pid: int) -> bool:
 
 
 def _gone(pid: int) -> bool:
-    return not psutil.pid_exists(pid)
+    try:
+        # An orphan is reaped by init, possibly a moment after it exits: a zombie is gone.
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 @pytest.mark.engines
@@ -119,6 +124,39 @@ def test_killed_child_fails_with_a_reason(
     assert "diarization child process was killed by SIGKILL" in str(run.error)
     assert _gone(child.pid)
     assert list(tmp_path.iterdir()) == []
+
+
+_ORPHAN_PARENT = """
+import sys, threading
+from pathlib import Path
+from reference_server.pipeline.diarization import run_diarization
+wav, model_dir, workdir = map(Path, sys.argv[1:4])
+def show(proc):
+    print(proc.pid, flush=True)
+run_diarization(wav, model_dir, workdir, show, threading.Event(), 600)
+"""
+
+
+@pytest.mark.engines
+def test_child_ends_when_the_server_is_killed_outright(
+    random_pipeline: Path, speech_16k: tuple[Path, float], tmp_path: Path
+) -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN_PARENT, str(speech_16k[0]), str(random_pipeline),
+         str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        child_pid = int(server.stdout.readline())
+        assert psutil.pid_exists(child_pid)
+    finally:
+        server.kill()  # SIGKILL: no finally, no cleanup in the parent
+        server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
+    _wait_for(lambda: _gone(child_pid), "the orphaned child to exit", timeout_s=15)
 
 
 @pytest.mark.engines
