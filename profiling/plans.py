@@ -23,7 +23,7 @@ class LoadPlan:
     scenario: str | None = "polling_storm"
     locustfile: Path | None = None
     users: int = 20
-    rate_per_s: float = 20.0
+    rate_per_s: float = 10.0
     duration_s: float = 30.0
     warmup_s: float = 10.0
     cooldown_s: float = 3.0

@@ -64,7 +64,7 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate",
         type=float,
         default=None,
-        help="target arrival rate of the main stream per second (default 20)",
+        help="target arrival rate of the main stream per second (default 10)",
     )
     g.add_argument(
         "--duration",
@@ -191,7 +191,7 @@ def _resolve_env_defaults(args: argparse.Namespace) -> None:
     defaults: dict[str, tuple[str, object, Callable[[str], object]]] = {
         "scenario": ("SCENARIO", DEFAULT_SCENARIO, str),
         "users": ("USERS", None, int),
-        "rate": ("RATE", 20.0, float),
+        "rate": ("RATE", 10.0, float),
         "duration": ("DURATION", 30.0, float),
         "warmup": ("WARMUP", 10.0, float),
         "cooldown": ("COOLDOWN", 3.0, float),
