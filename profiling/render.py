@@ -241,9 +241,19 @@ def _conditions(c: Comparison) -> list[tuple[str, str]]:
         ("Python", env.python),
         ("versions", ", ".join(f"{k} {v}" for k, v in sorted(env.versions.items()))),
         ("git commit", env.git_commit),
+        ("host load (1 min) at run start", _load_range(measured)),
         ("DB server", f"{env.db_server} {env.db_version}".strip()),
     ]
     return [(k, v) for k, v in rows if v]
+
+
+def _load_range(runs: list[RunResult]) -> str:
+    loads = [r.host_load_1m for r in runs if r.host_load_1m is not None]
+    if not loads:
+        return ""
+    cpus = runs[0].environment.cpu_count
+    text = f"{min(loads):.1f} - {max(loads):.1f}" if len(loads) > 1 else f"{loads[0]:.1f}"
+    return text + (f" on {cpus} CPUs" if cpus else "")
 
 
 def _links(runs: Iterable[RunResult]) -> list[dict[str, Any]]:

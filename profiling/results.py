@@ -249,6 +249,7 @@ def run_from_record(f: Fields) -> RunResult:
         if phases
         else None,
         sweep_param=f.opt_str("sweep_param"),
+        host_load_1m=f.opt_float("host_load_1m"),
         dir=f.opt_str("dir"),
     )
     if run.status_endpoint is not None and run.status_endpoint not in run.latency:

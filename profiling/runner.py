@@ -21,6 +21,7 @@ load, leaves `INTERRUPTED` in the unfinished run's folder, and returns what fini
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -129,6 +130,7 @@ def measure_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     plan = job.load
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    load_1m = round(os.getloadavg()[0], 2)
     progress.run_started(job, plan.warmup_s + plan.duration_s + plan.cooldown_s)
     state = RunState(job, run_dir, progress)
     try:
@@ -167,14 +169,14 @@ def measure_run(
         )
         progress.run_finished(None)
         raise
-    run = _assemble(state, started_at, env or Environment(), attach)
+    run = _assemble(state, started_at, env or Environment(), attach, load_1m)
     (run_dir / "run.json").write_text(run_json(run), encoding="utf-8")
     progress.run_finished(run)
     return replace(run, dir=f"{RUNS_DIR}/{job.folder_name}")
 
 
 def _assemble(
-    state: RunState, started_at: str, env: Environment, attach: Attach | None
+    state: RunState, started_at: str, env: Environment, attach: Attach | None, load_1m: float
 ) -> RunResult:
     job, plan = state.job, state.job.load
     assert state.load is not None and state.sampler is not None
@@ -218,4 +220,5 @@ def _assemble(
         environment=env,
         phases=figures.phases_of(samples),
         sweep_param=job.sweep_param,
+        host_load_1m=load_1m,
     )

@@ -163,6 +163,9 @@ class RunResult:
     environment: Environment = field(default_factory=Environment)
     phases: Phases | None = None
     sweep_param: str | None = None  # the Scenario field or param a sweep varied
+    # The host's 1-minute load average when the run started: on a shared machine it says
+    # how much else competed for the CPUs.
+    host_load_1m: float | None = None
     dir: str | None = None  # run folder relative to the summary; not stored in run.json
     timeline: dict[str, Series] = field(default_factory=dict)  # from rss.csv, not JSON
 
