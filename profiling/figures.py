@@ -291,7 +291,8 @@ def environment(*, db_server: str, db_version: str, cwd: Path | None = None) -> 
         cpu_count=len(os.sched_getaffinity(0)),
         platform=platform.platform(),
         python=sys.version.split()[0],
-        git_commit=_git_commit(cwd or Path.cwd()),
+        # The user's checkout when run from one, else the one memdiag itself runs from.
+        git_commit=_git_commit(cwd or Path.cwd()) or _git_commit(Path(__file__).resolve().parent),
         db_server=db_server,
         db_version=db_version,
         versions=versions,
