@@ -136,15 +136,29 @@ class Recorder:
             phase.failures_by_name.update(data["failures_by_name"])
 
     def result(
-        self, *, targets_per_s: dict[str, float], meta: dict[str, Any], stopped_at_s: float
+        self,
+        *,
+        targets_per_s: dict[str, float],
+        meta: dict[str, Any],
+        stopped_at_s: float,
+        shares: Sequence[tuple[int, int, float]] = (),
     ) -> dict[str, Any]:
-        """The result document (`schema_version` 1); `meta` adds scenario, host, generator."""
+        """The result document (`schema_version` 1); `meta` adds scenario, host, generator.
+
+        `shares` are the sending processes as (index, of n, stopped at): process i of n
+        sends slots i, i + n, ... of the schedule until it stops, which may be a moment
+        after the master did. Default: one process that stopped at `stopped_at_s`.
+        """
+        shares = shares or [(0, 1, stopped_at_s)]
         phases: dict[str, Any] = {}
         for name, phase in self._phases.items():
             begin_s = self.started_at_s + (self.warmup_s if name == "steady" else 0.0)
             duration_s = max(0.0, stopped_at_s - begin_s)
             due = {
-                stream: _due_slots(self.started_at_s, rate, begin_s, stopped_at_s)
+                stream: sum(
+                    _due_slots(self.started_at_s, rate, begin_s, end_s, index, n)
+                    for index, n, end_s in shares
+                )
                 for stream, rate in targets_per_s.items()
             }
             phases[name] = _phase_result(phase, duration_s, targets_per_s, due)
@@ -164,15 +178,19 @@ def _ms(hist: HdrHistogram, percentile: float) -> float:
     return float(hist.get_value_at_percentile(percentile)) / 1000.0
 
 
-def _due_slots(start_s: float, rate_per_s: float, begin_s: float, end_s: float) -> int:
-    """Slots of the global schedule (start + j / rate, all processes together) that fell
-    due in [begin, end): what a generator that kept up must have sent. Counting against
+def _due_slots(
+    start_s: float, rate_per_s: float, begin_s: float, end_s: float, index: int = 0, n: int = 1
+) -> int:
+    """Slots start + (index + k n) / rate of one process's share of the schedule that fell
+    due in [begin, end): what that process must have sent if it kept up. Counting against
     it, not rate x seconds, keeps a short window free of a +-1 slot rounding error."""
     if rate_per_s <= 0 or end_s <= begin_s:
         return 0
-    return max(
-        0, math.ceil((end_s - start_s) * rate_per_s) - math.ceil((begin_s - start_s) * rate_per_s)
-    )
+
+    def before(t_s: float) -> int:  # slots due before t
+        return max(0, math.ceil(((t_s - start_s) * rate_per_s - index) / n))
+
+    return before(end_s) - before(begin_s)
 
 
 def _phase_result(

@@ -106,6 +106,7 @@ class LoadResult:
     host: str
     users: int
     workers: int
+    workers_reported: int
     warmup_s: float
     late_threshold_ms: float
     targets_per_s: dict[str, float]
@@ -133,6 +134,10 @@ class LoadResult:
                     f"{name}: achieved {st.achieved_per_s:.2f}/s of {st.target_per_s:.2f}/s"
                     f" (more than {tolerance:.0%} off)"
                 )
+        if self.workers_reported < self.workers:
+            found.append(
+                f"only {self.workers_reported} of {self.workers} workers sent their final counts"
+            )
         if self.generator.saturated:
             found.append("load generator saturated (Locust warned about CPU above 90 %)")
         if ph.requests == 0:
@@ -169,6 +174,7 @@ def parse_result(doc: dict[str, Any], *, exit_code: int = 0, path: str = "") -> 
         host=str(doc["host"]),
         users=int(doc["users"]),
         workers=int(doc["workers"]),
+        workers_reported=int(doc.get("workers_reported", doc["workers"])),
         warmup_s=float(doc["warmup_s"]),
         late_threshold_ms=float(doc["late_threshold_ms"]),
         targets_per_s={k: float(v) for k, v in doc["targets_per_s"].items()},

@@ -31,6 +31,9 @@ API
   `--segments 3000 --view full`); `extra_args`: raw Locust arguments; `env`: extra
   environment; `timeout_s`: hard limit (default warm-up + duration + 60 s).
 
+With `processes` > 1 the master listens on a free loopback port, so parallel runs on
+one machine never exchange workers.
+
 Files written to `out_dir`: `load.json` (the result), `locust.log` (Locust's output),
 `locust_stats.csv` and friends (Locust's own CSVs).
 
@@ -42,6 +45,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -146,7 +150,12 @@ def locust_command(spec: LoadSpec, out_dir: Path) -> list[str]:
         "--warmup-s", str(spec.warmup_s),
     ]  # fmt: skip
     if spec.processes > 1:
-        cmd += ["--processes", str(spec.processes)]
+        # Locust's master listens on port 5557 by default: two runs at once on one
+        # machine would trade workers. A free loopback port per run keeps them apart.
+        port = str(_free_port())
+        cmd += ["--processes", str(spec.processes), "--master-bind-host", "127.0.0.1",
+                "--master-host", "127.0.0.1", "--master-bind-port", port,
+                "--master-port", port]  # fmt: skip
     options = dict(spec.options)
     if spec.scenario is not None and spec.rate_per_s is not None:
         options.setdefault(RATE_OPTION[spec.scenario], spec.rate_per_s)
@@ -183,6 +192,12 @@ def run_load(spec: LoadSpec, out_dir: Path) -> LoadResult:
         return load_result(result_path, exit_code=exit_code)
     except ResultFormatError as exc:
         raise LoadRunError(f"{exc} Locust exited {exit_code}; {_tail(log_path)}") from None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:

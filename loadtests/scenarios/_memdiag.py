@@ -10,10 +10,11 @@ Every scenario locustfile imports this module (its name starts with "_", so
   offset so that sends interleave, and the master tells each worker N and its index
   (a custom message sent from `test_start`, which Locust delivers before the spawn);
 - an HDR `Recorder` per process; workers ship it in `report_to_master`, the master
-  merges it in `worker_report`, and the master (or the local runner) writes the result
-  JSON on `quitting`;
-- `ApiUser`, the abstract base user: sign-up, paced sends, recorded and validated
-  requests whose violations become Locust failures named by rule.
+  merges it in `worker_report`; when the master starts stopping it asks every worker for
+  its final counts and waits for them (Locust itself waits only 0.5 s for the last
+  report on quit), and the master (or the local runner) writes the JSON on `quitting`;
+- the `STATE` of this process that `_apiuser.ApiUser` (the abstract base user of the
+  scenarios) paces and records through.
 
 Requests made outside `ApiUser.call` (a user's own locustfile loaded together with this
 file) are recorded from Locust's `request` event, timed from the actual send.
@@ -28,14 +29,12 @@ import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import gevent
-import orjson
 import psutil
-from locust import FastHttpUser, constant, events
+from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 try:  # the repo root is not on sys.path when locust runs a file from a checkout
@@ -44,18 +43,13 @@ except ImportError:  # pragma: no cover - depends on how memdiag was installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from loadtests.pacing import Pacer
 from loadtests.recorder import Recorder
-from loadtests.validate import (
-    TERMINAL,
-    Problem,
-    TaskWatch,
-    check_final,
-    check_segments_page,
-    check_status_view,
-)
+from loadtests.validate import TaskWatch
 
 log = logging.getLogger("memdiag.load")
-SHARE_MESSAGE = "memdiag_share"
-_LOG_PER_KIND = 5
+SHARE_MESSAGE = "memdiag_share"  # master -> worker: your share of the schedule
+FLUSH_MESSAGE = "memdiag_flush"  # master -> worker: stopping, send everything now
+FINAL_MESSAGE = "memdiag_final"  # worker -> master: the last counts, with the stop time
+FLUSH_TIMEOUT_S = 15.0
 
 # name -> (type, default, help). One option, three spellings: --poll-rate,
 # options.poll_rate, MEMDIAG_POLL_RATE.
@@ -121,6 +115,9 @@ class _Process:
         self.share_n, self.share_index = 1, 0
         self.stopped_at_s: float | None = None
         self.workers: dict[str, dict[str, Any]] = {}  # client id -> its latest process stats
+        self.shares: dict[str, list[Any]] = {}  # client id -> [index, n, stopped at or None]
+        self.awaiting: set[str] = set()  # workers whose final report has not come yet
+        self.reported: set[str] = set()  # workers whose final report came
         self.logged: Counter[str] = Counter()
         self.master_start_s: float | None = None
         self._proc = psutil.Process()
@@ -180,7 +177,24 @@ def _on_init(environment: Any, **_kw: Any) -> None:
             STATE.share_n, STATE.share_index = int(msg.data["n"]), int(msg.data["index"])
             STATE.master_start_s = float(msg.data["start_s"])
 
+        def on_flush(environment: Any, msg: Any, **_kw: Any) -> None:
+            # The master is stopping: hand over everything now, while it still listens,
+            # instead of in the last report on quit, which it waits only 0.5 s for.
+            STATE.stopped_at_s = time.time()
+            if STATE.recorder is not None:
+                runner.send_message(FINAL_MESSAGE, _payload())
+            STATE.recorder = None  # sends until the quit arrives are not counted
+
         runner.register_message(SHARE_MESSAGE, on_share)
+        runner.register_message(FLUSH_MESSAGE, on_flush)
+    elif isinstance(runner, MasterRunner):
+
+        def on_final(environment: Any, msg: Any, **_kw: Any) -> None:
+            _merge(msg.node_id, msg.data)
+            STATE.awaiting.discard(msg.node_id)
+            STATE.reported.add(msg.node_id)
+
+        runner.register_message(FINAL_MESSAGE, on_final)
 
 
 @events.test_start.add_listener
@@ -200,6 +214,8 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
     )
     STATE.stopped_at_s = None
     STATE.workers.clear()
+    STATE.shares.clear()
+    STATE.reported.clear()
     STATE.cpu_max = 0.0
     cpu = STATE.proc.cpu_times()
     STATE.cpu_start_s = cpu.user + cpu.system
@@ -221,24 +237,57 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
             STATE.pacers[stream] = Pacer(rate / STATE.share_n, now_s + offset_s)
 
 
+@events.test_stopping.add_listener
+def _on_test_stopping(environment: Any, **_kw: Any) -> None:
+    if STATE.stopped_at_s is None:
+        STATE.stopped_at_s = time.time()
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner):
+        return
+    STATE.awaiting = {client.id for client in runner.clients.values()}
+    for client_id in STATE.awaiting:
+        runner.send_message(FLUSH_MESSAGE, None, client_id)
+    deadline_s = time.time() + FLUSH_TIMEOUT_S
+    while STATE.awaiting and time.time() < deadline_s:
+        gevent.sleep(0.05)  # the master's listener greenlet merges the replies
+    if STATE.awaiting:
+        log.error("no final memdiag report from %d worker(s)", len(STATE.awaiting))
+
+
 @events.test_stop.add_listener
 def _on_test_stop(**_kw: Any) -> None:
-    STATE.stopped_at_s = time.time()
+    if STATE.stopped_at_s is None:
+        STATE.stopped_at_s = time.time()
+
+
+def _payload() -> dict[str, Any]:
+    assert STATE.recorder is not None
+    process = STATE.stats("worker")
+    return {
+        "recorder": STATE.recorder.export(),
+        "process": process,
+        "share": [STATE.share_index, STATE.share_n, STATE.stopped_at_s],
+    }
+
+
+def _merge(client_id: str, payload: dict[str, Any]) -> None:
+    if STATE.recorder is None:
+        return
+    STATE.recorder.merge(payload["recorder"])
+    STATE.workers[client_id] = payload["process"]
+    STATE.shares[client_id] = payload["share"]
 
 
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
     if STATE.recorder is not None:
-        data["memdiag"] = {"recorder": STATE.recorder.export(), "process": STATE.stats("worker")}
+        data["memdiag"] = _payload()
 
 
 @events.worker_report.add_listener
 def _on_worker_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
-    payload = data.get("memdiag")
-    if payload is None or STATE.recorder is None:
-        return
-    STATE.recorder.merge(payload["recorder"])
-    STATE.workers[client_id] = payload["process"]
+    if (payload := data.get("memdiag")) is not None:
+        _merge(client_id, payload)
 
 
 @events.quitting.add_listener
@@ -259,10 +308,14 @@ def _on_quitting(environment: Any, **_kw: Any) -> None:
         "hostname": socket.gethostname(),
         "users": int(getattr(opts, "num_users", 0) or runner.user_count or 0),
         "workers": STATE.share_n if role == "master" else 1,
+        "workers_reported": len(STATE.reported) if role == "master" else 1,
         "generator": {"processes": processes, "locust_cpu_warning": warned},
     }
+    stopped_at_s = STATE.stopped_at_s or time.time()
+    # A worker stops a moment after the master; its slots count up to its own stop.
+    shares = [(int(i), int(n), float(end or stopped_at_s)) for i, n, end in STATE.shares.values()]
     doc = STATE.recorder.result(
-        targets_per_s=STATE.targets, meta=meta, stopped_at_s=STATE.stopped_at_s or time.time()
+        targets_per_s=STATE.targets, meta=meta, stopped_at_s=stopped_at_s, shares=shares
     )
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -282,217 +335,6 @@ def _on_request(
     done_s = time.time()
     failures = () if exception is None else (type(exception).__name__,)
     STATE.recorder.record_request(name, done_s - response_time / 1000.0, done_s, failures)
-
-
-class ApiUser(FastHttpUser):
-    """A client of the reference-server API: paced, recorded, validated requests."""
-
-    abstract = True
-    wait_time = constant(0)
-    token = ""
-
-    def __init__(self, environment: Any) -> None:
-        # The reference server prints its base URL with a trailing slash; joined with
-        # "/api/..." that would make a protocol-relative "//api/..." target.
-        if self.host:
-            self.host = self.host.rstrip("/")
-        super().__init__(environment)
-
-    @property
-    def opts(self) -> Any:
-        return self.environment.parsed_options
-
-    def auth(self, token: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token or self.token}"}
-
-    def sign_up(self) -> str:
-        """A fresh account (tokens are cached by the server, so this is a one-off cost)."""
-        doc = self.call(
-            "POST",
-            "/api/users",
-            name="POST /api/users",
-            json={"name": "memdiag"},
-            expect=(201, 200),
-            auth=False,
-        )
-        if not isinstance(doc, dict) or "token" not in doc:
-            return ""
-        return str(doc["token"])
-
-    def paced(self, stream: str) -> float:
-        """Wait for this process's next slot of `stream`; return its intended send time."""
-        pacer = STATE.pacers.get(stream)
-        if pacer is None:
-            return time.time()
-        intended_s = pacer.claim()
-        delay_s = intended_s - time.time()
-        if delay_s > 0:
-            gevent.sleep(delay_s)
-        if STATE.recorder is not None:
-            STATE.recorder.record_send(stream, intended_s, time.time())
-        return intended_s
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        name: str,
-        intended_s: float | None = None,
-        expect: Iterable[int] = (200,),
-        check: Callable[[Any], list[Problem]] | None = None,
-        auth: bool = True,
-        headers: dict[str, str] | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        """One request; returns the parsed JSON (None on an HTTP/transport failure).
-
-        Its latency runs from `intended_s` (default: now) to the end of the body, into
-        the HDR recorder; a wrong status or a `check` problem becomes a Locust failure
-        named after the rule.
-        """
-        sent_s = time.time()
-        intended_s = sent_s if intended_s is None else intended_s
-        hdrs = {**(self.auth() if auth else {}), **(headers or {})}
-        doc: Any = None
-        failures: list[str] = []
-        with self.client.request(
-            method,
-            path,
-            name=name,
-            headers=hdrs,
-            catch_response=True,
-            context={"memdiag": True},
-            **kwargs,
-        ) as resp:
-            done_s = time.time()
-            if resp.status_code not in tuple(expect):
-                failures.append(
-                    f"http {resp.status_code}" if resp.status_code else "connection error"
-                )
-                self._log(failures[0], f"{name}: {resp.status_code} {str(resp.text)[:200]}")
-            else:
-                try:
-                    doc = orjson.loads(resp.content) if resp.content else None
-                except orjson.JSONDecodeError:
-                    failures.append("schema")
-                    self._log("schema", f"{name}: body is not JSON")
-                if check is not None and not failures:
-                    for problem in check(doc):
-                        failures.append(problem.kind.value)
-                        self._log(problem.kind.value, f"{name}: {problem.detail}")
-            if failures:
-                resp.failure(failures[0])
-            else:
-                resp.success()
-        if STATE.recorder is not None:
-            STATE.recorder.record_request(name, intended_s, done_s, failures)
-        return doc if resp.status_code in tuple(expect) else None
-
-    def _log(self, kind: str, detail: str) -> None:
-        STATE.logged[kind] += 1
-        if STATE.logged[kind] <= _LOG_PER_KIND:
-            log.warning("memdiag check failed [%s] %s", kind, detail)
-
-    def synthetic_body(self) -> dict[str, Any]:
-        o = self.opts
-        return {
-            "synthetic": {
-                "segments": o.segments,
-                "segments_per_second": o.segments_per_second,
-                "words_per_segment": o.words_per_segment,
-                "seed": o.seed,
-            }
-        }
-
-    def create_task(self, intended_s: float | None = None, token: str | None = None) -> str | None:
-        doc = self.call(
-            "POST",
-            "/api/tasks",
-            name="POST /api/tasks",
-            intended_s=intended_s,
-            json=self.synthetic_body(),
-            expect=(202, 201, 200),
-            auth=False,
-            headers=self.auth(token),
-        )
-        if isinstance(doc, dict) and isinstance(doc.get("task_id"), str):
-            return doc["task_id"]
-        return None
-
-    def poll(
-        self,
-        task_id: str,
-        intended_s: float | None = None,
-        token: str | None = None,
-        name: str = "GET /api/tasks/{id}",
-    ) -> Any:
-        """One status poll, checked for schema, ownership, progress and transitions."""
-        floor = WATCH.floor(task_id)
-        full = {"full": True, "summary": False}.get(self.opts.view)
-
-        def check(doc: Any) -> list[Problem]:
-            problems = check_status_view(doc, task_id, full=full)
-            if isinstance(doc, dict):
-                problems += WATCH.observe(task_id, floor, doc)
-            return problems
-
-        return self.call(
-            "GET",
-            f"/api/tasks/{task_id}",
-            name=name,
-            intended_s=intended_s,
-            check=check,
-            auth=False,
-            headers=self.auth(token),
-        )
-
-    def fetch_final(
-        self, task_id: str, expected_segments: int | None, token: str | None = None
-    ) -> None:
-        """What a tab does when the task ends: the final status, then segment pages
-        when the status view does not carry them (lean)."""
-        doc = self.poll(task_id, token=token, name="GET /api/tasks/{id} final")
-        if not isinstance(doc, dict) or doc.get("status") not in TERMINAL:
-            return
-        problems = check_final(doc, expected_segments)
-        if "segments" not in doc and doc.get("status") == "completed":
-            got = self.fetch_pages(task_id, token)
-            if got is not None and expected_segments is not None and got != expected_segments:
-                problems += check_final({**doc, "segment_count": got}, expected_segments)
-        for problem in problems:
-            self._log(problem.kind.value, problem.detail)
-            self.environment.events.request.fire(
-                request_type="CHECK",
-                name="task end",
-                response_time=0,
-                response_length=0,
-                exception=Exception(problem.kind.value),
-                context={"memdiag": True},
-            )
-            if STATE.recorder is not None:
-                now_s = time.time()
-                STATE.recorder.record_request("task end", now_s, now_s, [problem.kind.value])
-        WATCH.forget(task_id)
-
-    def fetch_pages(self, task_id: str, token: str | None = None) -> int | None:
-        """Read every segment page; return how many segments there were."""
-        offset, size, got = 0, max(1, int(self.opts.page_size)), 0
-        while True:
-            page = self.call(
-                "GET",
-                f"/api/tasks/{task_id}/segments?offset={offset}&limit={size}",
-                name="GET /api/tasks/{id}/segments",
-                auth=False,
-                headers=self.auth(token),
-                check=lambda d, o=offset: check_segments_page(d, o, size),
-            )
-            if not isinstance(page, dict) or not isinstance(page.get("segments"), list):
-                return None
-            got += len(page["segments"])
-            offset += size
-            if not page["segments"] or offset >= int(page.get("total", 0)):
-                return got
 
 
 def env_default(name: str) -> str:

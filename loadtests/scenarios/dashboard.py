@@ -12,7 +12,8 @@ tasks (no foreign data).
 from __future__ import annotations
 
 import gevent
-from _memdiag import ApiUser, want
+from _apiuser import ApiUser
+from _memdiag import want
 from locust import task
 
 from loadtests.validate import check_task_list

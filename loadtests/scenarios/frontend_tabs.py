@@ -16,7 +16,8 @@ tab start its next task as soon as the previous one ends.
 from __future__ import annotations
 
 import gevent
-from _memdiag import TERMINAL, ApiUser, want
+from _apiuser import TERMINAL, ApiUser
+from _memdiag import want
 from locust import task
 
 want(

@@ -16,7 +16,8 @@ import itertools
 from typing import Any
 
 import gevent
-from _memdiag import STATE, TERMINAL, ApiUser, want
+from _apiuser import TERMINAL, ApiUser
+from _memdiag import STATE, want
 from gevent.event import Event
 from locust import events, task
 

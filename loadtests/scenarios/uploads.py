@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from _memdiag import TERMINAL, ApiUser, log, want
+from _apiuser import TERMINAL, ApiUser, log
+from _memdiag import want
 from locust import events, task
 from urllib3 import encode_multipart_formdata
 

@@ -46,6 +46,8 @@ def test_command_carries_rate_warmup_and_options() -> None:
     joined = " ".join(cmd)
     assert "--list-rate 3" in joined and "--tasks-per-user 4" in joined
     assert "--warmup-s 2" in joined and "-t 7s" in joined and "--processes 2" in joined
+    # Parallel distributed runs must not share Locust's default master port.
+    assert "--master-bind-port" in cmd and "5557" not in cmd
 
 
 def test_hard_timeout_stops_locust(tmp_path: Path) -> None:
