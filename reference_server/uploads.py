@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from reference_server.errors import BadRequest, PayloadTooLarge
+from reference_server.pipeline.audio import CONVERT_METHODS
 from reference_server.pipeline.engines import ENGINE_NAMES
 from reference_server.tasks import TaskService
 
@@ -51,6 +52,11 @@ async def create_upload_task(service: TaskService, request: web.Request, user_id
                 if engine not in ENGINE_NAMES:
                     raise BadRequest(f"engine must be one of {', '.join(ENGINE_NAMES)}")
                 source["engine"] = engine
+            elif part.name == "conversion":
+                conversion = (await part.text()).strip()
+                if conversion not in CONVERT_METHODS:
+                    raise BadRequest(f"conversion must be one of {', '.join(CONVERT_METHODS)}")
+                source["conversion"] = conversion
             elif part.name == "diarize":
                 flag = (await part.text()).strip().lower()
                 if flag not in _TRUE | _FALSE:

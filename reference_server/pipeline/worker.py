@@ -32,6 +32,7 @@ import orjson
 from reference_server.live import LiveRegistry
 from reference_server.metrics import Metrics, read_status_kib
 from reference_server.models import STAGE_BANDS, TaskState, utcnow
+from reference_server.pipeline.audio import convert_to_wav
 from reference_server.pipeline.children import run_child
 from reference_server.pipeline.engines import create_engine
 from reference_server.pipeline.engines.base import EngineError, EngineInput, TaskCancelled
@@ -42,6 +43,7 @@ from reference_server.store import Store
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DB_CALL_TIMEOUT_S = 120.0
+CONVERSION_TIMEOUT_S = 3600.0
 
 
 class Worker:
@@ -108,6 +110,7 @@ class TaskRun:
         self.cancelled = worker.live.cancel_flag(task_id)
         self.last_checkpoint = 0.0
         self.flushed_chunks = 0  # chunks fully written (segment_storage=chunks)
+        self.held: list[Any] = []  # decoded audio kept alive when gc_after_conversion is off
 
     # -- the run -------------------------------------------------------------------
     def run(self) -> None:
@@ -177,17 +180,15 @@ class TaskRun:
         return path
 
     def _convert(self, source: dict[str, Any], dst: Path) -> float:
-        try:
-            from reference_server.pipeline import audio as audio_mod
-        except ImportError:
-            raise EngineError(
-                "no audio engine configured: audio conversion is unavailable"
-            ) from None
-        seconds: float = audio_mod.convert_to_wav(
+        seconds: float = convert_to_wav(
             Path(source["path"]),
             dst,
-            method=self.w.settings.conversion,
+            method=source.get("conversion") or self.w.settings.conversion,
             gc_after=self.sw.gc_after_conversion,
+            register=lambda proc: self.w.live.register_process(self.task_id, proc),
+            timeout_s=CONVERSION_TIMEOUT_S,
+            # Without the fix's `del audio`, the decoded audio lived as long as the task.
+            hold=self.held,
         )
         if self.sw.gc_after_conversion:
             self.w.metrics.gc_runs.labels("conversion").inc()
@@ -360,6 +361,7 @@ class TaskRun:
         except Exception:
             log.exception("task %s: could not write its final state", self.task_id)
         finally:
+            self.held.clear()
             self.w.metrics.tasks_finished.labels(final.value).inc()
             for proc in live.processes(self.task_id):
                 if proc.poll() is None:
