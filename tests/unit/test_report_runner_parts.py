@@ -144,7 +144,7 @@ def test_load_plan_from_options(monkeypatch: pytest.MonkeyPatch) -> None:
         )
     )
     assert plan.scenario == "polling_storm"
-    assert plan.users == default_users(12) == 60
+    assert plan.users == default_users(12) == 240
     assert plan.options == {"segments": 3000, "view": "summary", "ratio": 0.5}
     assert plan.record().params == {"segments": 3000, "view": "summary", "ratio": 0.5}
     monkeypatch.setenv("MEMDIAG_RATE", "7")
