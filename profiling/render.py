@@ -203,6 +203,45 @@ def metric_tables(c: Comparison) -> list[dict[str, Any]]:
     return tables
 
 
+HEADLINE_ROWS = (
+    "peak_rss_bytes",
+    "rss_growth_mib_per_min",
+    "server_cpu_percent",
+    "status_p99_ms",
+    "db_reads_per_poll",
+    "db_reply_bytes_per_poll",
+    "error_rate",
+)
+
+
+def headline(c: Comparison) -> dict[str, Any]:
+    """The compact table a README or PR description quotes: metrics down, configurations
+    across, each cell the median and its verdict against the first configuration."""
+    rows = []
+    for key in HEADLINE_ROWS:
+        m = METRICS_BY_KEY[key]
+        if all(conf.medians.get(key) is None for conf in c.configurations):
+            continue
+        cells = []
+        for conf in c.configurations:
+            cell = m.format(conf.medians.get(key))
+            v = c.verdict(key, c.baseline.name, conf.name)
+            if v is not None and v.outcome != "missing":
+                how = v.label
+                if (
+                    v.outcome == "inconclusive"
+                    and v.baseline_median is not None
+                    and v.candidate_median is not None
+                ):
+                    how = fold_label(v.baseline_median, v.candidate_median) + "?"
+                    if m.difference_unit is not None and v.effect is not None:
+                        how = m.format_delta(v.effect) + "?"
+                cell += f" ({how})"
+            cells.append(cell)
+        rows.append({"title": m.title, "cells": cells})
+    return {"names": [conf.name for conf in c.configurations], "rows": rows}
+
+
 def _conditions(c: Comparison) -> list[tuple[str, str]]:
     s = c.scenario
     env = c.runs[0].environment
@@ -334,6 +373,7 @@ def _context(c: Comparison) -> dict[str, Any]:
         "c": c,
         "paragraph": verdict_paragraph(c),
         "tables": metric_tables(c),
+        "headline": headline(c),
         "conditions": _conditions(c),
         "links": _links(c.runs),
         "sites": _sites(c),
