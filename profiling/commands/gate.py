@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from profiling.compare import Comparison, compare
+from profiling.errors import UsageError
 from profiling.gate import Check, check, exit_code, load_limits
 from profiling.render import verdict_paragraph
 from profiling.results import load_any
@@ -55,11 +56,17 @@ def markdown(checks: list[Check], comparison: Comparison, code: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     limits = load_limits(args.config)
+    if limits.empty:
+        # A gate that checks nothing must not pass a build by accident.
+        raise UsageError(
+            f'no thresholds in {limits.source}: add e.g. [configurations."lean"] '
+            "peak_rss_mib = 200 (see memdiag gate --help)"
+        )
     comparison = compare(load_any(args.summary), name=args.summary.resolve().parent.name)
     baseline = compare(load_any(args.baseline)) if args.baseline is not None else None
     checks = check(comparison, limits, baseline)
     code = exit_code(checks, comparison)
-    print(format_checks(checks) if checks else f"no thresholds configured in {limits.source}")
+    print(format_checks(checks))
     if summary_file := os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(summary_file, "a", encoding="utf-8") as fh:
             fh.write(markdown(checks, comparison, code))

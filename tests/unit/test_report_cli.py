@@ -100,6 +100,10 @@ def test_gate_exit_codes(
     err = capsys.readouterr().err.strip()
     assert err.startswith("memdiag gate: No such run folder or summary file:") and "\n" not in err
     assert main(["gate", three, "--config", str(tmp_path / "absent.toml")]) == 2
+    empty = gate_file(tmp_path, "# nothing yet\n")
+    capsys.readouterr()
+    assert main(["gate", three, "--config", str(empty)]) == 2
+    assert "no thresholds in" in capsys.readouterr().err
 
 
 def test_gate_baseline_and_step_summary(
