@@ -8,13 +8,17 @@ broke first (rate, latency, generator CPU) is in each line.
 
     python -m loadtests.capacity --host http://127.0.0.1:8080/ --scenario polling_storm \
         --start 25 --max 1600 --users 200 --duration 10 --warmup 2 [--processes 2] \
-        [--option segments=500 ...] [--out reports/capacity]
+        [--option segments=500 ...] [--pause 10] [--out reports/capacity]
+
+An overloaded server keeps working off its backlog after a step ends; `--pause` gives
+it time to drain so that the next (lower) step is not judged on the previous one's queue.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,11 +70,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per step")
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--bisect", type=int, default=2, help="bisection steps after doubling")
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=10.0,
+        help="seconds between steps, so an overloaded server drains first",
+    )
     parser.add_argument("--option", type=_option, action="append", default=[])
     parser.add_argument("--out", type=Path, default=Path("reports/capacity"))
     args = parser.parse_args(argv)
 
+    steps: list[float] = []
+
     def run(rate: float) -> bool:
+        if steps:
+            time.sleep(args.pause)
+        steps.append(rate)
         spec = LoadSpec(host=args.host, scenario=args.scenario, users=args.users,
                         rate_per_s=rate, duration_s=args.duration, warmup_s=args.warmup,
                         processes=args.processes, options=dict(args.option))  # fmt: skip
