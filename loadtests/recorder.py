@@ -68,6 +68,8 @@ class Recorder:
         self._phases = {name: _Phase() for name in PHASES}
 
     def _phases_for(self, intended_s: float) -> list[_Phase]:
+        if self.stopped_at_s is not None and intended_s >= self.stopped_at_s:
+            return []  # meant for after the stop: outside every phase
         if intended_s >= self.started_at_s + self.warmup_s:
             return [self._phases["total"], self._phases["steady"]]
         return [self._phases["total"]]

@@ -182,6 +182,7 @@ def _on_init(environment: Any, **_kw: Any) -> None:
             # instead of in the last report on quit, which it waits only 0.5 s for.
             STATE.stopped_at_s = time.time()
             if STATE.recorder is not None:
+                STATE.recorder.stopped_at_s = STATE.stopped_at_s
                 runner.send_message(FINAL_MESSAGE, _payload())
             STATE.recorder = None  # sends until the quit arrives are not counted
 
@@ -241,6 +242,10 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
 def _on_test_stopping(environment: Any, **_kw: Any) -> None:
     if STATE.stopped_at_s is None:
         STATE.stopped_at_s = time.time()
+    if STATE.recorder is not None:
+        # Users still finish a slot or two while Locust stops them; those slots were
+        # meant for after the stop and count in no phase (nor among the due slots).
+        STATE.recorder.stopped_at_s = STATE.stopped_at_s
     runner = environment.runner
     if not isinstance(runner, MasterRunner):
         return
