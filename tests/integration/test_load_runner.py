@@ -86,3 +86,13 @@ def test_users_own_locustfile_is_recorded(tmp_path: Path) -> None:
     assert endpoint.requests > 0
     assert endpoint.failures == 0
     assert endpoint.max_ms >= endpoint.p50_ms > 0
+
+
+def test_scenario_options_default_from_memdiag_env(tmp_path: Path) -> None:
+    """One option, three spellings: --poll-rate, poll_rate, MEMDIAG_POLL_RATE."""
+    with contract_app() as url:
+        spec = LoadSpec(host=url, scenario="frontend_tabs", users=3, duration_s=2,
+                        env={"MEMDIAG_POLL_RATE": "6", "MEMDIAG_SEGMENTS": "3"})  # fmt: skip
+        result = run_load(spec, tmp_path)
+    assert result.targets_per_s == {"poll": 6.0}
+    assert result.total.failures == 0
