@@ -40,7 +40,10 @@ def sustained(result: LoadResult) -> bool:
 def describe(rate: float, result: LoadResult) -> str:
     steady = result.steady
     stream = steady.streams[RATE_OPTION[result.scenario].removesuffix("_rate")]
-    p = max(steady.endpoints.values(), key=lambda e: e.requests)
+    busiest = max(steady.endpoints.values(), key=lambda e: e.requests, default=None)
+    latency = (
+        f"p50 {busiest.p50_ms:.1f} ms p99 {busiest.p99_ms:.1f} ms" if busiest else "no replies"
+    )
     verdict = (
         "ok"
         if sustained(result)
@@ -51,7 +54,7 @@ def describe(rate: float, result: LoadResult) -> str:
     return (
         f"rate {rate:g}/s: achieved {stream.achieved_per_s:.1f}/s"
         f" ({stream.achieved_ratio:.1%}), late {stream.late_sends}/{stream.sends},"
-        f" p50 {p.p50_ms:.1f} ms p99 {p.p99_ms:.1f} ms, generator CPU {cpu} -> {verdict}"
+        f" {latency}, generator CPU {cpu} -> {verdict}"
     )
 
 
