@@ -314,7 +314,9 @@ def _on_quitting(environment: Any, **_kw: Any) -> None:
         "users": int(getattr(opts, "num_users", 0) or runner.user_count or 0),
         "workers": STATE.share_n if role == "master" else 1,
         "workers_reported": len(STATE.reported) if role == "master" else 1,
-        "generator": {"processes": processes, "locust_cpu_warning": warned},
+        # Locust warns when a generator process runs above 90 % CPU: its timings are
+        # then suspect, and the run is reported as saturated.
+        "generator": {"processes": processes, "locust_cpu_warning": warned, "saturated": warned},
     }
     stopped_at_s = STATE.stopped_at_s or time.time()
     # A worker stops a moment after the master; its slots count up to its own stop.
