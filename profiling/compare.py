@@ -18,6 +18,12 @@ from profiling.stats import DEFAULT_ALPHA, EffectFloor, Verdict, median, verdict
 from profiling.validate import Scalar
 
 
+def format_bytes(value: float) -> str:
+    if abs(value) >= MIB:
+        return f"{value / MIB:.1f} MiB"
+    return f"{value / 1024:.1f} KiB" if abs(value) >= 1024 else f"{value:.0f} B"
+
+
 @dataclass(frozen=True, slots=True)
 class Metric:
     """A figure that gets a row in the report and a verdict (lower is always better)."""
@@ -33,9 +39,7 @@ class Metric:
         if value is None:
             return "n/a"
         if self.unit == "bytes":
-            if abs(value) >= MIB:
-                return f"{value / MIB:.1f} MiB"
-            return f"{value / 1024:.1f} KiB" if abs(value) >= 1024 else f"{value:.0f} B"
+            return format_bytes(value)
         if self.unit == "ratio":
             return f"{value * 100:.2f} %"
         if self.unit == "ms":

@@ -14,7 +14,15 @@ from typing import Any
 
 import jinja2
 
-from profiling.compare import HEADLINE, METRICS, METRICS_BY_KEY, Comparison, ConfigResult, Metric
+from profiling.compare import (
+    HEADLINE,
+    METRICS,
+    METRICS_BY_KEY,
+    Comparison,
+    ConfigResult,
+    Metric,
+    format_bytes,
+)
 from profiling.results import SCHEMA_VERSION, RunResult, dumps, run_record
 from profiling.stats import Verdict, fold_label
 
@@ -323,7 +331,7 @@ def _sites(c: Comparison, limit: int = 10) -> list[dict[str, Any]]:
                     "run": r.repeat,
                     "profile": r.profile,
                     "location": site.location,
-                    "size": f"{site.size_bytes / 1048576:.2f} MiB",
+                    "size": format_bytes(site.size_bytes),
                     "count": site.count,
                     "source": site.source,
                     "links": [
