@@ -198,6 +198,8 @@ def _assemble(
         db = figures.db_figures(db_evidence(parse_metrics(before), parse_metrics(after)))
         lag = figures.histogram_quantile_ms(before, after, 0.99)
     spec = job.config.spec if attach is None else f"url:{attach.url}"
+    if state.allocator:
+        spec += f" [allocator {state.allocator}]"
     return RunResult(
         configuration=job.config.label,
         spec=spec,

@@ -26,7 +26,7 @@ from profiling import figures
 from profiling.embedded_db import EmbeddedDB
 from profiling.errors import HarnessError, UsageError
 from profiling.plans import Job, Progress, ServerPlan
-from profiling.probes.allocator import allocator_env, parse_choice
+from profiling.probes.allocator import active_allocator, allocator_env, parse_choice
 from profiling.probes.debugclient import DebugClient
 from profiling.probes.heapdiff import diff_files, include_patterns, render_text
 from profiling.probes.memray_capture import (
@@ -109,6 +109,7 @@ class RunState:
         self.heap: HeapFigures | None = None
         self.sites: tuple[AllocationSite, ...] = ()
         self.artifacts: dict[str, str] = {}
+        self.allocator: str | None = None
 
     def start_server(
         self, stack: contextlib.ExitStack, server: ServerPlan
@@ -144,7 +145,16 @@ class RunState:
         proc = stack.enter_context(ReferenceServer(argv, self.run_dir / "server.log", env=env))
         self.artifacts["server_log"] = "server.log"
         # Which processes this run started, so a crash or Ctrl-C can be checked for leftovers.
-        pids = {"server": proc.pid, "db": db_pid, "url": proc.url, "argv": argv}
+        if server.allocator:
+            # What the process really runs with (a wrong LD_PRELOAD fails silently).
+            self.allocator = f"{server.allocator}, active: {active_allocator(proc.pid)}"
+        pids = {
+            "server": proc.pid,
+            "db": db_pid,
+            "url": proc.url,
+            "argv": argv,
+            "allocator": self.allocator,
+        }
         (self.run_dir / "processes.json").write_text(
             json.dumps(pids, indent=2, sort_keys=True) + "\n"
         )
