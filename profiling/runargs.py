@@ -24,6 +24,7 @@ from loadtests.runner import SCENARIOS
 from profiling.compare import compare
 from profiling.errors import UsageError
 from profiling.outputs import write_reports
+from profiling.probes.allocator import parse_choice
 from profiling.probes.memray_capture import MemrayOptions
 from profiling.render import verdict_paragraph
 from profiling.results import MIB, RunResult, load_runs
@@ -231,6 +232,11 @@ def load_plan(args: argparse.Namespace) -> LoadPlan:
 
 def server_plan(args: argparse.Namespace) -> ServerPlan:
     _resolve_env_defaults(args)
+    if args.allocator is not None:
+        try:
+            parse_choice(args.allocator)
+        except ValueError as exc:
+            raise UsageError(f"--allocator: {exc}") from None
     if args.sample_interval <= 0:
         raise UsageError(f"--sample-interval {args.sample_interval}: must be > 0 seconds")
     return ServerPlan(

@@ -134,8 +134,9 @@ class RunState:
             self.job.config, mongo_uri=mongo_uri, database=database, extra=extra
         )
         env = dict(os.environ)
-        if server.allocator:
-            env = allocator_env(parse_choice(server.allocator), env)
+        allocator = self.job.config.allocator or server.allocator
+        if allocator:
+            env = allocator_env(parse_choice(allocator), env)
         if self.job.profile == "memray":
             capture = self.run_dir / "memray.bin"
             argv = memray_command(["-m", "reference_server", *args], capture, server.memray)
@@ -145,9 +146,9 @@ class RunState:
         proc = stack.enter_context(ReferenceServer(argv, self.run_dir / "server.log", env=env))
         self.artifacts["server_log"] = "server.log"
         # Which processes this run started, so a crash or Ctrl-C can be checked for leftovers.
-        if server.allocator:
+        if allocator:
             # What the process really runs with (a wrong LD_PRELOAD fails silently).
-            self.allocator = f"{server.allocator}, active: {active_allocator(proc.pid)}"
+            self.allocator = f"{allocator}, active: {active_allocator(proc.pid)}"
         pids = {
             "server": proc.pid,
             "db": db_pid,

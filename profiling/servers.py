@@ -17,11 +17,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
 from profiling.errors import HarnessError, UsageError
+from profiling.probes.allocator import parse_choice
 
 MODES = ("db-polling", "memory-first", "lean")
 DEFAULT_CONFIGS = "db-polling,memory-first,lean"
@@ -33,10 +34,12 @@ class Configuration:
     label: str  # unique in one comparison: "lean", "lean#2"
     mode: str
     overrides: tuple[str, ...] = ()  # "switch=value"
+    allocator: str | None = None  # "jemalloc", "arenas=2", "glibc"; None: the run's default
 
     @property
     def spec(self) -> str:
-        return self.mode + (":" + ",".join(self.overrides) if self.overrides else "")
+        text = self.mode + (":" + ",".join(self.overrides) if self.overrides else "")
+        return text + (f"@{self.allocator}" if self.allocator else "")
 
     def server_args(self) -> list[str]:
         args = ["--mode", self.mode]
@@ -46,37 +49,46 @@ class Configuration:
 
 
 def parse_configurations(text: str) -> list[Configuration]:
-    """'db-polling,lean:status_view=full,json_encoder=json,lean' -> three configurations.
+    """'db-polling,lean:status_view=full,json_encoder=json,lean@jemalloc' -> three.
 
     A comma starts a new configuration unless the next item is a `switch=value`, which
-    belongs to the configuration before it.
+    belongs to the configuration before it. `@ALLOCATOR` (jemalloc, arenas=N, glibc) at
+    the end of a configuration runs that one with another malloc, so allocators can be
+    compared side by side.
     """
-    parsed: list[tuple[str, list[str]]] = []
+    parsed: list[tuple[str, list[str], str | None]] = []
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
+        item, _, allocator = item.partition("@")
         if "=" in item and ":" not in item.split("=", 1)[0]:
             if not parsed:
                 raise UsageError(
                     f"--configs {text!r}: {item!r} has no mode before it; write mode:{item}"
                 )
-            parsed[-1][1].append(item)
+            mode, overrides, previous = parsed[-1]
+            parsed[-1] = (mode, [*overrides, item], allocator or previous)
             continue
         mode, _, first = item.partition(":")
         if mode not in MODES:
             raise UsageError(f"--configs: unknown mode {mode!r}; use one of {', '.join(MODES)}")
         if first and "=" not in first:
             raise UsageError(f"--configs: {item!r}: write switches as mode:switch=value")
-        parsed.append((mode, [first] if first else []))
+        parsed.append((mode, [first] if first else [], allocator or None))
     if not parsed:
         raise UsageError(f"--configs {text!r} names no configuration; e.g. {DEFAULT_CONFIGS}")
     configs: list[Configuration] = []
     seen: dict[str, int] = {}
-    for mode, overrides in parsed:
-        base = mode + (":" + ",".join(overrides) if overrides else "")
-        seen[base] = seen.get(base, 0) + 1
-        label = base if seen[base] == 1 else f"{base}#{seen[base]}"
-        configs.append(Configuration(label, mode, tuple(overrides)))
+    for mode, overrides, chosen in parsed:
+        if chosen is not None:
+            try:
+                parse_choice(chosen)  # a bad name fails here, before anything starts
+            except ValueError as exc:
+                raise UsageError(f"--configs: {exc}") from None
+        config = Configuration("", mode, tuple(overrides), chosen)
+        seen[config.spec] = seen.get(config.spec, 0) + 1
+        n = seen[config.spec]
+        configs.append(replace(config, label=config.spec if n == 1 else f"{config.spec}#{n}"))
     return configs
 
 

@@ -32,6 +32,16 @@ def test_parse_configurations_with_switches_and_aa_labels() -> None:
         "json_encoder=json",
     ]
     assert configs[3].spec == "lean"
+    allocators = parse_configurations(
+        "db-polling,db-polling@jemalloc,lean:status_view=full,json_encoder=json@arenas=2"
+    )
+    assert [c.label for c in allocators] == [
+        "db-polling",
+        "db-polling@jemalloc",
+        "lean:status_view=full,json_encoder=json@arenas=2",
+    ]
+    assert [c.allocator for c in allocators] == [None, "jemalloc", "arenas=2"]
+    assert allocators[2].overrides == ("status_view=full", "json_encoder=json")
 
 
 @pytest.mark.parametrize(
@@ -41,6 +51,7 @@ def test_parse_configurations_with_switches_and_aa_labels() -> None:
         ("copy_on_merge=false,lean", "has no mode before it"),
         ("lean:orjson", "write switches as mode:switch=value"),
         (" , ", "names no configuration"),
+        ("lean@tcmalloc", "unknown allocator 'tcmalloc'"),
     ],
 )
 def test_parse_configurations_errors(text: str, message: str) -> None:
