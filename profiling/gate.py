@@ -266,6 +266,10 @@ def _improvement(comparison: Comparison, imp: Improvement) -> Check:
             f"not significant: {v.label}"
             + (f", p={v.p_value:.3f}" if v.p_value is not None else ""),
         )
+    if not imp.significant:
+        return Check(
+            name, "passed", actual, f"{_fmt(imp.metric, cand)} vs {_fmt(imp.metric, base)}"
+        )
     return Check(name, "passed", actual, v.label)
 
 
