@@ -31,6 +31,10 @@ from profiling.results import MIB, RunResult, load_runs
 from profiling.runner import PROFILES, Job, LoadPlan, Outcome, Progress, ServerPlan
 
 T = TypeVar("T")
+ENV_NOTE = (
+    "Defaults come from MEMDIAG_SCENARIO, MEMDIAG_USERS, MEMDIAG_RATE, MEMDIAG_DURATION, "
+    "MEMDIAG_WARMUP, MEMDIAG_COOLDOWN and MEMDIAG_MONGO_URI when set."
+)
 DEFAULT_SCENARIO = "polling-storm"
 
 

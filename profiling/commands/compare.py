@@ -6,6 +6,7 @@ import argparse
 
 from profiling.errors import UsageError
 from profiling.runargs import (
+    ENV_NOTE,
     RichProgress,
     add_load_arguments,
     add_output_arguments,
@@ -20,9 +21,12 @@ from profiling.servers import DEFAULT_CONFIGS, parse_configurations
 
 HELP = "measure several configurations under identical load (A B C A B C ...) and report"
 DESCRIPTION = (
-    HELP + ".\n\nA configuration is mode[:switch=value,...]; the same one twice is an A/A run "
-    "(labelled lean, lean#2) that calibrates noise. Verdicts need --repeat 4 or more to be "
-    "called significant.\n\nexample: memdiag compare --duration 20 --warmup 5 --repeat 1"
+    HELP + ".\n\nA configuration is mode[:switch=value,...][@ALLOCATOR] (ALLOCATOR: glibc, "
+    "jemalloc, arenas=N); the same one twice is an A/A run (labelled lean, lean#2) that "
+    "calibrates noise. Verdicts need --repeat 4 or more to be called significant.\n\n"
+    + ENV_NOTE
+    + "\n\nexample: memdiag compare --duration 20 --warmup 5 --repeat 1\n"
+    "example: memdiag compare --configs db-polling,db-polling@jemalloc --repeat 4"
 )
 
 

@@ -6,6 +6,7 @@ import argparse
 
 from profiling.errors import UsageError
 from profiling.runargs import (
+    ENV_NOTE,
     RichProgress,
     add_load_arguments,
     add_output_arguments,
@@ -23,7 +24,11 @@ DESCRIPTION = (
     HELP + ".\n\nWith --mode (and --set), memdiag starts a fresh embedded DB and the reference "
     "server; with --url URL --pid PID it measures any running server and starts nothing. "
     "Writes summary.json, report.md, report.html and the raw files (runs/*/) into the run "
-    "folder.\n\nexample: memdiag measure --mode lean --rate 20 --duration 30 --warmup 10"
+    "folder.\n\n"
+    + ENV_NOTE
+    + "\n\nexample: memdiag measure --mode lean --rate 10 --duration 30 --warmup 10\n"
+    "example: memdiag measure --url http://127.0.0.1:8000/ --pid 4242 --locustfile mine.py "
+    "--users 20 --rate 10"
 )
 
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from profiling.errors import UsageError
 from profiling.runargs import (
+    ENV_NOTE,
     RichProgress,
     add_load_arguments,
     add_output_arguments,
@@ -25,7 +26,8 @@ DESCRIPTION = (
     HELP + ".\n\n--param rate or users varies the load; any other name is a scenario option "
     "(-O NAME=VALUE), e.g. --param segments --values 1000,3000,5000. The report adds "
     "peak RSS and status p99 against the parameter.\n\n"
-    "example: memdiag sweep --configs db-polling,lean --param rate --values 5,10,20"
+    + ENV_NOTE
+    + "\n\nexample: memdiag sweep --configs db-polling,lean --param rate --values 5,10,20"
 )
 
 
