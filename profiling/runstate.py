@@ -61,14 +61,20 @@ def _metrics_text(url: str) -> str | None:
         return None  # a server of the user's own may have no /metrics
 
 
+def _locust_child() -> int | None:
+    for pid in child_pids(os.getpid()):
+        with contextlib.suppress(OSError):
+            if b"locust" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+    return None
+
+
 def _find_locust(timeout_s: float, thread: threading.Thread) -> int | None:
     """PID of the Locust child process (started by loadtests.runner in `thread`)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and thread.is_alive():
-        for pid in child_pids(os.getpid()):
-            with contextlib.suppress(OSError):
-                if b"locust" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    return pid
+        if (pid := _locust_child()) is not None:
+            return pid
         time.sleep(0.05)
     return None
 
@@ -86,6 +92,7 @@ def _wait_for_ramp(log: Path, timeout_s: float, thread: threading.Thread) -> flo
 
 def stop_locust(pid: int | None) -> None:
     """Locust runs in a session of its own, so a terminal's Ctrl-C does not reach it."""
+    pid = pid if pid is not None else _locust_child()  # interrupted before it was found
     if pid is None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
