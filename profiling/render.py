@@ -149,13 +149,18 @@ def verdict_paragraph(c: Comparison) -> str:
             clauses = [cl for metric in HEADLINE if (cl := _clause(c, metric, cand))]
             if clauses:
                 text.append(f"{cand.name}: " + "; ".join(clauses) + ".")
+    shown = [v for v in undecided if v.baseline == c.baseline.name and v.metric in HEADLINE]
     if undecided:
         need = undecided[0].label.rsplit("need ", 1)[-1].rstrip(")")
-        text.append(
-            ("None of these changes" if not significant else "Changes marked so")
-            + f" can be called significant yet: the U test needs {need} measured runs per "
-            f"configuration (memdiag compare --repeat {need})."
+        how = (
+            f"the U test needs {need} measured runs per configuration "
+            f"(memdiag compare --repeat {need})."
         )
+        if shown:
+            lead = "None of these changes" if not significant else "Changes marked so"
+            text.append(f"{lead} can be called significant yet: {how}")
+        else:
+            text.append(f"{len(undecided)} other comparison(s) in the tables are undecided: {how}")
     if not candidates:
         conf = c.baseline
         figures = [
