@@ -138,7 +138,11 @@ class RunState:
             extra += ["--admin-token", self.admin_token]
         database = f"memdiag_{uuid.uuid4().hex[:12]}"  # a fresh database per run
         args = reference_server_args(
-            self.job.config, mongo_uri=mongo_uri, database=database, extra=extra
+            self.job.config,
+            mongo_uri=mongo_uri,
+            database=database,
+            extra=extra,
+            processes=server.processes,
         )
         env = dict(os.environ)
         allocator = self.job.config.allocator or server.allocator

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -130,12 +131,15 @@ class ReferenceServer:
         )
         line = _first_line(self.process, self.start_timeout_s)
         if not line.startswith("http"):
+            exited = self.process.poll()
             self.stop()
             tail = _tail(self.log_path)
-            raise HarnessError(
-                f"the server did not print its URL within {self.start_timeout_s:.0f}s "
-                f"(exit {self.process.returncode}); {tail}"
+            why = (
+                f"exited with {exited} before printing its URL"
+                if exited is not None
+                else f"did not print its URL within {self.start_timeout_s:.0f}s"
             )
+            raise HarnessError(f"the server {why}; {tail}")
         self.url = line.strip()
         threading.Thread(target=self._copy_stdout, daemon=True).start()
         wait_healthy(self.url, self.start_timeout_s, self.process)
@@ -226,9 +230,23 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for servers that cannot take port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def reference_server_args(
-    config: Configuration, *, mongo_uri: str, database: str, extra: Sequence[str] = ()
+    config: Configuration,
+    *,
+    mongo_uri: str,
+    database: str,
+    extra: Sequence[str] = (),
+    processes: int = 1,
 ) -> list[str]:
     """Arguments after `python -m reference_server` for one measured run."""
-    args = [*config.server_args(), "--port", "0", "--mongo-uri", mongo_uri, "--database", database]
-    return [*args, *extra]
+    # Several processes share one port (SO_REUSEPORT), so they need it named up front.
+    port = free_port() if processes > 1 else 0
+    args = [*config.server_args(), "--port", str(port), "--mongo-uri", mongo_uri]
+    return [*args, "--database", database, *extra]
