@@ -170,8 +170,8 @@ def histogram_quantile_ms(
     bounds = sorted(new)
     counts = [new[b] - old.get(b, 0.0) for b in bounds]
     total = counts[-1]
-    if total <= 0:
-        return None
+    if total <= 0 or min(counts) < 0:
+        return None  # nothing observed, or the scrapes came from different processes
     rank = q * total
     previous_bound, previous_count = 0.0, 0.0
     for bound, count in zip(bounds, counts, strict=True):
