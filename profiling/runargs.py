@@ -27,7 +27,7 @@ from profiling.outputs import write_reports
 from profiling.probes.allocator import parse_choice
 from profiling.probes.memray_capture import MemrayOptions
 from profiling.render import verdict_paragraph
-from profiling.results import MIB, RunResult, load_runs
+from profiling.results import MIB, RUNS_DIR, RunResult, load_runs
 from profiling.runner import PROFILES, Job, LoadPlan, Outcome, Progress, ServerPlan
 
 T = TypeVar("T")
@@ -259,8 +259,14 @@ def server_plan(args: argparse.Namespace) -> ServerPlan:
 
 
 def output_dir(args: argparse.Namespace, default_name: str) -> Path:
+    """The run folder: -o DIR (which must not hold runs already), else a fresh one."""
     if args.output is not None:
-        return Path(args.output)
+        out = Path(args.output)
+        runs = out / RUNS_DIR
+        if runs.is_dir() and any(runs.iterdir()):
+            # The report covers every run in the folder: old ones would mix in.
+            raise UsageError(f"-o {out} already holds runs; remove it or choose another folder")
+        return out
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in (args.name or default_name))
     return Path("reports") / f"{stamp}-{slug}"

@@ -195,3 +195,15 @@ def test_db_figures_count_the_status_path_only_when_tagged() -> None:
         tuple(CommandFigures(r.command, r.collection, "", r.commands, r.reply_bytes) for r in rows),
     )
     assert figures.db_figures(untagged).reads_per_poll == 1.3
+
+
+def test_output_folder_must_not_hold_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from profiling.runargs import output_dir
+
+    args = argparse.Namespace(output=tmp_path / "out", name=None)
+    assert output_dir(args, "compare") == tmp_path / "out"
+    (tmp_path / "out" / "runs" / "01-lean-r1").mkdir(parents=True)
+    with pytest.raises(UsageError, match="already holds runs"):
+        output_dir(args, "compare")
+    fresh = output_dir(argparse.Namespace(output=None, name="my run"), "compare")
+    assert fresh.parent.name == "reports" and fresh.name.endswith("-my-run")
