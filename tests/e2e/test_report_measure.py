@@ -224,3 +224,47 @@ def test_ctrl_c_stops_servers_and_leaves_a_readable_partial_folder(tmp_path: Pat
     assert [r.configuration for r in summary.runs] == ["lean"]
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
     assert "interrupted" in stderr
+
+
+@pytest.mark.slow
+def test_tracemalloc_attribution_run_reports_heap_beside_rss(tmp_path: Path) -> None:
+    out = tmp_path / "attr"
+    proc = subprocess.run(
+        [
+            *MEMDIAG,
+            "measure",
+            "--mode",
+            "lean",
+            "--duration",
+            "4",
+            "--warmup",
+            "2",
+            "--cooldown",
+            "1",
+            "--rate",
+            "5",
+            "-O",
+            "segments=300",
+            "--profile",
+            "tracemalloc",
+            "--no-html",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode in (0, 3), proc.stderr
+    runs = load_summary(out).runs
+    assert [r.profile for r in runs] == ["none", "tracemalloc"]
+    attribution = runs[1]
+    assert attribution.heap is not None and attribution.heap.source == "tracemalloc"
+    assert attribution.heap.heap_peak_bytes and attribution.heap.heap_peak_bytes > 0
+    server = attribution.memory["server"]
+    assert server.kernel_peak_bytes and server.kernel_peak_bytes > attribution.heap.heap_peak_bytes
+    folder = out / attribution.dir  # type: ignore[operator]
+    assert (folder / "heapdiff.json").is_file() and (folder / "debug-memory.json").is_file()
+    assert all("reference_server/" in site.location for site in attribution.top_sites)
+    md = (out / "report.md").read_text()
+    assert "## Heap against RSS (attribution runs)" in md and "## Top allocation sites" in md

@@ -207,3 +207,14 @@ def test_output_folder_must_not_hold_runs(tmp_path) -> None:  # type: ignore[no-
         output_dir(args, "compare")
     fresh = output_dir(argparse.Namespace(output=None, name="my run"), "compare")
     assert fresh.parent.name == "reports" and fresh.name.endswith("-my-run")
+
+
+def test_sweep_plans_vary_one_parameter() -> None:
+    from profiling.commands.sweep import plan_for
+    from profiling.plans import LoadPlan
+
+    base = LoadPlan(rate_per_s=5.0, users=100, options={"segments": 300})
+    assert plan_for(base, "rate", 20).rate_per_s == 20.0
+    assert plan_for(base, "users", 7).users == 7
+    assert plan_for(base, "segments", 3000).options == {"segments": 3000}
+    assert plan_for(base, "segments-per-second", 50).options["segments_per_second"] == 50
