@@ -181,11 +181,15 @@ def db(c: Comparison) -> Plot | None:
     if not any(commands + reads + kib):
         return None
     fig, (left, right) = _figure(2)
-    _bars(left, names, [("commands per poll", commands), ("reads per poll", reads)])
+    _bars(
+        left,
+        names,
+        [("commands per poll (all traffic)", commands), ("reads per poll (status path)", reads)],
+    )
     left.legend(loc="best")
     left.set_ylabel("DB commands per status poll")
-    _bars(right, names, [("reply KiB per poll", kib)])
-    right.set_ylabel("DB reply KiB per status poll")
+    _bars(right, names, [("reply KiB per poll (status path)", kib)])
+    right.set_ylabel("DB reply KiB per status poll (status path)")
     return Plot(
         "Database work per status poll", "steady phase, from the server's /metrics", _png(fig)
     )
