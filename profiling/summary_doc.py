@@ -1,0 +1,70 @@
+"""The `summary.json` document of a Comparison: what scripts and `memdiag gate` read.
+
+It guarantees, per configuration, `peak_rss_bytes`, `rss_growth_mib_per_min`,
+`status_p99_ms`, `db_reads_per_poll` and `error_rate` (medians over the measured runs;
+every other metric too), `valid`, every run's record (`runs`), and `verdicts` per metric
+and pair. `profiling.results.load_summary` reads it back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from profiling.compare import Comparison
+from profiling.results import SCHEMA_VERSION, run_record
+from profiling.stats import Verdict
+
+
+def _verdict_record(v: Verdict) -> dict[str, Any]:
+    return {
+        "metric": v.metric,
+        "baseline": v.baseline,
+        "candidate": v.candidate,
+        "baseline_median": v.baseline_median,
+        "candidate_median": v.candidate_median,
+        "ratio": v.ratio,
+        "effect": v.effect,
+        "p_value": v.p_value,
+        "n_baseline": v.n_baseline,
+        "n_candidate": v.n_candidate,
+        "outcome": v.outcome,
+        "significant": v.significant,
+        "label": v.label,
+    }
+
+
+def summary_document(c: Comparison) -> dict[str, Any]:
+    first = c.runs[0]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "memdiag-summary",
+        "name": c.name,
+        "valid": c.valid,
+        "invalid_reasons": list(c.invalid_reasons),
+        "alpha": c.alpha,
+        "scenario": run_record(first)["scenario"],
+        "scenario_mismatch": list(c.scenario_mismatch),
+        "environment": run_record(first)["environment"],
+        "configurations": {
+            conf.name: {
+                "spec": conf.spec,
+                "n_runs": len(conf.runs),
+                "n_attribution_runs": len(conf.attribution),
+                "valid": all(r.valid for r in (*conf.runs, *conf.attribution)),
+                **conf.medians,
+            }
+            for conf in c.configurations
+        },
+        "verdicts": [_verdict_record(v) for v in c.verdicts],
+        "runs": [run_record(r) for r in c.runs],
+        "sweep": None
+        if c.sweep is None
+        else {
+            "param": c.sweep.param,
+            "values": list(c.sweep.values),
+            "points": [
+                {"configuration": p.configuration, "value": p.value, "n_runs": p.runs, **p.medians}
+                for p in c.sweep.points
+            ],
+        },
+    }
