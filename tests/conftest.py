@@ -25,6 +25,15 @@ from profiling.embedded_db import EmbeddedDB
 from profiling.errors import MemdiagError
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/unit/golden/* from the current output instead of comparing",
+    )
+
+
 @pytest.fixture(scope="session")
 def mongo_uri() -> Iterator[str]:
     if uri := os.environ.get("MEMDIAG_MONGO_URI"):

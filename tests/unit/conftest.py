@@ -1,8 +1,8 @@
 """Unit-test helpers: golden files under tests/unit/golden/, refreshed with --update-golden.
 
-`pytest tests/unit --update-golden` (or MEMDIAG_UPDATE_GOLDEN=1 when running the whole
-suite, where this conftest is not an initial one and cannot add options) rewrites the
-golden files instead of comparing; review the diff before committing it.
+`pytest --update-golden` (the option lives in tests/conftest.py), or
+MEMDIAG_UPDATE_GOLDEN=1, rewrites the golden files instead of comparing; review the diff
+before committing it.
 """
 
 from __future__ import annotations
@@ -15,15 +15,6 @@ import pytest
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 FIXTURE_RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--update-golden",
-        action="store_true",
-        default=False,
-        help="rewrite tests/unit/golden/* from the current output instead of comparing",
-    )
 
 
 def _updating(config: pytest.Config) -> bool:
