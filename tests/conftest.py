@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -187,6 +188,22 @@ def start_server(mongo_uri: str, database_name: str) -> Iterator[Callable[..., S
     yield start
     for server in started:
         server.stop()
+
+
+def _wait_for(check: Callable[[], Any], what: str, timeout_s: float = 180.0) -> Any:
+    """Poll `check` every 0.2 s until it returns something truthy; fail naming `what`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., Any]:
+    return _wait_for
 
 
 @pytest.fixture

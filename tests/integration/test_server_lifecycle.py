@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +13,6 @@ import pytest
 
 MODES = ["db-polling", "memory-first", "lean"]
 DRIVERS = ["motor", "pymongo-async"]
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout_s: float = 180.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def create(server: Any, token: str, **spec: Any) -> str:
@@ -45,7 +33,9 @@ def task_dirs(upload_dir: Path, task_id: str) -> list[Path]:
 
 @pytest.mark.parametrize("driver", DRIVERS)
 @pytest.mark.parametrize("mode", MODES)
-def test_ownership_ids_and_final_document(start_server, mongo_uri, mode, driver, upload_dir):
+def test_ownership_ids_and_final_document(
+    start_server, mongo_uri, mode, driver, upload_dir, wait_for
+):
     server = start_server("--mode", mode, "--driver", driver, "--upload-dir", str(upload_dir))
     alice, bob = server.new_user("alice"), server.new_user("bob")
     # Small documents: db-polling reads the whole task on every poll and checkpoint, and
@@ -100,7 +90,9 @@ def test_ownership_ids_and_final_document(start_server, mongo_uri, mode, driver,
 
 @pytest.mark.parametrize("driver", DRIVERS)
 @pytest.mark.parametrize("mode", MODES)
-def test_cancel_ends_child_process_and_removes_temp_files(start_server, mode, driver, upload_dir):
+def test_cancel_ends_child_process_and_removes_temp_files(
+    start_server, mode, driver, upload_dir, wait_for
+):
     server = start_server("--mode", mode, "--driver", driver, "--upload-dir", str(upload_dir))
     token = server.new_user()
     task_id = create(
@@ -130,7 +122,7 @@ def test_cancel_ends_child_process_and_removes_temp_files(start_server, mode, dr
 
 @pytest.mark.parametrize("driver", DRIVERS)
 @pytest.mark.parametrize("mode", MODES)
-def test_killed_child_fails_the_task_with_a_reason(start_server, mode, driver):
+def test_killed_child_fails_the_task_with_a_reason(start_server, mode, driver, wait_for):
     server = start_server("--mode", mode, "--driver", driver)
     token = server.new_user()
     task_id = create(
@@ -217,7 +209,7 @@ def test_bad_input_is_rejected_without_side_effects(start_server, mode, driver, 
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
-def test_restart_marks_interrupted_tasks_failed(start_server, database_name, driver):
+def test_restart_marks_interrupted_tasks_failed(start_server, database_name, driver, wait_for):
     first = start_server("--mode", "db-polling", "--driver", driver)
     token = first.new_user()
     task_id = create(first, token, segments=5000, segments_per_second=50)

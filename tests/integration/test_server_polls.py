@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,16 +12,6 @@ MODES = ["db-polling", "memory-first", "lean"]
 DRIVERS = ["motor", "pymongo-async"]
 
 
-def wait_for(check: Callable[[], Any], what: str, timeout_s: float = 180.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def task_reads(server: Any) -> float:
     return server.metric(
         "memdiag_db_commands_total", command="find", collection="tasks"
@@ -32,7 +20,7 @@ def task_reads(server: Any) -> float:
 
 @pytest.mark.parametrize("driver", DRIVERS)
 @pytest.mark.parametrize("mode", MODES)
-def test_status_polls_of_a_running_3000_segment_task(start_server, mode, driver):
+def test_status_polls_of_a_running_3000_segment_task(start_server, mode, driver, wait_for):
     server = start_server("--mode", mode, "--driver", driver)
     token = server.new_user()
     # 3,000 segments at 100/s: still running for the whole test; cancelled at the end.
@@ -79,7 +67,7 @@ def test_status_polls_of_a_running_3000_segment_task(start_server, mode, driver)
 
 @pytest.mark.parametrize("driver", DRIVERS)
 @pytest.mark.parametrize("mode", MODES)
-def test_completed_segments_match_the_engine_in_every_mode(start_server, mode, driver):
+def test_completed_segments_match_the_engine_in_every_mode(start_server, mode, driver, wait_for):
     server = start_server("--mode", mode, "--driver", driver)
     token = server.new_user()
     spec = {"segments": 230, "segments_per_second": 400, "words_per_segment": 9, "seed": 7}
