@@ -103,9 +103,9 @@ def test_uploads(server_url: str, tmp_path: Path) -> None:
     spec = LoadSpec(
         host=server_url, scenario="uploads", users=20, rate_per_s=2, duration_s=5, warmup_s=1,
         options={"audio_dir": str(audio), "poll_interval_s": 0.5,
-                 # The synthetic engine transcribes uploads today; a server without an
-                 # audio engine would end them `failed`, which a run must declare.
-                 "expect_upload_status": "any"},
+                 # The server converts each upload (pydub, ffmpeg) and transcribes it with
+                 # the synthetic engine: every one must complete.
+                 "expect_upload_status": "completed"},
     )  # fmt: skip
     result = run_load(spec, tmp_path / "out")
     assert_clean(result, "upload")
