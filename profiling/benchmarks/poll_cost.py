@@ -19,16 +19,11 @@ import urllib.request
 from typing import Any
 
 from profiling.embedded_db import EmbeddedDB
+from profiling.probes.dbevidence import db_evidence, scrape
+from profiling.probes.procmem import read_mem
 
 MODES = ("db-polling", "memory-first", "lean")
-
-
-def _status_kib(pid: int, field: str) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+MIB = 1024 * 1024
 
 
 def _call(url: str, method: str = "GET", body: Any = None, token: str | None = None) -> bytes:
@@ -40,16 +35,6 @@ def _call(url: str, method: str = "GET", body: Any = None, token: str | None = N
         req.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(req, timeout=120) as resp:
         return bytes(resp.read())
-
-
-def _metric(base: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in _call(base + "metrics").decode().splitlines():
-        head, _, value = line.rpartition(" ")
-        metric, _, rest = head.partition("{")
-        if metric == name and all(f'{k}="{v}"' in rest for k, v in labels.items()):
-            total += float(value)
-    return total
 
 
 def measure_mode(db: EmbeddedDB, mode: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -89,8 +74,7 @@ def measure_mode(db: EmbeddedDB, mode: str, args: argparse.Namespace) -> dict[st
                 break
             time.sleep(2.0)
         waited_s = time.monotonic() - started
-        reads0 = _metric(base, "memdiag_db_commands_total", command="find", collection="tasks")
-        bytes0 = _metric(base, "memdiag_db_reply_bytes_total", collection="tasks", op="status")
+        before = scrape(base)
         sizes, latencies = [], []
         for _ in range(args.polls):
             t0 = time.perf_counter()
@@ -99,8 +83,13 @@ def measure_mode(db: EmbeddedDB, mode: str, args: argparse.Namespace) -> dict[st
             sizes.append(len(body))
             time.sleep(max(0.0, 1.0 - latencies[-1]))
         view = json.loads(body)
-        reads = _metric(base, "memdiag_db_commands_total", command="find", collection="tasks")
-        reply = _metric(base, "memdiag_db_reply_bytes_total", collection="tasks", op="status")
+        evidence = db_evidence(before, scrape(base))
+        task_reads = sum(
+            row.commands
+            for row in evidence.by_command
+            if row.collection == "tasks" and row.command in ("find", "getMore")
+        )
+        server, dbproc = read_mem(proc.pid), read_mem(db.pid)
         return {
             "mode": mode,
             "waited_s": waited_s,
@@ -108,13 +97,13 @@ def measure_mode(db: EmbeddedDB, mode: str, args: argparse.Namespace) -> dict[st
             "status_at_end": view["status"],
             "segments_at_end": view["segment_count"],
             "payload_kib_median": sorted(sizes)[len(sizes) // 2] / 1024,
-            "task_reads_per_poll": (reads - reads0) / args.polls,
-            "status_reply_kib_per_poll": (reply - bytes0) / args.polls / 1024,
+            "task_reads_per_poll": task_reads / args.polls,
+            "status_reply_kib_per_poll": (evidence.status_reply_bytes_per_poll or 0.0) / 1024,
             "poll_ms_median": sorted(latencies)[len(latencies) // 2] * 1000,
-            "server_peak_rss_mib": _status_kib(proc.pid, "VmHWM"),
-            "server_rss_mib": _status_kib(proc.pid, "VmRSS"),
-            "db_peak_rss_mib": _status_kib(db.pid, "VmHWM"),
-            "db_rss_mib": _status_kib(db.pid, "VmRSS"),
+            "server_peak_rss_mib": server.peak_rss_bytes / MIB,
+            "server_rss_mib": server.rss_bytes / MIB,
+            "db_peak_rss_mib": dbproc.peak_rss_bytes / MIB,
+            "db_rss_mib": dbproc.rss_bytes / MIB,
         }
     finally:
         proc.terminate()
