@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from profiling.errors import DatabaseUnavailable
+from profiling.subprocs import first_line, terminate
 
 GO_MISSING = "set MEMDIAG_MONGO_URI to a MongoDB server or install Go 1.22+"
 _SOURCE_FILES = ("go.mod", "go.sum", "main.go")
@@ -133,7 +133,7 @@ class EmbeddedDB:
             stderr=subprocess.PIPE,
             text=True,
         )
-        line = self._read_first_line()
+        line = first_line(self.process, self.start_timeout_s)
         if not line.startswith("mongodb://"):
             err = self._stop_and_collect_stderr()
             raise DatabaseUnavailable(
@@ -144,17 +144,6 @@ class EmbeddedDB:
         # Keep draining stderr so a chatty DB never blocks on a full pipe.
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         return self
-
-    def _read_first_line(self) -> str:
-        assert self.process is not None and self.process.stdout is not None
-        result: list[str] = []
-        reader = threading.Thread(
-            target=lambda: result.append(self.process.stdout.readline()),  # type: ignore[union-attr]
-            daemon=True,
-        )
-        reader.start()
-        reader.join(self.start_timeout_s)
-        return result[0] if result else ""
 
     def _drain_stderr(self) -> None:
         proc = self.process
@@ -180,14 +169,7 @@ class EmbeddedDB:
         proc = self.process
         code = None
         if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout_s)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            code = proc.returncode
+            code = terminate(proc, timeout_s)
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()

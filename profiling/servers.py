@@ -10,7 +10,6 @@ SIGTERM (SIGKILL after a timeout). Nothing here imports the reference server.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import threading
@@ -24,6 +23,7 @@ from typing import IO
 
 from profiling.errors import HarnessError, UsageError
 from profiling.probes.allocator import parse_choice
+from profiling.subprocs import first_line, terminate
 
 MODES = ("db-polling", "memory-first", "lean")
 DEFAULT_CONFIGS = "db-polling,memory-first,lean"
@@ -129,7 +129,7 @@ class ReferenceServer:
             text=True,
             env=self.env,
         )
-        line = _first_line(self.process, self.start_timeout_s)
+        line = first_line(self.process, self.start_timeout_s)
         if not line.startswith("http"):
             exited = self.process.poll()
             self.stop()
@@ -160,35 +160,16 @@ class ReferenceServer:
         proc = self.process
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        code = terminate(proc, timeout_s)
         if self._log is not None:
             self._log.close()
-        return proc.returncode
+        return code
 
     def __enter__(self) -> ReferenceServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _first_line(proc: subprocess.Popen[str], timeout_s: float) -> str:
-    result: list[str] = []
-
-    def read() -> None:
-        if proc.stdout is not None:
-            result.append(proc.stdout.readline())
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(timeout_s)
-    return result[0] if result else ""
 
 
 def wait_healthy(url: str, timeout_s: float, proc: subprocess.Popen[str] | None = None) -> None:

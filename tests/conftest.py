@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ import pytest
 
 from profiling.embedded_db import EmbeddedDB
 from profiling.errors import MemdiagError
+from profiling.subprocs import first_line, terminate
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -90,15 +90,12 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()))  # type: ignore[union-attr]
-        reader.start()
-        reader.join(60)
-        if not line or not line[0].startswith("http://"):
+        line = first_line(self.proc, 60)
+        if not line.startswith("http://"):
             self.proc.kill()
             _, err = self.proc.communicate(timeout=10)
             pytest.fail(f"reference server did not start: {' '.join(self.argv)}\n{err[-2000:]}")
-        self.url = line[0].strip()
+        self.url = line.strip()
         self._stderr: list[str] = []
         self._drainer = threading.Thread(target=self._drain, daemon=True)
         self._drainer.start()
@@ -158,18 +155,12 @@ class ServerProcess:
         return total
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = terminate(self.proc, 20)
         self._drainer.join(10)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
-        return self.proc.returncode
+        return code
 
     def stderr_text(self) -> str:
         return "".join(self._stderr)
