@@ -63,9 +63,6 @@ class Metrics:
         self.status_bytes = Counter(
             "memdiag_status_response_bytes", "bytes of status poll responses", registry=r
         )
-        self.requests = Counter(
-            "memdiag_http_requests", "HTTP requests", ["route", "status"], registry=r
-        )
         self.live_tasks = Gauge("memdiag_live_tasks", "tasks in the live registry", registry=r)
         self.peak_rss = Gauge(
             "memdiag_peak_rss_bytes", "kernel high-water mark of RSS (VmHWM)", registry=r
