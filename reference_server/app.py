@@ -43,7 +43,9 @@ def create_app(settings: Settings, *, fail_interrupted: bool = True) -> web.Appl
 def _lifecycle(fail_interrupted: bool):  # type: ignore[no-untyped-def]
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         settings, metrics, live = app[SETTINGS], app[METRICS], app[LIVE]
-        client = open_client(settings.mongo_uri, settings.driver, metrics.listener)
+        client = open_client(
+            settings.mongo_uri, settings.driver, metrics.listener, timeout_s=settings.db_timeout_s
+        )
         store = Store(client, settings.database, settings.driver)
         app[STORE] = store
         if fail_interrupted:
@@ -54,7 +56,15 @@ def _lifecycle(fail_interrupted: bool):  # type: ignore[no-untyped-def]
         app[WORKER] = worker
         app[SERVICE] = TaskService(settings, store, live, metrics, worker)
         app[AUTH] = Authenticator(store.users, settings.auth_cache_size)
-        jobs = [asyncio.create_task(watch_loop_lag(metrics), name="loop-lag")]
+        jobs = [
+            asyncio.create_task(watch_loop_lag(metrics), name="loop-lag"),
+            asyncio.create_task(
+                worker.db.flush_deferred(
+                    lambda task_id, fields: store.tasks.set_fields(task_id, fields, op="finish")
+                ),
+                name="deferred-task-ends",
+            ),
+        ]
         interval = settings.switches.orphan_sweep_interval_s
         if interval > 0:
             jobs.append(asyncio.create_task(_orphan_sweep(app, interval), name="orphan-sweep"))

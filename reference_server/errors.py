@@ -5,10 +5,14 @@
     ├── Unauthorized (401 unauthorized)
     ├── NotFound (404 not_found)        also: another user's task, a malformed id
     ├── Conflict (409 conflict)         cancel a finished task, delete a running one
-    └── PayloadTooLarge (413 too_large)
+    ├── PayloadTooLarge (413 too_large)
+    ├── InsufficientStorage (507 insufficient_storage)   the upload dir is full
+    └── ServiceUnavailable (503 db_unavailable)          also: any pymongo ConnectionFailure
 
 Handlers raise; they hold no try/except ladders. Every error body is
-`{"error": code, "detail": ...}`.
+`{"error": code, "detail": ...}`. A database that cannot be reached (killed, restarting,
+unreachable within the driver's timeouts) is not the server's bug: it answers 503 with
+`Retry-After`, so a frontend backs off and polls again instead of showing a crash.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from pymongo.errors import ConnectionFailure
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +60,23 @@ class PayloadTooLarge(ApiError):
     code = "too_large"
 
 
+class InsufficientStorage(ApiError):
+    status = 507
+    code = "insufficient_storage"
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+    code = "db_unavailable"
+
+
+RETRY_AFTER_S = 2
+DB_UNAVAILABLE = "the database is unreachable; retry shortly"
+
+
 def _json_error(status: int, code: str, detail: str) -> web.Response:
-    return web.json_response({"error": code, "detail": detail}, status=status)
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+    return web.json_response({"error": code, "detail": detail}, status=status, headers=headers)
 
 
 @web.middleware
@@ -72,6 +92,17 @@ async def error_middleware(
             raise
         code = "not_found" if exc.status == 404 else exc.reason.lower().replace(" ", "_")
         return _json_error(exc.status, code, exc.reason)
+    except ConnectionFailure as exc:
+        # Expected while the DB restarts: one line, not a traceback per request.
+        log.warning(
+            "%s %s: database unreachable: %s", request.method, request.path, short_error(exc)
+        )
+        return _json_error(503, ServiceUnavailable.code, DB_UNAVAILABLE)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _json_error(500, "internal", "internal server error")
+
+
+def short_error(exc: BaseException) -> str:
+    """The driver's first clause (its topology description runs to hundreds of characters)."""
+    return str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0][:200]

@@ -59,6 +59,11 @@ class Metrics:
         self.db_failures = Counter(
             "memdiag_db_command_failures", "DB commands that failed", ["command"], registry=r
         )
+        self.worker_db_retries = Counter(
+            "memdiag_worker_db_retries",
+            "worker DB calls retried because the DB was unreachable",
+            registry=r,
+        )
         self.status_polls = Counter("memdiag_status_polls", "status polls served", registry=r)
         self.status_bytes = Counter(
             "memdiag_status_response_bytes", "bytes of status poll responses", registry=r

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from reference_server.errors import BadRequest
+from reference_server.errors import RETRY_AFTER_S, BadRequest, short_error
 from reference_server.state import AUTH, METRICS, SERVICE, SETTINGS, STORE
 from reference_server.uploads import create_upload_task
 
@@ -103,10 +103,22 @@ async def healthz(request: web.Request) -> web.Response:
         "driver": settings.driver,
         "switches": settings.switches.as_dict(),
     }
+    # The driver gives up after --db-timeout-s; the outer bound covers a DB that accepts
+    # connections but never answers.
+    timeout_s = settings.db_timeout_s + 2.0
     try:
-        await asyncio.wait_for(request.app[STORE].ping(), 5.0)
+        await asyncio.wait_for(request.app[STORE].ping(), timeout_s)
     except Exception as exc:
-        return web.json_response({"status": "degraded", "db": f"error: {exc}", **info}, status=503)
+        reason = (
+            f"the database did not answer a ping within {timeout_s:.0f} s"
+            if isinstance(exc, TimeoutError)
+            else f"the database is unreachable: {short_error(exc)}"
+        )
+        return web.json_response(
+            {"status": "degraded", "db": "unreachable", "reason": reason, **info},
+            status=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
     return web.json_response({"status": "ok", "db": "ok", **info})
 
 

@@ -36,6 +36,8 @@ class Settings:
     processes: int = 1
     chunk_size: int = 50
     auth_cache_size: int = 10_000
+    db_timeout_s: float = 3.0
+    db_retry_s: float = 60.0
     overrides: tuple[str, ...] = ()
 
 
@@ -144,6 +146,20 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
         help="start tracemalloc at start-up with N frames (0: off)",
     )
     p.add_argument(
+        "--db-timeout-s",
+        type=float,
+        default=float(env("MEMDIAG_DB_TIMEOUT_S", "3")),
+        help="how long a request waits for an unreachable DB before it answers 503 "
+        "(the driver's server selection timeout; default %(default)s s)",
+    )
+    p.add_argument(
+        "--db-retry-s",
+        type=float,
+        default=float(env("MEMDIAG_DB_RETRY_S", "60")),
+        help="how long a task's worker retries its DB writes while the DB is away before "
+        "the task fails (default %(default)s s)",
+    )
+    p.add_argument(
         "--log-level",
         default=env("MEMDIAG_LOG_LEVEL", "warning"),
         choices=("debug", "info", "warning", "error"),
@@ -170,6 +186,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise ValueError("--max-upload-mib must be positive")
     if args.tracemalloc_frames < 0:
         raise ValueError("--tracemalloc-frames must be 0 or more")
+    if not 0 < args.db_timeout_s <= 600:
+        raise ValueError("--db-timeout-s must be more than 0 and at most 600")
+    if not 0 <= args.db_retry_s <= 86_400:
+        raise ValueError("--db-retry-s must be from 0 to 86400")
     if args.processes > 1 and args.port == 0:
         raise ValueError("--processes > 1 needs an explicit --port (processes share it)")
     switches = resolve(args.mode, args.overrides)
@@ -194,6 +214,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_upload_bytes=int(args.max_upload_mib * 1024 * 1024),
         tracemalloc_frames=args.tracemalloc_frames,
         processes=args.processes,
+        db_timeout_s=args.db_timeout_s,
+        db_retry_s=args.db_retry_s,
         overrides=tuple(args.overrides),
     )
 
