@@ -20,6 +20,7 @@ from reference_server.errors import error_middleware
 from reference_server.live import LiveRegistry
 from reference_server.metrics import Metrics, watch_loop_lag
 from reference_server.pipeline.worker import Worker
+from reference_server.recovery import recover
 from reference_server.routes import ROUTES
 from reference_server.settings import Settings
 from reference_server.state import AUTH, LIVE, METRICS, SERVICE, SETTINGS, STORE, WORKER
@@ -49,9 +50,7 @@ def _lifecycle(fail_interrupted: bool):  # type: ignore[no-untyped-def]
         store = Store(client, settings.database, settings.driver)
         app[STORE] = store
         if fail_interrupted:
-            failed = await store.tasks.fail_interrupted()
-            if failed:
-                log.warning("marked %d interrupted task(s) failed: server restarted", failed)
+            await recover(store.tasks, settings.upload_dir)
         worker = Worker(settings, store, live, metrics, asyncio.get_running_loop())
         app[WORKER] = worker
         app[SERVICE] = TaskService(settings, store, live, metrics, worker)

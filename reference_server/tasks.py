@@ -34,6 +34,7 @@ from reference_server.models import (
 )
 from reference_server.pipeline.engines.synthetic import MAX_SEGMENTS, MAX_WORDS
 from reference_server.pipeline.worker import Worker
+from reference_server.recovery import temp_dir_prefix
 from reference_server.settings import Settings
 from reference_server.store import Store
 from reference_server.store.tasks import NO_SEGMENTS
@@ -191,7 +192,7 @@ class TaskService:
         base = self.settings.upload_dir
         if base is not None:
             base.mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix=f"memdiag-task-{task_id}-", dir=base))
+        path = Path(tempfile.mkdtemp(prefix=temp_dir_prefix(task_id), dir=base))
         with self.live.lock:
             self.live.task_temp_dirs[task_id] = path
         return path
