@@ -181,16 +181,21 @@ class TaskRun:
         return path
 
     def _convert(self, source: dict[str, Any], dst: Path) -> float:
-        seconds: float = convert_to_wav(
-            Path(source["path"]),
-            dst,
-            method=source.get("conversion") or self.w.settings.conversion,
-            gc_after=self.sw.gc_after_conversion,
-            register=lambda proc: self.w.live.register_process(self.task_id, proc),
-            timeout_s=CONVERSION_TIMEOUT_S,
-            # Without the fix's `del audio`, the decoded audio lived as long as the task.
-            hold=self.held,
-        )
+        try:
+            seconds: float = convert_to_wav(
+                Path(source["path"]),
+                dst,
+                method=source.get("conversion") or self.w.settings.conversion,
+                gc_after=self.sw.gc_after_conversion,
+                register=lambda proc: self.w.live.register_process(self.task_id, proc),
+                timeout_s=CONVERSION_TIMEOUT_S,
+                # Without the fix's `del audio`, the decoded audio lived as long as the task.
+                hold=self.held,
+            )
+        except EngineError:
+            if self.cancelled.is_set():  # cancel killed ffmpeg: not a decoding failure
+                raise TaskCancelled() from None
+            raise
         if self.sw.gc_after_conversion:
             self.w.metrics.gc_runs.labels("conversion").inc()
         return seconds
