@@ -6,7 +6,7 @@
     ├── NotFound (404 not_found)        also: another user's task, a malformed id
     ├── Conflict (409 conflict)         cancel a finished task, delete a running one
     ├── PayloadTooLarge (413 too_large)
-    ├── InsufficientStorage (507 insufficient_storage)   the upload dir is full
+    ├── InsufficientStorage (507 insufficient_storage)   also: ENOSPC/EDQUOT writing a file
     └── ServiceUnavailable (503 db_unavailable)          also: any pymongo ConnectionFailure
 
 Handlers raise; they hold no try/except ladders. Every error body is
@@ -17,6 +17,7 @@ unreachable within the driver's timeouts) is not the server's bug: it answers 50
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -72,6 +73,7 @@ class ServiceUnavailable(ApiError):
 
 RETRY_AFTER_S = 2
 DB_UNAVAILABLE = "the database is unreachable; retry shortly"
+DISK_FULL = "no space left on the server's upload disk; nothing was stored"
 
 
 def _json_error(status: int, code: str, detail: str) -> web.Response:
@@ -98,6 +100,13 @@ async def error_middleware(
             "%s %s: database unreachable: %s", request.method, request.path, short_error(exc)
         )
         return _json_error(503, ServiceUnavailable.code, DB_UNAVAILABLE)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return _json_error(500, "internal", "internal server error")
+        # The writer has removed what it wrote; the disk is the operator's to fix.
+        log.warning("%s %s: %s", request.method, request.path, exc)
+        return _json_error(507, InsufficientStorage.code, DISK_FULL)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _json_error(500, "internal", "internal server error")

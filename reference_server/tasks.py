@@ -209,7 +209,11 @@ class TaskService:
                 )
         doc = self.new_doc(user_id, {"kind": "synthetic", "params": params, "diarize": diarize})
         tmp = self.new_temp_dir(doc["_id"])
-        (tmp / "task.json").write_bytes(orjson.dumps(params))
+        try:
+            (tmp / "task.json").write_bytes(orjson.dumps(params))
+        except BaseException:  # a full disk (507): leave nothing behind
+            self._drop_temp(doc["_id"])
+            raise
         return await self._start(doc)
 
     async def create_upload(self, doc: dict[str, Any]) -> str:
