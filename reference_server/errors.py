@@ -7,7 +7,7 @@
     ├── Conflict (409 conflict)         cancel a finished task, delete a running one
     ├── PayloadTooLarge (413 too_large)
     ├── InsufficientStorage (507 insufficient_storage)   also: ENOSPC/EDQUOT writing a file
-    └── ServiceUnavailable (503 db_unavailable)          also: any pymongo ConnectionFailure
+    └── ServiceUnavailable (503 db_unavailable)          also: a transient DB error (below)
 
 Handlers raise; they hold no try/except ladders. Every error body is
 `{"error": code, "detail": ...}`. A database that cannot be reached (killed, restarting,
@@ -22,7 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from pymongo.errors import ConnectionFailure
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,27 @@ class ServiceUnavailable(ApiError):
     code = "db_unavailable"
 
 
+# Server-side codes that mean "not now" (shutting down, stepping down, busy), not "wrong".
+_TRANSIENT_CODES = frozenset({6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A DB error that goes away by itself: the DB is unreachable, restarting or busy.
+
+    FerretDB's SQLite backend answers concurrent writers with InternalError "database
+    is locked (SQLITE_BUSY)" under load; it is a busy DB, not a bad request.
+    """
+    if isinstance(exc, ConnectionFailure):
+        return True
+    if isinstance(exc, OperationFailure):
+        return (
+            exc.code in _TRANSIENT_CODES
+            or exc.has_error_label("RetryableWriteError")
+            or "database is locked" in str(exc)
+        )
+    return False
+
+
 RETRY_AFTER_S = 2
 DB_UNAVAILABLE = "the database is unreachable; retry shortly"
 DISK_FULL = "no space left on the server's upload disk; nothing was stored"
@@ -94,8 +115,11 @@ async def error_middleware(
             raise
         code = "not_found" if exc.status == 404 else exc.reason.lower().replace(" ", "_")
         return _json_error(exc.status, code, exc.reason)
-    except ConnectionFailure as exc:
-        # Expected while the DB restarts: one line, not a traceback per request.
+    except PyMongoError as exc:
+        if not is_transient(exc):
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return _json_error(500, "internal", "internal server error")
+        # Expected while the DB restarts or is busy: one line, not a traceback per request.
         log.warning(
             "%s %s: database unreachable: %s", request.method, request.path, short_error(exc)
         )
@@ -114,4 +138,5 @@ async def error_middleware(
 
 def short_error(exc: BaseException) -> str:
     """The driver's first clause (its topology description runs to hundreds of characters)."""
-    return str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0][:200]
+    text = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0]
+    return text.split(", full error:")[0][:200]

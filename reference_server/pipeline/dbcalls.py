@@ -4,7 +4,8 @@ while the database is away.
 Worker threads reach the DB by running coroutines on the server's event loop (the
 original's helper did the same), so both drivers work unchanged. A database that is
 killed or restarting makes the driver raise `ConnectionFailure` (a refused connection,
-a reset socket, no server selected within --db-timeout-s); the call is then retried with
+a reset socket, no server selected within --db-timeout-s), and a busy one answers with
+a transient error (errors.is_transient); the call is then retried with
 a growing pause for at most --db-retry-s in total, so a task survives a DB restart with
 none of its work lost. Every write the worker makes is idempotent (`$set` of whole
 fields, chunk upserts by a predictable `_id`), so a retry after a write whose reply was
@@ -22,9 +23,9 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from pymongo.errors import ConnectionFailure
+from pymongo.errors import PyMongoError
 
-from reference_server.errors import short_error
+from reference_server.errors import is_transient, short_error
 from reference_server.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,9 @@ class DbCaller:
             future = asyncio.run_coroutine_threadsafe(make(), self.loop)
             try:
                 return future.result(CALL_TIMEOUT_S)
-            except ConnectionFailure as exc:
+            except PyMongoError as exc:
+                if not is_transient(exc):
+                    raise
                 if self.stopping.is_set():
                     raise DatabaseGone("server shutting down") from exc
                 if time.monotonic() + pause > deadline:
@@ -87,8 +90,10 @@ class DbCaller:
             for task_id, fields in self.deferred().items():
                 try:
                     await write(task_id, fields)
-                except ConnectionFailure:
-                    break
+                    log.warning("task %s: its end was saved now that the DB is back", task_id)
+                except PyMongoError as exc:
+                    if is_transient(exc):
+                        break  # still away: try again later
+                    log.exception("task %s: its end could not be saved", task_id)
                 with self._lock:
                     self._deferred.pop(task_id, None)
-                log.warning("task %s: its end was saved now that the DB is back", task_id)

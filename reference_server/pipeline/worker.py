@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from reference_server.errors import short_error
 from reference_server.live import LiveRegistry
 from reference_server.metrics import Metrics, read_status_kib
 from reference_server.models import STAGE_BANDS, TaskState, utcnow
@@ -394,8 +395,10 @@ class TaskRun:
                     )
                 except DatabaseGone as exc:
                     self._defer_end(error, exc)
-        except Exception:
+        except Exception as exc:
             log.exception("task %s: could not write its final state", self.task_id)
+            # Never leave the DB saying it still runs: a small write, retried later.
+            self._defer_end(None, DatabaseGone(f"{type(exc).__name__}: {short_error(exc)}"))
         finally:
             self.held.clear()
             self.w.metrics.tasks_finished.labels(final.value).inc()
