@@ -243,7 +243,9 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
     STATE.work_parts.clear()
     STATE.reported.clear()
     # A scenario that pre-grows nothing (or a user's locustfile) is ready at once.
-    WORK.reset(int(getattr(opts, "initial_segments", 0) or 0))
+    # Tasks are pre-grown to initial_segments, or to all their segments when fewer.
+    initial = int(getattr(opts, "initial_segments", 0) or 0)
+    WORK.reset(min(initial, int(getattr(opts, "segments", initial) or initial)))
     if "initial_segments" not in _wanted:
         WORK.ready_at_s = now_s
     if not isinstance(runner, WorkerRunner) and getattr(opts, "control_dir", ""):
