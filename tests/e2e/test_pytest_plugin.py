@@ -19,6 +19,7 @@ from profiling.results import load_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = Path(__file__).resolve().parent / "plugin_apps" / "items_app.py"
+BASELINE = ROOT / "tests" / "fixtures" / "runs" / "branch-a"
 PLUGIN = ["-p", "profiling.pytest_plugin", "--strict-markers", "-rA"]
 
 # A user's own locustfile, written at test time (nothing committed imports locust
@@ -47,6 +48,7 @@ import subprocess, sys
 import pytest
 
 APP = {str(APP)!r}
+BASELINE = {str(BASELINE)!r}  # a summary of "my-app" (150 MiB peak) as main's
 LOAD = dict(locustfile="polls.py", users=4, rate=8, warmup=2, duration=5, cooldown=1)
 
 @pytest.fixture
@@ -58,11 +60,13 @@ def flat_server():
     proc.wait(10)
     proc.stdout.close()
 
-@pytest.mark.memdiag(rss_growth_mib_per_min=60, error_rate=0.01)
+@pytest.mark.memdiag(
+    rss_growth_mib_per_min=60, error_rate=0.01, max_peak_rss_increase_pct=10, baseline=BASELINE
+)
 def test_flat(memdiag_measure, flat_server):
     url, pid = flat_server
-    run = memdiag_measure(url=url, pid=pid, **LOAD)
-    assert run.configuration == "test_flat" and run.spec == "url:" + url
+    run = memdiag_measure(url=url, pid=pid, label="my-app", **LOAD)
+    assert run.configuration == "my-app" and run.spec == "url:" + url
     assert run.status is not None and run.status.requests > 0
     assert run.timeline["server"].rss_bytes
     # Locust ran as a subprocess: nothing brought it (or gevent) into pytest's process.
@@ -102,8 +106,13 @@ def test_marker_fails_a_leaking_server_and_passes_a_flat_one(
     ]
     assert rows and all(row.split()[4] == "failed" for row in rows), rows
     assert "should have failed" not in text  # the test stopped at the gate
-    for name in ("test_flat", "test_leak"):
-        folder = out / f"test_servers.py-{name}"
+    # The flat app's gate: its limits and the baseline's relative check, all passed.
+    for check in ("rss_growth_mib_per_min <= 60", "error_rate <= 0.01",
+                  "peak RSS vs baseline <= +10 %"):  # fmt: skip
+        rows = [line for line in text.splitlines() if line.startswith(f"my-app {check}")]
+        assert rows and all(" passed " in row for row in rows), (check, rows)
+    for test, name in (("test_flat", "my-app"), ("test_leak", "test_leak")):
+        folder = out / f"test_servers.py-{test}"
         for report in ("summary.json", "report.md", "report.html"):
             assert (folder / report).is_file(), folder / report
         (run,) = load_summary(folder).runs
