@@ -133,6 +133,9 @@ def memdiag_measure(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     mark = item.get_closest_marker(MARKER)
     kwargs = marker_limits(dict(mark.kwargs), tuple(mark.args), item.nodeid) if mark else {}
     out_root: Path | None = request.config.getoption("memdiag_out")
+    if out_root is not None:
+        # Relative to where pytest was started, whatever a test's chdir does later.
+        out_root = request.config.invocation_params.dir / out_root
     base = (out_root / _slug(item.nodeid)) if out_root is not None else tmp_path / "memdiag"
     label = re.sub(r"[^A-Za-z0-9_.-]+", "-", item.name).strip("-") or "server"
     measured = item.stash.setdefault(_MEASURED, [])

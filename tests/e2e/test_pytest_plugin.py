@@ -72,6 +72,11 @@ def test_flat(memdiag_measure, flat_server):
     # Locust ran as a subprocess: nothing brought it (or gevent) into pytest's process.
     assert "locust" not in sys.modules and "gevent" not in sys.modules
 
+@pytest.mark.memdiag(peak_rss_mib=10000)
+def test_crash(memdiag_measure):
+    # The server dies in the steady phase: whatever its figures, they cannot gate.
+    memdiag_measure(command=[sys.executable, APP, "--crash-after-s", "4"], **LOAD)
+
 @pytest.mark.memdiag(rss_growth_mib_per_min=60)
 def test_leak(memdiag_measure):
     memdiag_measure(command=[sys.executable, APP, "--retain-kib", "512"], **LOAD)
@@ -96,7 +101,12 @@ def test_marker_fails_a_leaking_server_and_passes_a_flat_one(
     out = tmp_path / "memdiag-out"
     result = inner.runpytest_subprocess(*PLUGIN, "--memdiag-out", str(out), timeout=240)
     text = result.stdout.str()
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=1, failed=2)
+    # A run whose server died cannot gate: the test fails saying so (as memdiag gate
+    # exits 3), although its one limit was met.
+    crash = text.split("_ test_crash _", 1)[1].split("Captured", 1)[0]
+    assert crash.lstrip("_ \n").startswith("memdiag: invalid run, its figures cannot gate: ")
+    assert "the server process disappeared while it was sampled" in crash, crash
     assert "memdiag: 1 of 1 check(s) failed: test_leak rss_growth_mib_per_min <= 60 (" in text
     # The failure message is the gate's table: the leak's growth row failed.
     rows = [
