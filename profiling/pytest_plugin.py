@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 MARKER = "memdiag"
 INCREASE = "max_peak_rss_increase_pct"
 OPTION_KEYS = ("baseline",)
-_LIMITS = pytest.StashKey[dict[str, float]]()
 _MEASURED = pytest.StashKey[list[Path]]()
 _FOLDERS = pytest.StashKey[list[tuple[str, Path]]]()
 
