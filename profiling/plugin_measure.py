@@ -29,7 +29,7 @@ from profiling.errors import MemdiagError, UsageError
 from profiling.gate import check, exit_code, parse_limits
 from profiling.outputs import write_reports
 from profiling.results import RUNS_DIR, SUMMARY_FILE, RunResult, load_any, load_runs
-from profiling.runargs import load_plan
+from profiling.runargs import add_load_arguments, load_plan
 from profiling.runner import Attach, Job, ServerPlan, measure_run
 from profiling.servers import START_TIMEOUT_S, Configuration, ReferenceServer, wait_healthy
 from profiling.subprocs import terminate
@@ -82,6 +82,23 @@ class _Command:
             terminate(self._proc, 20.0)
 
 
+def _load_args(**given: Any) -> argparse.Namespace:
+    """`memdiag measure`'s load options, as its parser leaves them, with `given` set.
+
+    Built from the CLI's own option group, so an option added there gets its default
+    here too, and `load_plan` checks both the same way.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    add_load_arguments(parser)
+    args = parser.parse_args([])
+    unknown = set(given) - set(vars(args))
+    if unknown:  # a renamed CLI option: fail loudly rather than drop a test's setting
+        raise UsageError(f"memdiag_measure: no such load option(s): {sorted(unknown)}")
+    for key, value in given.items():
+        setattr(args, key, value)
+    return args
+
+
 class Measurer:
     """The `memdiag_measure` fixture's value: call it to measure; see `__call__`."""
 
@@ -114,6 +131,7 @@ class Measurer:
         duration: float | None = None,
         warmup: float | None = None,
         cooldown: float | None = None,
+        ready_timeout: float | None = None,
         load_processes: int = 1,
         label: str | None = None,
         sample_interval: float = 0.5,
@@ -126,8 +144,10 @@ class Measurer:
         test's working directory). The load, as `memdiag measure`'s options of the same
         names: a built-in `scenario` or your `locustfile` (it gets the target rate as env
         MEMDIAG_RATE), `rate` per second, `warmup`, `duration` (the measured steady
-        phase), `cooldown` in seconds, `users`, scenario `options`. Left out, they default
-        as the CLI's do (MEMDIAG_RATE ... then 10/s, 10 s warm-up, 30 s steady).
+        phase), `cooldown` in seconds, `ready_timeout` (how much longer the warm-up may
+        wait for a scenario's tasks to reach their size), `users`, scenario `options`.
+        Left out, they default as the CLI's do (MEMDIAG_RATE ... then 10/s, 10 s warm-up,
+        30 s steady).
         """
         try:
             return self._measure(
@@ -137,7 +157,7 @@ class Measurer:
                 command=command,
                 env=env,
                 start_timeout_s=start_timeout_s,
-                load=argparse.Namespace(
+                load=_load_args(
                     scenario=scenario,
                     locustfile=Path(locustfile) if locustfile is not None else None,
                     users=users,
@@ -145,6 +165,7 @@ class Measurer:
                     duration=duration,
                     warmup=warmup,
                     cooldown=cooldown,
+                    ready_timeout=ready_timeout,
                     load_processes=load_processes,
                     option=[f"{k}={v}" for k, v in (options or {}).items()],
                     status_endpoint=status_endpoint,
