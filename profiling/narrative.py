@@ -217,8 +217,9 @@ def work_note(c: Comparison) -> str:
         return ""
     if len(missing) == len(c.configurations):
         return (
-            "The work was not recorded (the load reported no polled tasks, as a locustfile "
-            "of your own does not), so equal work was not checked."
+            "The work was not recorded (the load reported no polled tasks: a locustfile of "
+            "your own, or runs made before memdiag recorded them), so equal work was not "
+            "checked."
         )
     return (
         f"The work of {', '.join(missing)} was not recorded, so it was not checked against "

@@ -4,6 +4,7 @@ marks (compare, report, JSON, diff, gate exit 3) and the DB-bound rule."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -294,3 +295,17 @@ def test_diff_marks_unequal_branches_and_gate_refuses_them(
     config.write_text("max_peak_rss_increase_pct = 1000\n")
     assert main(["gate", str(out), "--config", str(config), "--baseline", str(a)]) == 3
     assert step.read_text().startswith("## memdiag gate: NOT COMPARABLE")
+
+
+def test_compare_exits_3_on_unequal_work(
+    fixture_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from profiling.plans import Outcome
+    from profiling.runargs import finish
+
+    for name, expected in (("unequal", 3), ("three-modes", 0)):
+        out = tmp_path / name
+        shutil.copytree(fixture_runs / name, out)
+        assert finish(Outcome(load_runs(out)), out, name, html=False) == expected
+        err = capsys.readouterr().err
+        assert ("memdiag: work not comparable" in err) == (expected == 3)
