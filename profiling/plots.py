@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
 
 from profiling.compare import Comparison, ConfigResult
 from profiling.results import MIB, RunResult
@@ -214,6 +215,7 @@ def rss_vs_in_flight(c: Comparison) -> Plot | None:
     incident's mechanism (every request in flight in db-polling holds a decoded task)."""
     fig, (left, right) = _figure(2)
     drawn = False
+    maxima: list[int] = []
     for i, conf in enumerate(c.configurations):
         points = [
             (r.status_in_flight, peak / MIB)
@@ -225,6 +227,7 @@ def rss_vs_in_flight(c: Comparison) -> Plot | None:
         if not points:
             continue
         drawn = True
+        maxima += [p.max_in_flight for p, _ in points]
         for ax, values in (
             (left, [p.max_in_flight for p, _ in points]),
             (right, [p.mean_in_flight for p, _ in points]),
@@ -232,6 +235,9 @@ def rss_vs_in_flight(c: Comparison) -> Plot | None:
             ax.scatter(values, [mib for _, mib in points], color=_color(i), label=conf.name)
     if not drawn:
         return None
+    if min(maxima) > 0:
+        left.set_xscale("log", base=2)  # the bucket bounds are powers of two
+        left.xaxis.set_major_formatter(ScalarFormatter())
     for ax, label in (
         (left, "status requests in flight, steady max (bucket bound)"),
         (right, "status requests in flight, steady mean"),
