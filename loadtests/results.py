@@ -118,7 +118,7 @@ class WorkResult:
 
     target_segments: int  # the size polled tasks are pre-grown to (0: not pre-grown)
     ready_at_s: float | None  # when every polled task had first shown its target size
-    steady_start_s: float  # the steady phase's start on the same (epoch) clock
+    steady_start_s: float | None  # the steady phase's start on the same (epoch) clock
     tasks: dict[str, TaskWork]
 
     @property
@@ -224,7 +224,7 @@ def _work(doc: Any) -> WorkResult | None:
     return WorkResult(
         target_segments=int(doc["target_segments"]),
         ready_at_s=None if ready is None else float(ready),
-        steady_start_s=float(doc["steady_start_s"]),
+        steady_start_s=None if doc.get("steady_start_s") is None else float(doc["steady_start_s"]),
         tasks={str(k): TaskWork(**v) for k, v in doc["tasks"].items()},
     )
 
