@@ -133,7 +133,10 @@ def work_figures(result: LoadResult) -> WorkFigures | None:
     polls = sum(t.polls for t in tasks)
     seconds = result.steady.duration_s
     # The recorder's steady phase starts warmup_s after the load did (same epoch clock).
-    load_start_s = work.steady_start_s - result.warmup_s
+    ready_after_s = None
+    if work.ready_at_s is not None and work.steady_start_s is not None:
+        load_start_s = work.steady_start_s - result.warmup_s
+        ready_after_s = round(max(work.ready_at_s - load_start_s, 0.0), 3)
     return WorkFigures(
         tasks=len(tasks),
         target_segments=work.target_segments,
@@ -143,9 +146,7 @@ def work_figures(result: LoadResult) -> WorkFigures | None:
         status_bytes_end=median([t.status_bytes_end for t in tasks]),
         polls=polls,
         polls_per_s=round(polls / seconds, 3) if seconds > 0 else 0.0,
-        ready_after_s=None
-        if work.ready_at_s is None
-        else round(max(work.ready_at_s - load_start_s, 0.0), 3),
+        ready_after_s=ready_after_s,
     )
 
 
