@@ -3,9 +3,9 @@
 Two designs compare only at equal work: the same number of polled tasks, of the same
 size, polled at the same rate. `WorkTracker` watches every status reply a scenario reads:
 
-- readiness: the moment every polled task that is still live had first shown at least
-  `target_segments` (the size the scenario pre-grows its tasks to); the experiment runner
-  starts the steady phase only then;
+- readiness: the moment every task the scenario created (`expect`) or polled that is
+  still live had first shown at least `target_segments` (the size the scenario pre-grows
+  its tasks to); the experiment runner starts the steady phase only then;
 - per task, in the steady phase: its segment count and status reply size at the first and
   the last reply, and how many replies there were.
 
@@ -41,6 +41,10 @@ class WorkTracker:
         self.target_segments = target_segments
         self.steady_start_s = self.ready_at_s = None
         self.tasks.clear()
+
+    def expect(self, task_id: str) -> None:
+        """A task the scenario created: readiness waits for it too."""
+        self.tasks.setdefault(task_id, _Task())
 
     def observe(
         self, task_id: str, doc: Any, body_bytes: int, intended_s: float, now_s: float

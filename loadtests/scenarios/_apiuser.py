@@ -165,6 +165,7 @@ class ApiUser(FastHttpUser):
             headers=self.auth(token),
         )
         if isinstance(doc, dict) and isinstance(doc.get("task_id"), str):
+            WORK.expect(doc["task_id"])
             return doc["task_id"]
         return None
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import sys
@@ -237,13 +238,18 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         warmup_s=float(getattr(opts, "warmup_s", 0.0)),
         late_threshold_s=float(getattr(opts, "late_threshold_ms", 10.0)) / 1000.0,
     )
+    if getattr(opts, "control_dir", ""):
+        # The runner starts the steady phase (steady.json); until then nothing is steady.
+        STATE.recorder.steady_start_s = math.inf
     STATE.stopped_at_s = None
     STATE.workers.clear()
     STATE.shares.clear()
     STATE.work_parts.clear()
     STATE.reported.clear()
     # A scenario that pre-grows nothing (or a user's locustfile) is ready at once.
-    WORK.reset(int(getattr(opts, "initial_segments", 0) or 0))
+    # Tasks are pre-grown to initial_segments, or to all their segments when fewer.
+    initial = int(getattr(opts, "initial_segments", 0) or 0)
+    WORK.reset(min(initial, int(getattr(opts, "segments", initial) or initial)))
     if "initial_segments" not in _wanted:
         WORK.ready_at_s = now_s
     if not isinstance(runner, WorkerRunner) and getattr(opts, "control_dir", ""):
