@@ -4,6 +4,12 @@ The command listener counts every command and its reply size by command, collect
 and `op` (the `comment` a code path attaches), for motor (called on its pool threads)
 and AsyncMongoClient alike. Reply size is the BSON size of the decoded reply, so it
 costs one `bson.encode` per reply; small next to the decode the driver already did.
+
+Status requests in flight show the incident's mechanism: in db-polling each one holds a
+decoded task document, so memory rises with how many overlap. Every status request
+observes the count (itself included) into `memdiag_status_in_flight` as it starts; a
+profiler reads the phase's maximum (highest bucket that grew) and mean (sum/count) from
+two scrapes, and `memdiag_status_in_flight_now` is the count at the scrape.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from prometheus_client import (
 from pymongo import monitoring
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+STATUS_IN_FLIGHT_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 def read_status_kib(field: str, pid: str = "self") -> int:
@@ -63,6 +70,18 @@ class Metrics:
         self.status_bytes = Counter(
             "memdiag_status_response_bytes", "bytes of status poll responses", registry=r
         )
+        self.status_in_flight = Histogram(
+            "memdiag_status_in_flight",
+            "status requests in flight as each starts, itself included",
+            buckets=STATUS_IN_FLIGHT_BUCKETS,
+            registry=r,
+        )
+        # A plain int on the event loop's thread; the gauge reads it only at a scrape.
+        self.status_in_flight_count = 0
+        self.status_in_flight_now = Gauge(
+            "memdiag_status_in_flight_now", "status requests in flight now", registry=r
+        )
+        self.status_in_flight_now.set_function(lambda: self.status_in_flight_count)
         self.live_tasks = Gauge("memdiag_live_tasks", "tasks in the live registry", registry=r)
         self.peak_rss = Gauge(
             "memdiag_peak_rss_bytes", "kernel high-water mark of RSS (VmHWM)", registry=r
@@ -93,6 +112,14 @@ class Metrics:
             "memdiag_explicit_gc_collect", "explicit gc.collect() calls", ["where"], registry=r
         )
         self.listener = DbCommandListener(self)
+
+    def status_started(self) -> None:
+        """Call as a status request starts; pair with `status_ended` in a `finally:`."""
+        self.status_in_flight_count += 1
+        self.status_in_flight.observe(self.status_in_flight_count)
+
+    def status_ended(self) -> None:
+        self.status_in_flight_count -= 1
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

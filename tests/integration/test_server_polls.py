@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -104,3 +106,47 @@ def test_completed_segments_match_the_engine_in_every_mode(start_server, mode, d
         "GET", f"/api/tasks/{task_id}/segments?offset=45&limit=10", token=token
     ).json()
     assert page["segments"] == expected[45:55]
+
+
+def in_flight(server: Any) -> dict[str, float]:
+    """The in-flight histogram's count, its le=1 bucket, and the gauge, in one scrape each."""
+    return {
+        "count": server.metric("memdiag_status_in_flight_count"),
+        "le1": server.metric("memdiag_status_in_flight_bucket", le="1.0"),
+        "now": server.metric("memdiag_status_in_flight_now"),
+        "polls": server.metric("memdiag_status_polls_total"),
+    }
+
+
+def test_status_requests_in_flight_are_observed_for_overlapping_db_polls(start_server, wait_for):
+    server = start_server("--mode", "db-polling")
+    token = server.new_user()
+    spec = {"synthetic": {"segments": 3000, "segments_per_second": 100}}
+    task_id = server.request("POST", "/api/tasks", spec, token=token).json()["task_id"]
+
+    # Each db-polling poll reads the whole task from the DB; with a few hundred segments
+    # that read is long enough that polls released together are all in flight at once.
+    def large_enough() -> bool:
+        body = server.request("GET", f"/api/tasks/{task_id}", token=token).json()
+        return body["status"] == "transcribing" and body["segment_count"] >= 200
+
+    wait_for(large_enough, "the task to reach 200 segments")
+    before = in_flight(server)
+    polls = 24
+    barrier = threading.Barrier(polls)
+
+    def poll(_: int) -> int:
+        barrier.wait()
+        return server.request("GET", f"/api/tasks/{task_id}", token=token).status
+
+    with ThreadPoolExecutor(polls) as pool:
+        statuses = list(pool.map(poll, range(polls)))
+    after = in_flight(server)
+
+    assert statuses == [200] * polls
+    assert after["count"] - before["count"] == polls
+    assert after["polls"] - before["polls"] == polls
+    # Fewer than all observations in the le=1 bucket: some poll saw others in flight.
+    assert after["le1"] - before["le1"] < polls
+    assert after["now"] == 0
+    assert server.request("POST", f"/api/tasks/{task_id}/cancel", token=token).status == 200
