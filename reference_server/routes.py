@@ -64,14 +64,14 @@ async def create_task(request: web.Request) -> web.Response:
 
 
 async def task_status(request: web.Request) -> web.Response:
-    metrics = request.app[METRICS]
-    metrics.status_started()
+    figures = request.app[METRICS].status
+    figures.started()
     try:
         user_id = await request.app[AUTH].user_id(request)
         body = await request.app[SERVICE].status(request.match_info["task_id"], user_id)
         return _json_bytes(body)
     finally:
-        metrics.status_ended()
+        figures.ended()
 
 
 async def task_segments(request: web.Request) -> web.Response:

@@ -103,8 +103,7 @@ class TaskService:
             if full and self.sw.segment_storage == "chunks":
                 doc = dict(doc, segments=await self._chunk_range(task_id, 0, doc))
             body = self.encode(full_view(doc) if full else summary_view(doc))
-        self.metrics.status_polls.inc()
-        self.metrics.status_bytes.inc(len(body))
+        self.metrics.status.served(len(body))
         return body
 
     # -- segments --------------------------------------------------------------------
