@@ -5,8 +5,10 @@ python -m profiling.benchmarks.lean_poll_rate [--rounds 2] [--duration-s 8]
 
 Starts the embedded DB (or uses --mongo-uri), a lean reference server with
 `segment_storage=chunks`, and a trivial aiohttp app (profiling.benchmarks.trivial_app)
-in separate processes on this machine. It creates one 20,000-segment synthetic task at
-a slow pace, so the task stays live for the whole benchmark, then drives, in
+in separate processes on this machine. It creates one 20,000-segment synthetic task
+that starts with 19,800 of them and trickles the rest at 1 segment/s, so it holds
+nearly all its segments and stays live for the whole benchmark; once those are
+written to the DB (one checkpoint, minutes on FerretDB) it drives, in
 interleaved rounds (lean, trivial, lean, trivial ...), a closed-loop load of N
 connections for a fixed time at the task's status poll and at the trivial handler.
 It prints each run's rate, the medians, their ratio (lean / trivial; issue 12's goal
@@ -82,6 +84,23 @@ def _database(uri: str | None) -> Iterator[str]:
         yield db.uri
 
 
+def _wait_until_grown(status_url: str, token: str, initial: int, timeout_s: float) -> None:
+    """Until the task is live past its initial segments: the worker writes those in one
+    checkpoint before it emits the next, so one more segment means that write is done
+    and the polls measured are the steady ones (on FerretDB it can take minutes)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        view = _call(status_url, token=token)
+        if view["status"] == "transcribing" and view["segment_count"] > initial:
+            return
+        if time.monotonic() > deadline or view["status"] not in ("queued", "transcribing"):
+            raise HarnessError(
+                f"the benchmark task did not get past {initial} segments within "
+                f"{timeout_s:g} s: {view['status']}, {view['segment_count']} segments"
+            )
+        time.sleep(0.5)
+
+
 def _drive(args: argparse.Namespace, url: str, token: str, duration_s: float) -> LoadResult:
     headers = {"Authorization": f"Bearer {token}"}
     if args.client == "wrk":
@@ -112,14 +131,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _child(trivial_argv, "trivial app") as (trivial_url, trivial_pid),
     ):
         token = _call(base + "api/users", "POST", {"name": "bench"})["token"]
-        spec = {"segments": args.segments, "segments_per_second": args.segments_per_second}
+        spec = {
+            "segments": args.segments,
+            "initial_segments": args.initial_segments,
+            "segments_per_second": args.segments_per_second,
+        }
         task_id = _call(base + "api/tasks", "POST", {"synthetic": spec}, token)["task_id"]
         status_url = f"{base}api/tasks/{task_id}"
-        deadline = time.monotonic() + 60
-        while _call(status_url, token=token)["status"] != "transcribing":
-            if time.monotonic() > deadline:
-                raise HarnessError("the benchmark task never started transcribing")
-            time.sleep(0.2)
+        _wait_until_grown(status_url, token, args.initial_segments, args.grow_timeout_s)
         targets = {"lean": (status_url, server_pid), "trivial": (trivial_url, trivial_pid)}
         for name, (url, _) in targets.items():  # warm both: connections, caches, imports
             _check(_drive(args, url, token, args.warmup_s), f"warm-up of {name}")
@@ -222,12 +241,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=20)
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
     p.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
-    p.add_argument("--segments", type=int, default=20000)
+    p.add_argument("--segments", type=int, default=20000, help="the task's size")
+    p.add_argument(
+        "--initial-segments",
+        type=int,
+        default=19800,
+        help="segments the task starts with (the rest trickle in)",
+    )
     p.add_argument(
         "--segments-per-second",
         type=float,
-        default=5.0,
-        help="the task's pace: slow, so it stays live",
+        default=1.0,
+        help="the trickle's pace: slow, so the task stays live (200 s by default)",
+    )
+    p.add_argument(
+        "--grow-timeout-s",
+        type=float,
+        default=600.0,
+        help="longest wait for the initial segments to be written",
     )
     p.add_argument("--driver", default="motor", choices=("motor", "pymongo-async"))
     p.add_argument("--mongo-uri", help="a running MongoDB server (default: start the embedded)")
@@ -241,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.rounds < 1 or args.duration_s <= 0 or args.connections < 1:
             raise UsageError("--rounds and --connections must be >= 1, --duration-s > 0")
+        if not 0 <= args.initial_segments < args.segments:
+            raise UsageError("--initial-segments must be from 0 to --segments minus 1")
         if args.client == "auto":
             args.client = "wrk" if have_wrk() else "python"
         elif args.client == "wrk" and not have_wrk():

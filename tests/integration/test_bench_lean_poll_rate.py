@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_lean_poll_rate_runs_and_prints_a_ratio(mongo_uri: str, client: str) -> None:
     argv = [sys.executable, "-m", "profiling.benchmarks.lean_poll_rate", "--rounds", "1"]
     argv += ["--duration-s", "1", "--warmup-s", "0.5", "--connections", "4"]
+    argv += ["--segments", "300", "--initial-segments", "200", "--segments-per-second", "2"]
     argv += ["--client", client, "--mongo-uri", mongo_uri]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run(argv, capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
