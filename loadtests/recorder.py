@@ -155,9 +155,11 @@ class Recorder:
         after the master did. Default: one process that stopped at `stopped_at_s`.
         """
         shares = shares or [(0, 1, stopped_at_s)]
+        # A steady phase the experiment runner never started is empty.
+        steady_start_s = min(self.steady_start_s, stopped_at_s)
         phases: dict[str, Any] = {}
         for name, phase in self._phases.items():
-            begin_s = self.steady_start_s if name == "steady" else self.started_at_s
+            begin_s = steady_start_s if name == "steady" else self.started_at_s
             duration_s = max(0.0, stopped_at_s - begin_s)
             due = {
                 stream: sum(
@@ -171,7 +173,7 @@ class Recorder:
             "schema_version": SCHEMA_VERSION,
             "started_at_s": self.started_at_s,
             "stopped_at_s": stopped_at_s,
-            "warmup_s": self.steady_start_s - self.started_at_s,
+            "warmup_s": steady_start_s - self.started_at_s,
             "late_threshold_ms": self.late_threshold_s * 1000,
             "targets_per_s": dict(targets_per_s),
             "phases": phases,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import sys
@@ -237,6 +238,9 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         warmup_s=float(getattr(opts, "warmup_s", 0.0)),
         late_threshold_s=float(getattr(opts, "late_threshold_ms", 10.0)) / 1000.0,
     )
+    if getattr(opts, "control_dir", ""):
+        # The runner starts the steady phase (steady.json); until then nothing is steady.
+        STATE.recorder.steady_start_s = math.inf
     STATE.stopped_at_s = None
     STATE.workers.clear()
     STATE.shares.clear()

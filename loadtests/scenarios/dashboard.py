@@ -20,6 +20,7 @@ from _apiuser import ApiUser
 from _memdiag import WORK, want
 from locust import task
 
+from loadtests.defaults import SCENARIO_DEFAULTS
 from loadtests.validate import check_task_list
 
 want(
@@ -32,9 +33,7 @@ want(
     "words_per_segment",
     "seed",
     streams={"list": "list_rate"},
-    segments=360,
-    initial_segments=300,
-    segments_per_second=0.5,
+    **SCENARIO_DEFAULTS["dashboard"],
 )
 
 

@@ -24,6 +24,8 @@ from _apiuser import TERMINAL, ApiUser
 from _memdiag import want
 from locust import task
 
+from loadtests.defaults import SCENARIO_DEFAULTS
+
 want(
     "frontend_tabs",
     "poll_rate",
@@ -36,9 +38,7 @@ want(
     "view",
     "page_size",
     streams={"poll": "poll_rate", "create": "create_rate"},
-    segments=360,
-    initial_segments=300,
-    segments_per_second=0.5,
+    **SCENARIO_DEFAULTS["frontend_tabs"],
 )
 
 

@@ -7,12 +7,10 @@ count) and replaced by one of the same size, so the tasks stay live for the whol
 
 Equal work by default: the tasks start pre-grown (--initial-segments 1000 of 12 words,
 about 1 MiB of BSON each) and trickle on at --segments-per-second 0.5, so in every design
-the polled tasks have the same size, growing by about 1.5 % a minute. Why that size
-and rate: on this project's 2-core machine every design sustains 20 polls/s of such
-tasks on the embedded mongo-java-server (db-polling's poll is a DB read plus a decode
-of the whole task plus json.dumps of it: about 50 ms of CPU at 1,000 segments, so 20/s
-fit in one core beside the DB's own work); at 3,000 segments db-polling alone would need
-more than the machine's two cores, and the comparison would measure the queue.
+the polled tasks have the same size, growing by about 3 % a minute. The size is the
+largest round one at which every design sustains the default rate (10 polls/s) on this
+project's 2-core machine with the embedded mongo-java-server: the README's "Choosing
+the storm's size" has the measurements.
 
     locust -f loadtests/scenarios/polling_storm.py --host http://127.0.0.1:8080 \
         --headless -u 30 -r 30 -t 60s --poll-rate 50 --result-file out/storm.json
@@ -29,6 +27,7 @@ from _memdiag import STATE, want
 from gevent.event import Event
 from locust import events, task
 
+from loadtests.defaults import SCENARIO_DEFAULTS
 from loadtests.pacing import split_evenly
 
 want(
@@ -43,11 +42,7 @@ want(
     "view",
     "page_size",
     streams={"poll": "poll_rate"},
-    segments=1300,
-    initial_segments=1000,
-    segments_per_second=0.5,
-    words_per_segment=12,
-    poll_rate=20.0,
+    **SCENARIO_DEFAULTS["polling_storm"],
 )
 
 
