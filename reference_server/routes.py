@@ -64,9 +64,14 @@ async def create_task(request: web.Request) -> web.Response:
 
 
 async def task_status(request: web.Request) -> web.Response:
-    user_id = await request.app[AUTH].user_id(request)
-    body = await request.app[SERVICE].status(request.match_info["task_id"], user_id)
-    return _json_bytes(body)
+    figures = request.app[METRICS].status
+    figures.started()
+    try:
+        user_id = await request.app[AUTH].user_id(request)
+        body = await request.app[SERVICE].status(request.match_info["task_id"], user_id)
+        return _json_bytes(body)
+    finally:
+        figures.ended()
 
 
 async def task_segments(request: web.Request) -> web.Response:
