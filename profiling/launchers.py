@@ -105,14 +105,24 @@ def _ensure_built(engine: str, *, quiet: bool) -> Path:
     with _thread_lock, _file_lock(cache_dir() / f"{engine}-launcher.lock"):
         if _built(engine, target):  # another process built it while we waited
             return target
+        tool = _build_tool(engine)
         if not quiet:
             print(
                 f"Building the {engine} launcher into {target} (first use; about a minute)...",
                 file=sys.stderr,
                 flush=True,
             )
-        (_build_java if engine == MONGO_JAVA else _build_go)(src, target)
+        (_build_java if engine == MONGO_JAVA else _build_go)(tool, src, target)
         return target
+
+
+def _build_tool(engine: str) -> str:
+    """mvn or go, found before anything is printed, so its absence is one line."""
+    name, what = ("mvn", "Maven (mvn)") if engine == MONGO_JAVA else ("go", "Go")
+    tool = shutil.which(name)
+    if tool is None:
+        raise DatabaseUnavailable(f"{what} not found: {_ALTERNATIVES[engine]}")
+    return tool
 
 
 def _built(engine: str, target: Path) -> bool:
@@ -132,10 +142,7 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _build_go(src: Path, binary: Path) -> None:
-    go = shutil.which("go")
-    if go is None:
-        raise DatabaseUnavailable(f"Go not found: {_ALTERNATIVES[FERRETDB]}")
+def _build_go(go: str, src: Path, binary: Path) -> None:
     tmp = binary.with_name(binary.name + f".tmp{os.getpid()}")
     proc = subprocess.run(
         [go, "build", "-trimpath", "-o", str(tmp), "."],
@@ -150,10 +157,7 @@ def _build_go(src: Path, binary: Path) -> None:
     tmp.replace(binary)
 
 
-def _build_java(src: Path, target: Path) -> None:
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise DatabaseUnavailable(f"Maven (mvn) not found: {_ALTERNATIVES[MONGO_JAVA]}")
+def _build_java(mvn: str, src: Path, target: Path) -> None:
     # Build a copy: the packaged source may be read-only, and the checkout stays clean.
     with tempfile.TemporaryDirectory(prefix=target.name + ".tmp", dir=target.parent) as tmp:
         work = Path(tmp) / "src"
