@@ -29,6 +29,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 
 from profiling.errors import HarnessError, MemdiagError, UsageError
+from profiling.probes.procmem import read_mem
 from profiling.taskdoc import task_document
 
 MIB = 1024 * 1024
@@ -159,16 +160,18 @@ def time_one_field_set(
 
 
 HEADER = (
-    "| engine | segments | doc MiB | find_one ms | decode ms | ratio | DB ms/MiB | $set ms |\n"
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    "| engine | segments | doc MiB | find_one ms | decode ms | ratio | DB ms/MiB | $set ms "
+    "| DB peak RSS MiB |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 )
 
 
-def table_row(cal: Calibration, set_ms: float | None = None) -> str:
+def table_row(cal: Calibration, set_ms: float | None = None, db_peak_rss: int | None = None) -> str:
     set_text = f"{set_ms:.1f}" if set_ms is not None else "-"
+    rss_text = f"{db_peak_rss / MIB:.0f}" if db_peak_rss is not None else "-"
     return (
         f"| {cal.engine} | {cal.segments:,} | {cal.doc_bytes / MIB:.2f} | {cal.find_one_ms:.1f} "
-        f"| {cal.decode_ms:.1f} | {cal.ratio:.2f} | {cal.db_ms_per_mib:.1f} | {set_text} |"
+        f"| {cal.decode_ms:.1f} | {cal.ratio:.2f} | {cal.db_ms_per_mib:.1f} | {set_text} "
+        f"| {rss_text} |"
     )
 
 
@@ -184,7 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--mongo-uri", help="a running MongoDB-compatible server")
     where.add_argument(
-        "--db-engine", help="start this embedded DB: mongo-java or ferretdb (the default)"
+        "--db-engine",
+        help="start this embedded DB: mongo-java (default) or ferretdb; prints its peak RSS",
     )
     parser.add_argument("--set", action="store_true", help="also time a one-field $set")
     parser.add_argument("--no-header", action="store_true", help="print only the table row")
@@ -202,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from profiling.embedded_db import EmbeddedDB, resolve_engine
 
+    db_peak_rss: int | None = None
     sizes = {"segments": args.segments, "words_per_segment": args.words_per_segment}
     if args.mongo_uri:
         cal = calibrate(args.mongo_uri, reads=args.reads, warmup_reads=args.warmup_reads, **sizes)
@@ -217,9 +222,10 @@ def _run(args: argparse.Namespace) -> int:
                 **sizes,
             )
             set_ms = time_one_field_set(db.uri, **sizes) if args.set else None
+            db_peak_rss = read_mem(db.pid).peak_rss_bytes  # the DB's own high-water mark
     if not args.no_header:
         print(HEADER)
-    print(table_row(cal, set_ms), flush=True)
+    print(table_row(cal, set_ms, db_peak_rss), flush=True)
     return 0
 
 
