@@ -20,7 +20,7 @@ import pytest
 
 from profiling.embedded_db import ENGINES, EmbeddedDB
 
-pytestmark = pytest.mark.parametrize("engine", ENGINES)
+both_engines = pytest.mark.parametrize("engine", ENGINES)
 
 
 def _gone(pid: int) -> bool:
@@ -41,6 +41,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
+@both_engines
 def test_engine_serves_and_stops_cleanly(engine: str) -> None:
     db = EmbeddedDB(engine=engine).start()
     pid, port = db.pid, db.port
@@ -61,6 +62,7 @@ def test_engine_serves_and_stops_cleanly(engine: str) -> None:
     assert _port_free(port), f"port {port} still taken after stop"
 
 
+@both_engines
 def test_a_fresh_db_is_empty(engine: str) -> None:
     with EmbeddedDB(engine=engine) as db, pymongo.MongoClient(db.uri) as client:
         client.fresh.docs.insert_one({"_id": 1})
@@ -68,6 +70,7 @@ def test_a_fresh_db_is_empty(engine: str) -> None:
         assert "fresh" not in client.list_database_names()
 
 
+@both_engines
 def test_data_dir_persists_across_restart(engine: str, tmp_path: Path) -> None:
     data = tmp_path / "data"
     with EmbeddedDB(engine=engine, data_dir=data) as db, pymongo.MongoClient(db.uri) as client:
@@ -77,6 +80,7 @@ def test_data_dir_persists_across_restart(engine: str, tmp_path: Path) -> None:
         assert client.kept.docs.find_one({"_id": "a"}) == {"_id": "a", "n": 1}
 
 
+@both_engines
 def test_launcher_exits_when_its_parent_is_killed(engine: str) -> None:
     # A parent process that starts the DB, prints the launcher's pid, and sleeps.
     code = (
@@ -109,6 +113,7 @@ def test_launcher_exits_when_its_parent_is_killed(engine: str) -> None:
         parent.communicate()
 
 
+@both_engines
 def test_missing_toolchain_is_a_one_line_error(engine: str, tmp_path: Path) -> None:
     # A PATH with no java, mvn or go, and an empty build cache: nothing can be built or run.
     empty = tmp_path / "bin"
@@ -135,7 +140,8 @@ def test_missing_toolchain_is_a_one_line_error(engine: str, tmp_path: Path) -> N
     assert ("java" if engine == "mongo-java" else "Go") in lines[0]
 
 
-def test_missing_maven_is_a_one_line_error(engine: str, tmp_path: Path) -> None:
+@both_engines
+def test_missing_build_tool_is_a_one_line_error(engine: str, tmp_path: Path) -> None:
     # The build tool alone missing (java or go present), with nothing cached yet.
     tool = {"mongo-java": "java", "ferretdb": "mvn"}[engine]  # the one that is there
     found = shutil.which(tool)
@@ -161,3 +167,31 @@ def test_missing_maven_is_a_one_line_error(engine: str, tmp_path: Path) -> None:
     assert len(lines) == 1, res.stderr
     assert ("Maven (mvn) not found" if engine == "mongo-java" else "Go not found") in lines[0]
     assert "MEMDIAG_MONGO_URI" in lines[0]
+
+
+def test_concurrent_first_uses_build_once(tmp_path: Path) -> None:
+    # mongo-java only: a Go build takes a minute, and the lock is the same code for both.
+    env = {
+        **os.environ,
+        "MEMDIAG_CACHE_DIR": str(tmp_path / "cache"),
+        "PYTHONPATH": os.environ.get("PYTHONPATH", str(Path(__file__).resolve().parents[2])),
+    }
+    code = "from profiling.launchers import launcher_command; print(launcher_command('mongo-java'))"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    assert results[0][0] == results[1][0]  # the same jar
+    building = sum(err.count("Building the mongo-java launcher") for _, err in results)
+    assert building == 1, results
+    built = list((tmp_path / "cache").glob("mongo-java-launcher-*/launcher.jar"))
+    assert len(built) == 1
+    assert not list((tmp_path / "cache").glob("*.tmp*")), "a temporary build folder was left"
