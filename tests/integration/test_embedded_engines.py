@@ -19,6 +19,7 @@ import pymongo
 import pytest
 
 from profiling.embedded_db import ENGINES, EmbeddedDB
+from profiling.errors import DatabaseUnavailable
 
 both_engines = pytest.mark.parametrize("engine", ENGINES)
 
@@ -195,3 +196,18 @@ def test_concurrent_first_uses_build_once(tmp_path: Path) -> None:
     built = list((tmp_path / "cache").glob("mongo-java-launcher-*/launcher.jar"))
     assert len(built) == 1
     assert not list((tmp_path / "cache").glob("*.tmp*")), "a temporary build folder was left"
+
+
+@both_engines
+def test_a_busy_port_fails_with_the_reason(engine: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        db = EmbeddedDB(engine=engine, port=port)
+        with pytest.raises(DatabaseUnavailable) as info:
+            db.start()
+    message = str(info.value)
+    assert f"embedded {engine} DB did not start" in message
+    assert "address already in use" in message.lower(), message
+    assert "\tat " not in message, "a Java stack trace instead of the reason"

@@ -75,8 +75,8 @@ public final class Launcher {
         MongoServer server = new MongoServer(backend);
         try {
             server.bind(opts.host, opts.port);
-        } catch (RuntimeException e) {
-            System.err.println(NAME + ": cannot listen on " + opts.host + ":" + opts.port + ": " + e);
+        } catch (Exception e) { // netty rethrows the checked BindException undeclared
+            System.err.println(NAME + ": cannot listen on " + opts.host + ":" + opts.port + ": " + e.getMessage());
             backend.close();
             return 1;
         }
