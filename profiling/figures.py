@@ -20,6 +20,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtests.results import LoadResult
+from profiling.embedded_db import EmbeddedDB
 from profiling.errors import HarnessError
 from profiling.probes.dbevidence import DbEvidence
 from profiling.probes.heapdiff import HeapDiff
@@ -348,6 +349,14 @@ def db_version(mongo_uri: str) -> tuple[str, str]:
             version = _launcher_ferretdb_version()  # our launcher is built without ldflags
         return "FerretDB", f"{version} (MongoDB {info.get('version', '?')} compatible)".strip()
     return "MongoDB", str(info.get("version", ""))
+
+
+def embedded_db_identity(db: EmbeddedDB) -> tuple[str, str]:
+    """(engine and backend, version) of a running embedded DB, for the run's environment."""
+    _, version = db_version(db.uri)
+    if db.engine != "ferretdb" and version:
+        version = f"(MongoDB {version} compatible)"  # what it reports to drivers
+    return db.description, version
 
 
 def _launcher_ferretdb_version() -> str:

@@ -54,7 +54,8 @@ class LoadPlan:
 class ServerPlan:
     """How the reference server runs (ignored when attaching to a server)."""
 
-    mongo_uri: str | None = None  # None: a fresh embedded FerretDB per run
+    mongo_uri: str | None = None  # None: a fresh embedded DB per run, of `db_engine`
+    db_engine: str | None = None  # "mongo-java" or "ferretdb"; None: MEMDIAG_DB_ENGINE or default
     driver: str | None = None
     workers: int | None = None
     processes: int = 1

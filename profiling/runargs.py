@@ -22,6 +22,7 @@ from rich.progress import Progress as Bars
 
 from loadtests.runner import SCENARIOS
 from profiling.compare import compare
+from profiling.embedded_db import resolve_engine
 from profiling.errors import UsageError
 from profiling.narrative import not_comparable_line, verdict_paragraph
 from profiling.outputs import write_reports
@@ -123,7 +124,13 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "--mongo-uri",
         default=None,
         help="a MongoDB server to use (a fresh database per run); default: a "
-        "fresh embedded FerretDB per run",
+        "fresh embedded DB per run",
+    )
+    g.add_argument(
+        "--db-engine",
+        default=None,
+        help="the embedded DB: mongo-java (mongo-java-server, default) or ferretdb "
+        "(env MEMDIAG_DB_ENGINE)",
     )
     g.add_argument("--driver", choices=["motor", "pymongo-async"], help="the server's DB driver")
     g.add_argument("--workers", type=int, help="the server's task worker threads")
@@ -256,6 +263,7 @@ def server_plan(args: argparse.Namespace) -> ServerPlan:
         raise UsageError(f"--sample-interval {args.sample_interval}: must be > 0 seconds")
     return ServerPlan(
         mongo_uri=args.mongo_uri,
+        db_engine=resolve_engine(args.db_engine),
         driver=args.driver,
         workers=args.workers,
         processes=args.server_processes,

@@ -104,11 +104,9 @@ def _environment(server: ServerPlan, attach: Attach | None) -> Environment:
     if server.mongo_uri:
         kind, version = figures.db_version(server.mongo_uri)
         return figures.environment(db_server=kind or "MongoDB", db_version=version)
-    with EmbeddedDB() as db:
-        kind, version = figures.db_version(db.uri)
-    return figures.environment(
-        db_server=f"{kind or 'FerretDB'} (embedded, SQLite)", db_version=version
-    )
+    with EmbeddedDB(engine=server.db_engine) as db:
+        db_server, version = figures.embedded_db_identity(db)
+    return figures.environment(db_server=db_server, db_version=version)
 
 
 def measure_run(

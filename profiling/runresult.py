@@ -187,7 +187,9 @@ class Environment:
     platform: str = ""
     python: str = ""
     git_commit: str = ""
-    db_server: str = ""  # "FerretDB (embedded, SQLite)" or "MongoDB"
+    # "mongo-java-server 1.47.0 (embedded, memory backend)", "FerretDB (embedded, SQLite)"
+    # or "MongoDB" (a --mongo-uri server)
+    db_server: str = ""
     db_version: str = ""
     versions: dict[str, str] = field(default_factory=dict)
 

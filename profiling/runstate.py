@@ -149,7 +149,7 @@ class RunState:
         if server.mongo_uri:
             mongo_uri, db_pid = server.mongo_uri, None
         else:
-            db = stack.enter_context(EmbeddedDB())
+            db = stack.enter_context(EmbeddedDB(engine=server.db_engine))
             mongo_uri, db_pid = db.uri, db.pid
         extra = list(server.extra_args)
         if server.driver:

@@ -81,10 +81,11 @@ def run(args: argparse.Namespace) -> int:
         jobs += schedule(
             configs, args.repeat, plan, sweep_param=sweep_param, start_order=len(jobs) + 1
         )
+    server = server_plan(args)  # before the output folder: a bad option creates nothing
     out = output_dir(args, f"sweep-{args.param}")
     progress = RichProgress(len(jobs))
     try:
-        outcome = run_schedule(jobs, out, server_plan(args), progress=progress)
+        outcome = run_schedule(jobs, out, server, progress=progress)
     finally:
         progress.close()
     return finish(outcome, out, args.name or out.name, html=not args.no_html)
