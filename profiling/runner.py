@@ -227,6 +227,6 @@ def _assemble(
         sweep_param=job.sweep_param,
         host_load_1m=load_1m,
         work=figures.work_figures(state.load),
-        calibration=getattr(state, "calibration", None),
+        calibration=state.calibration,
         status_in_flight=figures.in_flight(before, after) if before and after else None,
     )

@@ -8,6 +8,7 @@ and freezes the result into a RunResult.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -20,13 +21,15 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from loadtests.defaults import polled_task_size
 from loadtests.results import LoadResult
 from loadtests.runner import LoadRunError, LoadSpec, LoadSpecError, run_load
 from profiling import figures
 from profiling.embedded_db import EmbeddedDB
-from profiling.errors import HarnessError, UsageError
+from profiling.errors import HarnessError, MemdiagError, UsageError
 from profiling.plans import Job, Progress, ServerPlan
 from profiling.probes.allocator import active_allocator, allocator_env, parse_choice
+from profiling.probes.dbcalibrate import calibrate
 from profiling.probes.debugclient import DebugClient
 from profiling.probes.heapdiff import diff_files, include_patterns, render_text
 from profiling.probes.memray_capture import (
@@ -39,6 +42,7 @@ from profiling.probes.procmem import child_pids
 from profiling.probes.sampler import Sampler, Target
 from profiling.results import (
     AllocationSite,
+    DbCalibration,
     HeapFigures,
 )
 from profiling.servers import ReferenceServer, reference_server_args
@@ -142,6 +146,9 @@ class RunState:
         self.sites: tuple[AllocationSite, ...] = ()
         self.artifacts: dict[str, str] = {}
         self.allocator: str | None = None
+        self.mongo_uri: str | None = None  # the DB the server under test used, when known
+        self.calibration: DbCalibration | None = None
+        self.db_label: str | None = None  # the embedded DB's engine and backend
 
     def start_server(
         self, stack: contextlib.ExitStack, server: ServerPlan
@@ -151,6 +158,8 @@ class RunState:
         else:
             db = stack.enter_context(EmbeddedDB(engine=server.db_engine))
             mongo_uri, db_pid = db.uri, db.pid
+            self.db_label = db.description
+        self.mongo_uri = mongo_uri
         extra = list(server.extra_args)
         if server.driver:
             extra += ["--driver", server.driver]
@@ -290,6 +299,7 @@ class RunState:
         if thread.is_alive():
             stop_locust(self.locust_pid)
             thread.join(timeout=20.0)
+        self._calibrate()
         if isinstance(self.load_error, LoadRunError):
             raise HarnessError(str(self.load_error))
         if self.load_error is not None:
@@ -297,6 +307,28 @@ class RunState:
         for name in ("load.json", "locust.log", "locust_stats.csv"):
             if (self.run_dir / name).is_file():
                 self.artifacts[name.split(".")[0]] = name
+
+    def _calibrate(self) -> None:
+        """Time a read of one task of the polled size on the run's DB, against the client's
+        decode of it. After the load, so that the DB is warm (a fresh JVM is not after a
+        few reads) and nothing else competes; a DB that is gone leaves no calibration."""
+        plan = self.job.load
+        size = polled_task_size(plan.scenario, plan.options) if plan.locustfile is None else None
+        if self.mongo_uri is None or size is None:
+            return
+        self.progress.phase("calibrating the DB", 0.0)
+        try:
+            cal = calibrate(
+                self.mongo_uri,
+                segments=size[0],
+                words_per_segment=size[1],
+                warmup_reads=10,
+                engine=self.db_label,
+            )
+        except MemdiagError as exc:
+            self.reasons.append(f"the DB could not be calibrated after the run: {exc}")
+            return
+        self.calibration = DbCalibration(**dataclasses.asdict(cal))
 
     def _tracemalloc(self, debug: DebugClient) -> None:
         end = self.run_dir / "steady-end.tracemalloc"

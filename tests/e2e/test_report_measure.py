@@ -153,7 +153,7 @@ def test_compare_aa_writes_valid_summary_and_reports(tmp_path: Path) -> None:
     assert proc.returncode in (0, 3), proc.stderr
     summary = load_summary(out)
     assert [r.configuration for r in summary.runs] == ["lean", "lean#2"]
-    assert all(r.scenario.params == {"segments": 300} for r in summary.runs)
+    assert all(r.scenario.params == {"segments": 300, "initial_segments": 0} for r in summary.runs)
     for run in summary.runs:
         assert run.memory["server"].kernel_peak_bytes
         assert run.memory["db"].samples > 0
