@@ -27,6 +27,10 @@ class Authenticator:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("missing bearer token")
+        if not token.isascii():
+            # Tokens are ASCII (token_urlsafe); other bytes arrive surrogate-escaped and
+            # would not even encode for hashing.
+            raise Unauthorized("unknown token")
         token_hash = hash_token(token.strip())
         with self._lock:
             user_id = self._cache.get(token_hash)
