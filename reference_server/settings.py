@@ -152,6 +152,12 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
         help="start tracemalloc at start-up with N frames (0: off)",
     )
     p.add_argument(
+        "--check",
+        action="store_true",
+        help="only validate the options: print the resolved mode and switches as JSON and "
+        "exit (2 on a bad option); connects to nothing, --mongo-uri may be left out",
+    )
+    p.add_argument(
         "--log-level",
         default=env("MEMDIAG_LOG_LEVEL", "warning"),
         choices=("debug", "info", "warning", "error"),
