@@ -346,7 +346,7 @@ ROUTES: list[Route] = [
         "GET",
         "/openapi.json",
         serve_document,
-        "this document (with the admin token: the /debug routes too)",
+        "this OpenAPI document",
         auth="none",
         responses={200: json_reply("OpenAPI 3.1", {"type": "object"})},
     ),
