@@ -15,7 +15,14 @@ OPTIONS: dict[str, tuple[type, Any, str]] = {
     "create_rate": (float, 0.0, "task creations per second in total (0: when a tab is free)"),
     "list_rate": (float, 2.0, "task-list requests per second, total"),
     "upload_rate": (float, 0.2, "audio uploads per second, total"),
+    "control_dir": (str, "", "folder shared with the experiment runner (ready/steady files)"),
     "segments": (int, 60, "segments per synthetic task"),
+    "initial_segments": (
+        int,
+        0,
+        "segments a synthetic task starts with (pre-grown); the runner's steady phase"
+        " waits until every polled task shows this many",
+    ),
     "segments_per_second": (float, 20.0, "pace of a synthetic task (task lasts segments/pace)"),
     "words_per_segment": (int, 8, "words per synthetic segment"),
     "seed": (int, 1, "seed of the synthetic engine"),

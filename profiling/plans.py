@@ -30,6 +30,9 @@ class LoadPlan:
     processes: int = 1
     options: dict[str, str | int | float] = field(default_factory=dict)
     status_endpoint: str | None = None
+    # The warm-up lasts until every polled task shows its target size, at most this much
+    # longer than warmup_s; a run whose tasks never get there is invalid.
+    ready_timeout_s: float = 120.0
 
     def record(self) -> Scenario:
         name = self.scenario or f"locustfile:{Path(self.locustfile or '').name}"

@@ -34,7 +34,7 @@ from profiling.runner import PROFILES, Job, LoadPlan, Outcome, Progress, ServerP
 T = TypeVar("T")
 ENV_NOTE = (
     "Defaults come from MEMDIAG_SCENARIO, MEMDIAG_USERS, MEMDIAG_RATE, MEMDIAG_DURATION, "
-    "MEMDIAG_WARMUP, MEMDIAG_COOLDOWN and MEMDIAG_MONGO_URI when set."
+    "MEMDIAG_WARMUP, MEMDIAG_COOLDOWN, MEMDIAG_READY_TIMEOUT and MEMDIAG_MONGO_URI when set."
 )
 DEFAULT_SCENARIO = "polling-storm"
 
@@ -89,6 +89,13 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="seconds sampled after the load stops (default 3)",
+    )
+    g.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=None,
+        help="seconds the warm-up may run past --warmup until every polled task shows its"
+        " target size; a run whose tasks never get there is invalid (default 120)",
     )
     g.add_argument(
         "--load-processes",
@@ -202,6 +209,7 @@ def _resolve_env_defaults(args: argparse.Namespace) -> None:
         "duration": ("DURATION", 30.0, float),
         "warmup": ("WARMUP", 10.0, float),
         "cooldown": ("COOLDOWN", 3.0, float),
+        "ready_timeout": ("READY_TIMEOUT", 120.0, float),
         "mongo_uri": ("MONGO_URI", None, str),
     }
     for field_name, (env_name, default, kind) in defaults.items():
@@ -219,6 +227,8 @@ def load_plan(args: argparse.Namespace) -> LoadPlan:
         raise UsageError(f"--locustfile {args.locustfile}: no such file")
     if args.rate <= 0 or args.duration <= 0 or args.warmup < 0 or args.cooldown < 0:
         raise UsageError("--rate and --duration must be > 0, --warmup and --cooldown >= 0")
+    if args.ready_timeout < 0:
+        raise UsageError(f"--ready-timeout {args.ready_timeout}: must be >= 0")
     if args.users is not None and args.users < 1:
         raise UsageError(f"--users {args.users}: need at least 1")
     if args.load_processes < 1:
@@ -239,6 +249,7 @@ def load_plan(args: argparse.Namespace) -> LoadPlan:
         processes=args.load_processes,
         options=options,
         status_endpoint=args.status_endpoint,
+        ready_timeout_s=args.ready_timeout,
     )
 
 

@@ -43,6 +43,9 @@ from profiling.results import (
 )
 from profiling.servers import ReferenceServer, reference_server_args
 
+CONTROL_DIR = "control"  # the run's folder where runner and scenario exchange phase files
+STEADY_LEAD_S = 0.5
+
 
 def _sleep_until(
     deadline: float, phase: str, start: float, progress: Progress, alive: Callable[[], None]
@@ -51,6 +54,28 @@ def _sleep_until(
         time.sleep(min(0.25, left))
         progress.phase(phase, time.monotonic() - start)
         alive()
+
+
+def _wait_ready(
+    control: Path,
+    timeout_s: float,
+    start: float,
+    progress: Progress,
+    alive: Callable[[], None],
+    thread: threading.Thread,
+) -> float | None:
+    """When the scenario said every polled task showed its target size (epoch s), or None."""
+    deadline = time.monotonic() + timeout_s
+    ready = control / "ready.json"
+    while thread.is_alive():
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            return float(json.loads(ready.read_text(encoding="utf-8"))["ready_at_s"])
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
+        progress.phase("warm-up: tasks growing", time.monotonic() - start)
+        alive()
+    return None
 
 
 def _metrics_text(url: str) -> str | None:
@@ -197,6 +222,8 @@ class RunState:
             warmup_s=plan.warmup_s,
             processes=plan.processes,
             options=dict(plan.options),
+            control_dir=self.run_dir / CONTROL_DIR,
+            ready_timeout_s=plan.ready_timeout_s,
         )
         try:
             spec.check()
@@ -225,12 +252,31 @@ class RunState:
         t0 = _wait_for_ramp(self.run_dir / "locust.log", 30.0, thread)
         debug = DebugClient(url, self.admin_token) if self.job.profile == "tracemalloc" else None
         _sleep_until(t0 + plan.warmup_s, "warm-up", t0, self.progress, check)
+        # The warm-up ends when every polled task has its target size, not at a fixed time:
+        # designs that grow their tasks at different speeds are measured at the same size.
+        control = self.run_dir / CONTROL_DIR
+        ready_at_s = _wait_ready(control, plan.ready_timeout_s, t0, self.progress, check, thread)
+        if ready_at_s is None and thread.is_alive():
+            self.reasons.append(
+                "the polled tasks did not all reach their target size within"
+                f" {plan.warmup_s + plan.ready_timeout_s:.0f}s of warm-up"
+            )
+        # Locust reads the steady phase's bounds from this file; they lie a moment ahead
+        # so that it sees them before the first request that counts.
+        steady_epoch_s = time.time() + STEADY_LEAD_S
+        steady = {"steady_start_s": steady_epoch_s, "stop_at_s": steady_epoch_s + plan.duration_s}
+        tmp = control / "steady.json.tmp"
+        control.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(steady, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(control / "steady.json")
+        steady_start = time.monotonic() + STEADY_LEAD_S
+        _sleep_until(steady_start, "warm-up", t0, self.progress, check)
         before = _metrics_text(url)
         self.sampler.set_phase("steady", reset_peak=True)
         if debug is not None:
             debug.reset_peak()
             debug.snapshot(self.run_dir / "steady-start.tracemalloc")
-        _sleep_until(t0 + plan.warmup_s + plan.duration_s, "steady", t0, self.progress, check)
+        _sleep_until(steady_start + plan.duration_s, "steady", t0, self.progress, check)
         after = _metrics_text(url)
         self.sampler.set_phase("cooldown")
         self.metrics = (before, after)
@@ -240,7 +286,7 @@ class RunState:
                 self.artifacts[name] = f"{name.replace('_', '-')}.prom"
         if debug is not None:
             self._tracemalloc(debug)
-        end = t0 + plan.warmup_s + plan.duration_s + plan.cooldown_s
+        end = steady_start + plan.duration_s + plan.cooldown_s
         _sleep_until(end, "cool-down", t0, self.progress, check)
         thread.join(timeout=max(60.0, plan.warmup_s + plan.duration_s))
         self.sampler.stop()

@@ -16,9 +16,8 @@ from reference_server.models import TaskState
 from reference_server.openapi import Param, Reply, Route, error, json_reply, serve_document
 from reference_server.pipeline.audio import CONVERT_METHODS
 from reference_server.pipeline.engines import ENGINE_NAMES
-from reference_server.pipeline.engines.synthetic import MAX_SEGMENTS, MAX_WORDS
 from reference_server.state import AUTH, METRICS, SERVICE, SETTINGS, STORE
-from reference_server.tasks import MAX_RATE, MIN_RATE
+from reference_server.tasks import MAX_RATE, MIN_RATE, SYNTHETIC_INTS
 from reference_server.uploads import create_upload_task
 
 JSON = "application/json"
@@ -158,10 +157,12 @@ SYNTHETIC: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "segments": {"type": "integer", "minimum": 1, "maximum": MAX_SEGMENTS},
+        # The integer fields' ranges are the ones parse_synthetic checks, read from its table.
+        **{
+            name: {"type": "integer", "minimum": lo, "maximum": hi}
+            for name, (lo, hi) in SYNTHETIC_INTS.items()
+        },
         "segments_per_second": {"type": "number", "minimum": MIN_RATE, "maximum": MAX_RATE},
-        "words_per_segment": {"type": "integer", "minimum": 1, "maximum": MAX_WORDS},
-        "seed": {"type": "integer", "minimum": -(2**62), "maximum": 2**62},
         "diarize": {"type": "boolean"},
         "diarize_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
     },
@@ -251,7 +252,7 @@ ROUTES: list[Route] = [
             400: _BAD,
             413: error("upload or body too large"),
             415: error("the upload is not audio ffmpeg can read"),
-            422: error("a synthetic task too large for embedded segment storage"),
+            422: error("valid fields that contradict, or a task too large for embedded storage"),
         },
     ),
     Route(

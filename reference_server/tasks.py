@@ -289,18 +289,20 @@ def check_id(task_id: str) -> None:
 
 
 MIN_RATE, MAX_RATE = 0.02, 10_000
-_SYNTHETIC_INTS = {
+SYNTHETIC_INTS = {
     "segments": (1, MAX_SEGMENTS),
+    "initial_segments": (0, MAX_SEGMENTS),
     "words_per_segment": (1, MAX_WORDS),
     "seed": (-(2**62), 2**62),
 }
 
 
 def parse_synthetic(spec: Any) -> tuple[dict[str, Any], bool]:
-    """Validate `{"segments", "segments_per_second", "words_per_segment", "seed", "diarize"}`."""
+    """Validate `{"segments", "initial_segments", "segments_per_second", "words_per_segment",
+    "seed", "diarize"}`; `initial_segments` (default 0) are transcribed at once."""
     if not isinstance(spec, dict):
         raise BadRequest("synthetic must be an object")
-    unknown = set(spec) - {*_SYNTHETIC_INTS, "segments_per_second", "diarize", "diarize_seconds"}
+    unknown = set(spec) - {*SYNTHETIC_INTS, "segments_per_second", "diarize", "diarize_seconds"}
     if unknown:
         raise BadRequest(f"unknown synthetic field(s): {', '.join(sorted(map(str, unknown)))}")
     params: dict[str, Any] = {
@@ -308,8 +310,9 @@ def parse_synthetic(spec: Any) -> tuple[dict[str, Any], bool]:
         "segments_per_second": 10.0,
         "words_per_segment": 12,
         "seed": 0,
+        "initial_segments": 0,
     }
-    for name, (lo, hi) in _SYNTHETIC_INTS.items():
+    for name, (lo, hi) in SYNTHETIC_INTS.items():
         if name in spec:
             value = spec[name]
             if type(value) is float and value.is_integer():
@@ -317,6 +320,12 @@ def parse_synthetic(spec: Any) -> tuple[dict[str, Any], bool]:
             if type(value) is not int or not lo <= value <= hi:
                 raise BadRequest(f"synthetic.{name} must be an integer from {lo} to {hi}")
             params[name] = value
+    if params["initial_segments"] > params["segments"]:
+        # 422: each is valid alone (the schema says so); together they contradict.
+        raise Unprocessable(
+            f"synthetic.initial_segments ({params['initial_segments']}) exceeds"
+            f" synthetic.segments ({params['segments']})"
+        )
     if "segments_per_second" in spec:
         rate = spec["segments_per_second"]
         # At least one segment in 50 s: a rate near 0 made a wait too long for a timer.
