@@ -25,6 +25,9 @@ from profiling.embedded_db import EmbeddedDB
 from profiling.errors import MemdiagError
 from profiling.subprocs import first_line, terminate
 
+# pytester runs pytest sessions of its own: the memdiag pytest plugin's tests need it.
+pytest_plugins = ["pytester"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
