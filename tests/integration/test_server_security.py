@@ -141,7 +141,8 @@ def test_no_token_in_a_measured_run_folder(tmp_path: Path, mongo_uri: str):
     env = dict(os.environ, MEMDIAG_ADMIN_TOKEN=admin)
     argv = [sys.executable, "-m", "profiling", "measure", "--mode", "lean"]
     argv += ["--profile", "tracemalloc", "--duration", "3", "--warmup", "1", "--cooldown", "0"]
-    argv += ["--rate", "5", "-O", "segments=60", "--no-html", "-o", str(out)]
+    argv += ["--rate", "5", "-O", "segments=60", "-O", "initial_segments=0"]
+    argv += ["--no-html", "-o", str(out)]
     argv += ["--mongo-uri", mongo_uri]
     proc = subprocess.run(argv, capture_output=True, env=env, timeout=280, check=False)
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
