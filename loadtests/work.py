@@ -3,9 +3,12 @@
 Two designs compare only at equal work: the same number of polled tasks, of the same
 size, polled at the same rate. `WorkTracker` watches every status reply a scenario reads:
 
-- readiness: the moment every task the scenario created (`expect`) or polled that is
-  still live had first shown at least `target_segments` (the size the scenario pre-grows
-  its tasks to); the experiment runner starts the steady phase only then;
+- readiness: the first moment at which the last N status replies in a row all showed
+  at least `target_segments` (the size the scenario pre-grows its tasks to) or a task
+  that had ended, N being the number of live tasks (created with `expect`, or polled).
+  A queued or short task breaks the run of replies, so readiness waits for it; a task
+  that ends and is replaced does not hold readiness back for good. The experiment
+  runner starts the steady phase only then;
 - per task, in the steady phase: its segment count and status reply size at the first and
   the last reply, and how many replies there were.
 
@@ -24,7 +27,6 @@ _TERMINAL = frozenset({"completed", "failed", "cancelled"})
 @dataclass(slots=True)
 class _Task:
     live: bool = True
-    reached: bool = False  # has shown target_segments at least once
     start: tuple[int, int] | None = None  # (segments, status bytes) at the first steady reply
     end: tuple[int, int] | None = None
     polls: int = 0
@@ -36,11 +38,13 @@ class WorkTracker:
     steady_start_s: float | None = None
     ready_at_s: float | None = None
     tasks: dict[str, _Task] = field(default_factory=dict)
+    streak: int = 0  # replies in a row at the target size or of an ended task
 
     def reset(self, target_segments: int) -> None:
         self.target_segments = target_segments
         self.steady_start_s = self.ready_at_s = None
         self.tasks.clear()
+        self.streak = 0
 
     def expect(self, task_id: str) -> None:
         """A task the scenario created: readiness waits for it too."""
@@ -59,8 +63,8 @@ class WorkTracker:
         if task is None:
             task = self.tasks[task_id] = _Task()
         task.live = doc.get("status") not in _TERMINAL
-        task.reached = task.reached or count >= self.target_segments
-        if self.ready_at_s is None and self._all_reached():
+        self.streak = self.streak + 1 if not task.live or count >= self.target_segments else 0
+        if self.ready_at_s is None and self.streak >= self._live_count():
             self.ready_at_s = now_s
         if self.steady_start_s is not None and intended_s >= self.steady_start_s:
             if task.start is None:
@@ -68,9 +72,8 @@ class WorkTracker:
             task.end = (count, body_bytes)
             task.polls += 1
 
-    def _all_reached(self) -> bool:
-        live = [t for t in self.tasks.values() if t.live]
-        return bool(live) and all(t.reached for t in live)
+    def _live_count(self) -> int:
+        return max(1, sum(1 for t in self.tasks.values() if t.live))
 
     def export(self) -> dict[str, Any]:
         """The JSON-ready `work` section of the load result (see loadtests.results)."""

@@ -24,10 +24,10 @@ from loadtests.options import check_option
 from loadtests.runner import SCENARIOS
 from profiling.compare import compare
 from profiling.errors import UsageError
+from profiling.narrative import not_comparable_line, verdict_paragraph
 from profiling.outputs import write_reports
 from profiling.probes.allocator import parse_choice
 from profiling.probes.memray_capture import MemrayOptions
-from profiling.render import verdict_paragraph
 from profiling.results import MIB, RUNS_DIR, RunResult, load_runs
 from profiling.runner import PROFILES, Job, LoadPlan, Outcome, Progress, ServerPlan
 
@@ -381,5 +381,12 @@ def finish(outcome: Outcome, out: Path, name: str, *, html: bool = True) -> int:
         return 3
     if not comparison.valid:
         print("memdiag: invalid run(s): " + "; ".join(comparison.invalid_reasons), file=sys.stderr)
+        return 3
+    if not comparison.comparable:
+        print(
+            "memdiag: work not comparable (see the report's Work table): "
+            + not_comparable_line(comparison),
+            file=sys.stderr,
+        )
         return 3
     return 0

@@ -198,7 +198,9 @@ def _assemble(
         # With several server processes each scrape reaches one of them at random, so
         # the two scrapes may not be of the same counters: then there are no DB figures.
         with contextlib.suppress(HarnessError):
-            db = figures.db_figures(db_evidence(parse_metrics(before), parse_metrics(after)))
+            db = figures.db_figures(
+                db_evidence(parse_metrics(before), parse_metrics(after)), plan.duration_s
+            )
         lag = figures.histogram_quantile_ms(before, after, 0.99)
     spec = job.config.spec if attach is None else f"url:{attach.url}"
     if state.allocator:
@@ -226,4 +228,7 @@ def _assemble(
         phases=figures.phases_of(samples),
         sweep_param=job.sweep_param,
         host_load_1m=load_1m,
+        work=figures.work_figures(state.load),
+        calibration=getattr(state, "calibration", None),
+        status_in_flight=figures.in_flight(before, after) if before and after else None,
     )

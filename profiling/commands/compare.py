@@ -23,7 +23,9 @@ HELP = "measure several configurations under identical load (A B C A B C ...) an
 DESCRIPTION = (
     HELP + ".\n\nA configuration is mode[:switch=value,...][@ALLOCATOR] (ALLOCATOR: glibc, "
     "jemalloc, arenas=N); the same one twice is an A/A run (labelled lean, lean#2) that "
-    "calibrates noise. Verdicts need --repeat 4 or more to be called significant.\n\n"
+    "calibrates noise. Verdicts need --repeat 4 or more to be called significant. Exits 3 "
+    "when a run is invalid or the work is not comparable (task size or polls served more "
+    "than 10 % from the first configuration's, or tasks growing in the steady phase).\n\n"
     + ENV_NOTE
     + "\n\nexample: memdiag compare --duration 20 --warmup 5 --repeat 1\n"
     "example: memdiag compare --configs db-polling,db-polling@jemalloc --repeat 4"

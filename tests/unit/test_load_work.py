@@ -11,7 +11,7 @@ def _status(count: int, status: str = "transcribing") -> dict[str, object]:
     return {"task_id": "x", "status": status, "progress": 50.0, "segment_count": count}
 
 
-def test_ready_only_when_every_live_task_has_shown_its_target() -> None:
+def test_ready_after_a_round_of_replies_all_at_the_target() -> None:
     work = WorkTracker(target_segments=100)
     work.expect("a")
     work.expect("b")
@@ -20,7 +20,9 @@ def test_ready_only_when_every_live_task_has_shown_its_target() -> None:
     work.observe("b", _status(0, "queued"), 200, intended_s=1.2, now_s=1.3)
     assert work.ready_at_s is None, "task b is live and has not reached 100"
     work.observe("b", _status(100), 300, intended_s=2.0, now_s=2.1)
-    assert work.ready_at_s == 2.1
+    assert work.ready_at_s is None, "one reply at the target since b's short one"
+    work.observe("a", _status(101), 300, intended_s=2.2, now_s=2.3)
+    assert work.ready_at_s == 2.3, "a whole round of replies at the target"
 
 
 def test_a_finished_task_does_not_hold_readiness_back() -> None:
@@ -109,3 +111,27 @@ def _meta() -> dict[str, object]:
         "workers_reported": 1,
         "generator": {"processes": [], "locust_cpu_warning": False, "saturated": False},
     }
+
+
+def test_a_task_that_stays_queued_keeps_the_run_from_being_ready() -> None:
+    work = WorkTracker(target_segments=50)
+    work.expect("a")
+    work.expect("b")
+    for i in range(20):  # round robin: a is pre-grown, b never leaves the queue
+        work.observe("a", _status(50), 10, i, i)
+        work.observe("b", _status(0, "queued"), 10, i + 0.5, i + 0.5)
+    assert work.ready_at_s is None
+
+
+def test_replaced_tasks_do_not_hold_readiness_back_forever() -> None:
+    """Tasks that end at once are replaced; each new one shows up queued once."""
+    work = WorkTracker(target_segments=50)
+    t = 0.0
+    for n in range(10):
+        work.expect(f"new{n}")
+        for name in (f"new{n}", "a", "b"):
+            t += 1
+            doc = _status(0, "queued") if name.startswith("new") else _status(50)
+            work.observe(name, doc, 10, t, t)
+        work.observe(f"new{n}", _status(50, "completed"), 10, t + 0.5, t + 0.5)
+    assert work.ready_at_s is not None
