@@ -141,7 +141,7 @@ def test_no_token_in_a_measured_run_folder(tmp_path: Path, mongo_uri: str):
     env = dict(os.environ, MEMDIAG_ADMIN_TOKEN=admin)
     argv = [sys.executable, "-m", "profiling", "measure", "--mode", "lean"]
     argv += ["--profile", "tracemalloc", "--duration", "3", "--warmup", "1", "--cooldown", "0"]
-    argv += ["--rate", "5", "-O", "segments=60", "-O", "initial_segments=0"]
+    argv += ["--rate", "5", "-O", "segments=80", "-O", "initial_segments=60"]
     argv += ["--no-html", "-o", str(out)]
     argv += ["--mongo-uri", mongo_uri]
     proc = subprocess.run(argv, capture_output=True, env=env, timeout=280, check=False)
