@@ -3,7 +3,9 @@
 Locust's own response-time buckets round sub-millisecond polls to 0-1 ms and measure
 from the actual send; this recorder keeps HDR histograms (1 us .. 1 h, 3 significant
 digits) of latency from the *intended* send time, per endpoint, for two phases:
-`total` (everything) and `steady` (requests intended after the warm-up). It also
+`total` (everything) and `steady` (requests intended after the warm-up: by default
+`warmup_s` after the start, or from `steady_start_s` when the experiment runner sets
+it, because its warm-up lasts until the polled tasks are ready). It also
 counts sends per paced stream, late sends and failures by name.
 
 Workers `export()` their counts every report interval and start over; the master
@@ -63,6 +65,7 @@ class Recorder:
     def __init__(self, *, started_at_s: float, warmup_s: float, late_threshold_s: float) -> None:
         self.started_at_s = started_at_s
         self.warmup_s = warmup_s
+        self.steady_start_s = started_at_s + warmup_s
         self.late_threshold_s = late_threshold_s
         self.stopped_at_s: float | None = None
         self._phases = {name: _Phase() for name in PHASES}
@@ -70,7 +73,7 @@ class Recorder:
     def _phases_for(self, intended_s: float) -> list[_Phase]:
         if self.stopped_at_s is not None and intended_s >= self.stopped_at_s:
             return []  # meant for after the stop: outside every phase
-        if intended_s >= self.started_at_s + self.warmup_s:
+        if intended_s >= self.steady_start_s:
             return [self._phases["total"], self._phases["steady"]]
         return [self._phases["total"]]
 
@@ -152,9 +155,11 @@ class Recorder:
         after the master did. Default: one process that stopped at `stopped_at_s`.
         """
         shares = shares or [(0, 1, stopped_at_s)]
+        # A steady phase the experiment runner never started is empty.
+        steady_start_s = min(self.steady_start_s, stopped_at_s)
         phases: dict[str, Any] = {}
         for name, phase in self._phases.items():
-            begin_s = self.started_at_s + (self.warmup_s if name == "steady" else 0.0)
+            begin_s = steady_start_s if name == "steady" else self.started_at_s
             duration_s = max(0.0, stopped_at_s - begin_s)
             due = {
                 stream: sum(
@@ -168,7 +173,7 @@ class Recorder:
             "schema_version": SCHEMA_VERSION,
             "started_at_s": self.started_at_s,
             "stopped_at_s": stopped_at_s,
-            "warmup_s": self.warmup_s,
+            "warmup_s": steady_start_s - self.started_at_s,
             "late_threshold_ms": self.late_threshold_s * 1000,
             "targets_per_s": dict(targets_per_s),
             "phases": phases,

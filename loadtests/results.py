@@ -4,7 +4,9 @@
     ├── phases["total"] / phases["steady"]: PhaseResult   (steady = after the warm-up)
     │   ├── endpoints[name]: EndpointStats   (HDR percentiles from the intended send time)
     │   └── streams[name]: StreamStats       (paced sends: target vs achieved, late sends)
-    └── generator: GeneratorStats            (Locust's own CPU and RSS, saturation)
+    ├── generator: GeneratorStats            (Locust's own CPU and RSS, saturation)
+    └── work: WorkResult | None              (the polled tasks as the status replies showed
+                                              them: size at steady start and end, polls)
 
 `LoadResult.steady` is what a measurement should use; `problems()` says why a run is
 not a valid measurement (rate missed by more than the tolerance, generator saturated,
@@ -100,6 +102,31 @@ class GeneratorStats:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskWork:
+    """One polled task in the steady phase, from its first and last status reply there."""
+
+    segments_start: int  # the status view's segment_count
+    segments_end: int
+    status_bytes_start: int  # size of the status reply body
+    status_bytes_end: int
+    polls: int  # status replies for this task in the steady phase
+
+
+@dataclass(frozen=True, slots=True)
+class WorkResult:
+    """The work a run measured: what the scenario polled, seen through its replies."""
+
+    target_segments: int  # the size polled tasks are pre-grown to (0: not pre-grown)
+    ready_at_s: float | None  # when every polled task had first shown its target size
+    steady_start_s: float | None  # the steady phase's start on the same (epoch) clock
+    tasks: dict[str, TaskWork]
+
+    @property
+    def ready(self) -> bool:
+        return self.ready_at_s is not None
+
+
+@dataclass(frozen=True, slots=True)
 class LoadResult:
     schema_version: int
     scenario: str
@@ -114,6 +141,7 @@ class LoadResult:
     generator: GeneratorStats
     exit_code: int = 0  # Locust's exit code, filled in by the runner
     path: str = ""
+    work: WorkResult | None = None
 
     @property
     def total(self) -> PhaseResult:
@@ -185,6 +213,19 @@ def parse_result(doc: dict[str, Any], *, exit_code: int = 0, path: str = "") -> 
         ),
         exit_code=exit_code,
         path=path,
+        work=_work(doc.get("work")),
+    )
+
+
+def _work(doc: Any) -> WorkResult | None:
+    if not isinstance(doc, dict):
+        return None
+    ready = doc.get("ready_at_s")
+    return WorkResult(
+        target_segments=int(doc["target_segments"]),
+        ready_at_s=None if ready is None else float(ready),
+        steady_start_s=None if doc.get("steady_start_s") is None else float(doc["steady_start_s"]),
+        tasks={str(k): TaskWork(**v) for k, v in doc["tasks"].items()},
     )
 
 

@@ -29,7 +29,12 @@ API
   all users at once), `processes` (> 1: Locust's `--processes`, histograms merged);
 - `options`: scenario options by field name (`{"segments": 3000, "view": "full"}` ->
   `--segments 3000 --view full`); `extra_args`: raw Locust arguments; `env`: extra
-  environment; `timeout_s`: hard limit (default warm-up + duration + 60 s).
+  environment; `timeout_s`: hard limit (default warm-up + duration + 60 s);
+- `control_dir`: hand the phases to the caller (the experiment runner). The scenario
+  writes `ready.json` there once every polled task shows its target size, and starts
+  the steady phase and stops when the caller writes `steady.json`
+  ({"steady_start_s", "stop_at_s"}, epoch seconds); `-t` becomes a hard limit that
+  allows `ready_timeout_s` more for the warm-up.
 
 With `processes` > 1 the master listens on a free loopback port, so parallel runs on
 one machine never exchange workers.
@@ -91,6 +96,8 @@ class LoadSpec:
     extra_args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     timeout_s: float | None = None
+    control_dir: Path | None = None
+    ready_timeout_s: float = 0.0
 
     def check(self) -> None:
         """Raise LoadSpecError naming the bad value and the fix."""
@@ -125,7 +132,9 @@ class LoadSpec:
 
     @property
     def run_time_s(self) -> float:
-        return self.warmup_s + self.duration_s
+        """Locust's -t: the whole run, or with a control dir the longest it may take."""
+        extra_s = self.ready_timeout_s + 30.0 if self.control_dir is not None else 0.0
+        return self.warmup_s + self.duration_s + extra_s
 
 
 def _flag(name: str) -> str:
@@ -149,6 +158,8 @@ def locust_command(spec: LoadSpec, out_dir: Path) -> list[str]:
         "--result-file", str(out_dir / RESULT_NAME),
         "--warmup-s", str(spec.warmup_s),
     ]  # fmt: skip
+    if spec.control_dir is not None:
+        cmd += ["--control-dir", str(spec.control_dir)]
     if spec.processes > 1:
         # Locust's master listens on port 5557 by default: two runs at once on one
         # machine would trade workers. A free loopback port per run keeps them apart.

@@ -13,7 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from profiling.results import MIB, RunResult, Scenario
+from profiling.comparable import (
+    DbBound,
+    NotComparable,
+    config_db_bound,
+    median_work,
+    not_stationary,
+    work_differences,
+)
+from profiling.results import MIB, RunResult, Scenario, WorkFigures
 from profiling.stats import DEFAULT_ALPHA, EffectFloor, Verdict, median, verdict
 from profiling.validate import Scalar
 
@@ -40,6 +48,10 @@ class Metric:
             return "n/a"
         if self.unit == "bytes":
             return format_bytes(value)
+        if self.unit == "bytes/s":
+            return format_bytes(value) + "/s"
+        if self.unit == "requests":
+            return f"{value:.1f}" if value != int(value) else f"{value:.0f}"
         if self.unit == "ratio":
             return f"{value * 100:.2f} %"
         if self.unit == "ms":
@@ -75,6 +87,14 @@ def _db(attr: str) -> Callable[[RunResult], float | None]:
     return extract
 
 
+def _in_flight(attr: str) -> Callable[[RunResult], float | None]:
+    def extract(run: RunResult) -> float | None:
+        found = run.status_in_flight
+        return None if found is None else float(getattr(found, attr))
+
+    return extract
+
+
 _RSS = EffectFloor(relative=0.05, absolute=5 * MIB)
 _LATENCY = EffectFloor(relative=0.10, absolute=1.0)
 
@@ -104,6 +124,12 @@ METRICS: tuple[Metric, ...] = (
            EffectFloor(relative=0.05, absolute=0.05), _db("commands_per_poll")),
     Metric("db_reply_bytes_per_poll", "DB reply bytes per status poll (status path)", "bytes",
            EffectFloor(relative=0.05, absolute=1024.0), _db("reply_bytes_per_poll")),
+    Metric("db_reply_bytes_per_s", "DB bytes decoded per second (all traffic)", "bytes/s",
+           EffectFloor(relative=0.05, absolute=64 * 1024.0), _db("reply_bytes_per_s")),
+    Metric("status_in_flight_max", "Status requests in flight (steady max, bucket bound)",
+           "requests", EffectFloor(relative=0.10, absolute=1.0), _in_flight("max_in_flight")),
+    Metric("status_in_flight_mean", "Status requests in flight (steady mean)", "requests",
+           EffectFloor(relative=0.10, absolute=0.5), _in_flight("mean_in_flight")),
     Metric("loop_lag_p99_ms", "Event-loop lag p99", "ms", _LATENCY, lambda r: r.loop_lag_p99_ms),
 )  # fmt: skip
 METRICS_BY_KEY = {m.key: m for m in METRICS}
@@ -119,6 +145,8 @@ class ConfigResult:
     runs: tuple[RunResult, ...]  # measured runs (no profiler), schedule order
     attribution: tuple[RunResult, ...]  # tracemalloc / memray runs
     medians: dict[str, float | None]
+    work: WorkFigures | None = None  # medians over the measured runs that recorded work
+    db_bound: DbBound | None = None  # the DB set the pace (on the medians), and why
 
     def values(self, metric: str) -> list[float]:
         extract = METRICS_BY_KEY[metric].extract
@@ -152,6 +180,12 @@ class Comparison:
     alpha: float = DEFAULT_ALPHA
     sweep: Sweep | None = None
     runs: tuple[RunResult, ...] = field(default=())  # every run, schedule order
+    # Work unlike the baseline's, or not stationary: the differences measure the work too.
+    not_comparable: tuple[NotComparable, ...] = ()
+
+    @property
+    def comparable(self) -> bool:
+        return not self.not_comparable
 
     @property
     def baseline(self) -> ConfigResult:
@@ -222,6 +256,17 @@ def _sweep(runs: Sequence[RunResult], order: list[str]) -> Sweep | None:
     return Sweep(param, tuple(values), tuple(points))
 
 
+def _not_comparable(configs: Sequence[ConfigResult]) -> list[NotComparable]:
+    """Work unlike the baseline's, then every measured run whose tasks kept growing."""
+    base = configs[0]
+    found = []
+    for conf in configs[1:]:
+        found += work_differences(base.name, base.work, conf.name, conf.work)
+    for conf in configs:
+        found += [n for r in conf.runs if (n := not_stationary(r)) is not None]
+    return found
+
+
 def compare(
     runs: Sequence[RunResult], *, name: str = "", alpha: float = DEFAULT_ALPHA
 ) -> Comparison:
@@ -244,7 +289,17 @@ def compare(
         measured = tuple(r for r in group if r.profile == "none")
         attribution = tuple(r for r in group if r.profile != "none")
         spec = group[0].spec if group else next(r.spec for r in runs if r.configuration == conf)
-        configs.append(ConfigResult(conf, spec, measured, attribution, _medians(measured)))
+        configs.append(
+            ConfigResult(
+                conf,
+                spec,
+                measured,
+                attribution,
+                _medians(measured),
+                median_work(measured),
+                config_db_bound(measured),
+            )
+        )
     verdicts = []
     for i, base in enumerate(configs):
         for cand in configs[i + 1 :]:
@@ -264,6 +319,7 @@ def compare(
             if diff not in mismatch:
                 mismatch.append(diff)
     return Comparison(
+        not_comparable=tuple(_not_comparable(configs)),
         name=name,
         configurations=tuple(configs),
         verdicts=tuple(verdicts),

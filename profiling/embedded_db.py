@@ -1,102 +1,73 @@
-"""The embedded MongoDB-compatible database: FerretDB v1 (SQLite) through our Go launcher.
+"""The embedded MongoDB-compatible database memdiag starts when no MongoDB URI is given.
 
-The launcher (a tiny Go module in `ferretdb_launcher/`) is built with `go build` on first
-use into a cache directory keyed by a hash of its source, so an edit rebuilds it and an
-unchanged checkout never does. `EmbeddedDB` starts it as a child process, reads the URI
-it prints once it accepts connections, and stops it with SIGTERM.
+Two engines, each through a small launcher of ours (built on first use, see
+`profiling.launchers`): `mongo-java` (the default: mongo-java-server 1.47, memory backend,
+or H2 with a data directory) and `ferretdb` (FerretDB v1, SQLite). MEMDIAG_DB_ENGINE picks
+one when the caller does not. `EmbeddedDB` starts the launcher as a child process, reads the
+URI it prints once it accepts connections, and stops it with SIGTERM; both launchers also
+exit when their parent dies, so a crashed memdiag leaves no database behind.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 from pathlib import Path
 from types import TracebackType
 
-from profiling.errors import DatabaseUnavailable
+from profiling.errors import DatabaseUnavailable, UsageError
+from profiling.launchers import (
+    ENGINES,
+    FERRETDB,
+    MONGO_JAVA,
+    cache_dir,
+    launcher_command,
+    launcher_source_dir,
+    mongo_java_server_version,
+)
 from profiling.subprocs import first_line, terminate
 
-GO_MISSING = "set MEMDIAG_MONGO_URI to a MongoDB server or install Go 1.22+"
-_SOURCE_FILES = ("go.mod", "go.sum", "main.go")
-_build_lock = threading.Lock()
+__all__ = [
+    "DEFAULT_ENGINE",
+    "ENGINES",
+    "EmbeddedDB",
+    "cache_dir",
+    "launcher_source_dir",
+    "resolve_engine",
+]
+DEFAULT_ENGINE = MONGO_JAVA
 
 
-def launcher_source_dir() -> Path:
-    """The Go module's folder: packaged inside a wheel, or the checkout's top level."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_launcher_src", here.parent / "ferretdb_launcher"):
-        if (candidate / "main.go").is_file():
-            return candidate
-    raise DatabaseUnavailable(f"FerretDB launcher source not found next to {here}")
-
-
-def cache_dir() -> Path:
-    """MEMDIAG_CACHE_DIR, else $XDG_CACHE_HOME/memdiag, else ~/.cache/memdiag."""
-    if explicit := os.environ.get("MEMDIAG_CACHE_DIR"):
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "memdiag"
-
-
-def source_hash(src: Path) -> str:
-    digest = hashlib.sha256()
-    for name in _SOURCE_FILES:
-        digest.update(name.encode())
-        digest.update((src / name).read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def ensure_launcher(*, quiet: bool = False) -> Path:
-    """Return the launcher binary, building it first if its source changed."""
-    src = launcher_source_dir()
-    binary = cache_dir() / f"ferretdb-launcher-{source_hash(src)}"
-    with _build_lock:
-        if binary.is_file() and os.access(binary, os.X_OK):
-            return binary
-        go = shutil.which("go")
-        if go is None:
-            raise DatabaseUnavailable(f"Go not found: {GO_MISSING}")
-        binary.parent.mkdir(parents=True, exist_ok=True)
-        if not quiet:
-            print(
-                f"Building the FerretDB launcher into {binary} (first use; about a minute)...",
-                file=sys.stderr,
-                flush=True,
-            )
-        tmp = binary.with_name(binary.name + f".tmp{os.getpid()}")
-        proc = subprocess.run(
-            [go, "build", "-trimpath", "-o", str(tmp), "."],
-            cwd=src,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            tmp.unlink(missing_ok=True)
-            tail = proc.stderr.strip().splitlines()[-5:]
-            raise DatabaseUnavailable(
-                "go build of the FerretDB launcher failed: " + " | ".join(tail)
-            )
-        tmp.replace(binary)
-        return binary
+def resolve_engine(engine: str | None = None, *, option: str = "--db-engine") -> str:
+    """`engine`, else MEMDIAG_DB_ENGINE, else the default; a bad name is a usage error."""
+    origin = option
+    if not engine:
+        engine, origin = os.environ.get("MEMDIAG_DB_ENGINE") or DEFAULT_ENGINE, "MEMDIAG_DB_ENGINE"
+    if engine not in ENGINES:
+        raise UsageError(f"{origin} {engine!r} is not a DB engine; use one of {', '.join(ENGINES)}")
+    return engine
 
 
 class EmbeddedDB:
-    """A running FerretDB launcher; use as a context manager or call start()/stop()."""
+    """A running embedded DB; use as a context manager or call start()/stop().
+
+    Without `data_dir` the database is fresh and empty: mongo-java keeps it in memory,
+    FerretDB in a temporary directory removed at stop. With `data_dir` it persists there
+    (mongo-java: an H2 file; FerretDB: SQLite files).
+    """
 
     def __init__(
         self,
         *,
+        engine: str | None = None,
         port: int = 0,
         data_dir: Path | None = None,
         log_level: str = "warn",
         start_timeout_s: float = 60.0,
     ) -> None:
+        self.engine = resolve_engine(engine)
         self.port = port
         self._given_data_dir = data_dir
         self.data_dir: Path | None = data_dir
@@ -112,23 +83,27 @@ class EmbeddedDB:
             raise DatabaseUnavailable("embedded DB is not running")
         return self.process.pid
 
+    @property
+    def description(self) -> str:
+        """The engine and its storage, for a run's environment record."""
+        if self.engine == FERRETDB:
+            return "FerretDB (embedded, SQLite)"
+        backend = "memory backend" if self._given_data_dir is None else "H2 backend"
+        version = mongo_java_server_version()
+        return f"mongo-java-server {version} (embedded, {backend})".replace("  ", " ")
+
     def start(self) -> EmbeddedDB:
-        binary = ensure_launcher()
-        if self._given_data_dir is None:
+        command = launcher_command(self.engine)
+        if self._given_data_dir is None and self.engine == FERRETDB:
+            # FerretDB always needs a directory; a temporary one makes a fresh database.
             self._tmp = tempfile.TemporaryDirectory(prefix="memdiag-db-")
             self.data_dir = Path(self._tmp.name)
-        assert self.data_dir is not None
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command += ["-listen", f"127.0.0.1:{self.port}", "-log-level", self.log_level]
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            command += ["-data-dir", str(self.data_dir)]
         self.process = subprocess.Popen(
-            [
-                str(binary),
-                "-listen",
-                f"127.0.0.1:{self.port}",
-                "-data-dir",
-                str(self.data_dir),
-                "-log-level",
-                self.log_level,
-            ],
+            command,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -137,7 +112,7 @@ class EmbeddedDB:
         if not line.startswith("mongodb://"):
             err = self._stop_and_collect_stderr()
             raise DatabaseUnavailable(
-                f"embedded FerretDB did not start: {err or line or 'no output'}"
+                f"embedded {self.engine} DB did not start: {err or line or 'no output'}"
             )
         self.uri = line.strip()
         self.port = int(self.uri.rsplit(":", 1)[1].strip("/"))

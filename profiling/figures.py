@@ -20,6 +20,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtests.results import LoadResult
+from profiling.embedded_db import EmbeddedDB
 from profiling.errors import HarnessError
 from profiling.probes.dbevidence import DbEvidence
 from profiling.probes.heapdiff import HeapDiff
@@ -32,14 +33,18 @@ from profiling.results import (
     DbFigures,
     EndpointLatency,
     Environment,
+    InFlight,
     LoadFigures,
     Phases,
     ProcessMemory,
+    WorkFigures,
 )
+from profiling.stats import median
 
 # Commands that read documents; "DB reads per poll" counts these.
 READ_COMMANDS = frozenset({"find", "getMore", "aggregate", "count", "distinct", "findAndModify"})
 LOOP_LAG = "memdiag_event_loop_lag_seconds"
+IN_FLIGHT = "memdiag_status_in_flight"
 STATUS_ENDPOINT = "GET /api/tasks/{id}"
 _VERSIONS = ("aiohttp", "locust", "memdiag", "motor", "pymongo", "orjson", "memray")
 
@@ -118,10 +123,39 @@ def load_figures(result: LoadResult, target_rate_per_s: float) -> LoadFigures:
     )
 
 
-def db_figures(evidence: DbEvidence) -> DbFigures:
+def work_figures(result: LoadResult) -> WorkFigures | None:
+    """The polled tasks' size and status bytes at the steady phase's ends (medians over
+    the tasks) and the polls served; None when the load reported no work (a user's own
+    locustfile) or polled no task in the steady phase."""
+    work = result.work
+    if work is None or not work.tasks:
+        return None
+    tasks = list(work.tasks.values())
+    polls = sum(t.polls for t in tasks)
+    seconds = result.steady.duration_s
+    # The recorder's steady phase starts warmup_s after the load did (same epoch clock).
+    ready_after_s = None
+    if work.ready_at_s is not None and work.steady_start_s is not None:
+        load_start_s = work.steady_start_s - result.warmup_s
+        ready_after_s = round(max(work.ready_at_s - load_start_s, 0.0), 3)
+    return WorkFigures(
+        tasks=len(tasks),
+        target_segments=work.target_segments,
+        segments_start=median([t.segments_start for t in tasks]),
+        segments_end=median([t.segments_end for t in tasks]),
+        status_bytes_start=median([t.status_bytes_start for t in tasks]),
+        status_bytes_end=median([t.status_bytes_end for t in tasks]),
+        polls=polls,
+        polls_per_s=round(polls / seconds, 3) if seconds > 0 else 0.0,
+        ready_after_s=ready_after_s,
+    )
+
+
+def db_figures(evidence: DbEvidence, steady_s: float | None = None) -> DbFigures:
     """Totals over all traffic; reads and reply bytes per poll from the status path alone
     (the server tags each command with the code path that sent it), so worker writes and
-    list requests do not blur "DB reads per poll". A server without the tags: all traffic."""
+    list requests do not blur "DB reads per poll". A server without the tags: all traffic.
+    With `steady_s` (the seconds between the two scrapes), the reply bytes per second."""
     by_command: dict[str, CommandCount] = {}
     for row in evidence.by_command:
         old = by_command.get(row.command, CommandCount(0, 0))
@@ -142,6 +176,7 @@ def db_figures(evidence: DbEvidence) -> DbFigures:
         commands_per_poll=None if commands_per_poll is None else round(commands_per_poll, 4),
         reply_bytes_per_poll=round(status_bytes / polls, 1) if polls else None,
         by_command=by_command,
+        reply_bytes_per_s=round(evidence.reply_bytes_total / steady_s, 1) if steady_s else None,
     )
 
 
@@ -156,6 +191,57 @@ def histogram_buckets(text: str, name: str = LOOP_LAG) -> dict[float, float]:
                 bound = float(sample.labels["le"])
                 buckets[bound] = buckets.get(bound, 0.0) + sample.value
     return buckets
+
+
+def histogram_totals(text: str, name: str) -> tuple[float, float] | None:
+    """A Prometheus histogram's (_sum, _count); None when the metric is absent."""
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != name:
+            continue
+        for sample in family.samples:
+            if sample.name in (name + "_sum", name + "_count"):
+                key = sample.name.rsplit("_", 1)[1]
+                found[key] = found.get(key, 0.0) + sample.value
+    if "sum" not in found or "count" not in found:
+        return None
+    return found["sum"], found["count"]
+
+
+def in_flight(before: str, after: str, name: str = IN_FLIGHT) -> InFlight | None:
+    """Status requests in flight between two /metrics scrapes: the highest bucket bound
+    that got an observation (the server observes the count, itself included, as each
+    status request starts), the mean (delta sum / delta count), and how many started.
+    None when the server exposes no such histogram, or the scrapes disagree (counters that
+    went down: two processes answered them)."""
+    old, new = histogram_buckets(before, name), histogram_buckets(after, name)
+    old_totals, new_totals = histogram_totals(before, name), histogram_totals(after, name)
+    if not new or new_totals is None or old_totals is None:
+        return None  # both scrapes must carry it (a fresh server has it from the start)
+    old_sum, old_count = old_totals
+    polls = new_totals[1] - old_count
+    total = new_totals[0] - old_sum
+    bounds = sorted(new)
+    cumulative = [new[b] - old.get(b, 0.0) for b in bounds]
+    if polls < 0 or total < 0 or min(cumulative) < 0:
+        return None
+    highest, above = 0.0, False
+    previous = 0.0
+    for bound, count in zip(bounds, cumulative, strict=True):
+        if count > previous:  # this bucket itself (counts are cumulative) got observations
+            if bound == float("inf"):
+                above = True
+            else:
+                highest = bound
+        previous = count
+    if above:
+        highest = max((b for b in bounds if b != float("inf")), default=highest)
+    return InFlight(
+        max_in_flight=int(highest),
+        mean_in_flight=round(total / polls, 3) if polls else 0.0,
+        polls=int(polls),
+        above_buckets=above,
+    )
 
 
 def histogram_quantile_ms(
@@ -263,6 +349,14 @@ def db_version(mongo_uri: str) -> tuple[str, str]:
             version = _launcher_ferretdb_version()  # our launcher is built without ldflags
         return "FerretDB", f"{version} (MongoDB {info.get('version', '?')} compatible)".strip()
     return "MongoDB", str(info.get("version", ""))
+
+
+def embedded_db_identity(db: EmbeddedDB) -> tuple[str, str]:
+    """(engine and backend, version) of a running embedded DB, for the run's environment."""
+    _, version = db_version(db.uri)
+    if db.engine != "ferretdb" and version:
+        version = f"(MongoDB {version} compatible)"  # what it reports to drivers
+    return db.description, version
 
 
 def _launcher_ferretdb_version() -> str:

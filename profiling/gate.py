@@ -22,7 +22,7 @@ same content at its top level::
 
 `load_limits` validates and names the file and key on a mistake; `check(comparison,
 limits, baseline)` returns one `Check` per threshold; `exit_code(checks, comparison)`
-maps them to 0 pass, 1 failed, 3 invalid run, 4 inconclusive.
+maps them to 0 pass, 1 failed, 3 invalid run or work not comparable, 4 inconclusive.
 """
 
 from __future__ import annotations
@@ -274,8 +274,10 @@ def _improvement(comparison: Comparison, imp: Improvement) -> Check:
 
 
 def exit_code(checks: list[Check], comparison: Comparison) -> int:
-    """3 if a run is invalid, else 1 if any check failed, else 4 if any is inconclusive."""
-    if not comparison.valid:
+    """3 if a run is invalid or the configurations did not do the same work (thresholds on
+    unequal work judge the work, not the design), else 1 if any check failed, else 4 if
+    any is inconclusive."""
+    if not comparison.valid or comparison.not_comparable:
         return 3
     if any(c.status == "failed" for c in checks):
         return 1

@@ -30,6 +30,9 @@ class LoadPlan:
     processes: int = 1
     options: dict[str, str | int | float] = field(default_factory=dict)
     status_endpoint: str | None = None
+    # The warm-up lasts until every polled task shows its target size, at most this much
+    # longer than warmup_s; a run whose tasks never get there is invalid.
+    ready_timeout_s: float = 120.0
 
     def record(self) -> Scenario:
         name = self.scenario or f"locustfile:{Path(self.locustfile or '').name}"
@@ -51,7 +54,8 @@ class LoadPlan:
 class ServerPlan:
     """How the reference server runs (ignored when attaching to a server)."""
 
-    mongo_uri: str | None = None  # None: a fresh embedded FerretDB per run
+    mongo_uri: str | None = None  # None: a fresh embedded DB per run, of `db_engine`
+    db_engine: str | None = None  # "mongo-java" or "ferretdb"; None: MEMDIAG_DB_ENGINE or default
     driver: str | None = None
     workers: int | None = None
     processes: int = 1

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
 
 from profiling.compare import Comparison, ConfigResult
 from profiling.results import MIB, RunResult
@@ -209,6 +210,49 @@ def loop_lag(c: Comparison) -> Plot | None:
     return Plot("Event-loop lag p99 and server CPU", "", _png(fig))
 
 
+def rss_vs_in_flight(c: Comparison) -> Plot | None:
+    """Each measured run's peak RSS against the status requests it held at once: the
+    incident's mechanism (every request in flight in db-polling holds a decoded task)."""
+    fig, (left, right) = _figure(2)
+    drawn = False
+    maxima: list[int] = []
+    for i, conf in enumerate(c.configurations):
+        points = [
+            (r.status_in_flight, peak / MIB)
+            for r in conf.runs
+            if r.status_in_flight is not None
+            and (m := r.memory.get("server")) is not None
+            and (peak := m.kernel_peak_bytes) is not None
+        ]
+        if not points:
+            continue
+        drawn = True
+        maxima += [p.max_in_flight for p, _ in points]
+        for ax, values in (
+            (left, [p.max_in_flight for p, _ in points]),
+            (right, [p.mean_in_flight for p, _ in points]),
+        ):
+            ax.scatter(values, [mib for _, mib in points], color=_color(i), label=conf.name)
+    if not drawn:
+        return None
+    if min(maxima) > 0:
+        left.set_xscale("log", base=2)  # the bucket bounds are powers of two
+        left.xaxis.set_major_formatter(ScalarFormatter())
+    for ax, label in (
+        (left, "status requests in flight, steady max (bucket bound)"),
+        (right, "status requests in flight, steady mean"),
+    ):
+        ax.set_xlabel(label)
+        ax.set_ylabel("peak RSS, server (MiB)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best")
+    return Plot(
+        "Peak RSS against status requests in flight",
+        "one point per measured run; requests in flight hold what they decoded",
+        _png(fig),
+    )
+
+
 def sweep(c: Comparison) -> Plot | None:
     if c.sweep is None:
         return None
@@ -234,6 +278,7 @@ def all_plots(c: Comparison) -> list[Plot]:
         rss_timeline(c, "server"),
         rss_timeline(c, "db"),
         peaks(c),
+        rss_vs_in_flight(c),
         latency(c),
         db(c),
         loop_lag(c),

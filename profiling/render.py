@@ -15,17 +15,26 @@ from typing import Any
 import jinja2
 
 from profiling.compare import (
-    HEADLINE,
     METRICS,
     METRICS_BY_KEY,
     Comparison,
-    ConfigResult,
     Metric,
     format_bytes,
+)
+from profiling.narrative import (
+    calibration_text,
+    db_bound_rule,
+    verdict_paragraph,
+    work_cell,
+    work_note,
+    work_rows,
 )
 from profiling.results import RunResult, dumps
 from profiling.stats import fold_label
 from profiling.summary_doc import summary_document
+
+__all__ = ["headline", "metric_tables", "render_html", "render_json", "render_markdown",
+           "verdict_paragraph"]  # fmt: skip
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _ENV = jinja2.Environment(
@@ -37,86 +46,13 @@ _ENV = jinja2.Environment(
     keep_trailing_newline=True,
 )
 _ENV.filters["md"] = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
-_SHORT = {
-    "peak_rss_bytes": "peak RSS",
-    "rss_growth_mib_per_min": "RSS growth",
-    "status_p99_ms": "status p99",
-    "db_reads_per_poll": "DB reads per poll",
-    "error_rate": "error rate",
-}
 
 
 def render_json(c: Comparison) -> str:
     return dumps(summary_document(c))
 
 
-# --- the verdict paragraph and tables ------------------------------------------------
-
-
-def _clause(c: Comparison, metric: str, cand: ConfigResult) -> str | None:
-    v = c.verdict(metric, c.baseline.name, cand.name)
-    if v is None or v.baseline_median is None or v.candidate_median is None:
-        return None
-    m = METRICS_BY_KEY[metric]
-    figures = f"{m.format(v.baseline_median)} -> {m.format(v.candidate_median)}"
-    if v.outcome == "inconclusive":
-        how = fold_label(v.baseline_median, v.candidate_median)
-        if m.difference_unit is not None and v.effect is not None:
-            how = m.format_delta(v.effect)
-        label = f"{how}, not significant yet"
-    elif v.outcome == "same" and metric != "peak_rss_bytes":
-        return None  # the paragraph names what changed; the tables show the rest
-    else:
-        label = v.label
-    return f"{_SHORT.get(metric, m.title)} {figures} ({label})"
-
-
-def verdict_paragraph(c: Comparison) -> str:
-    """The report's opening paragraph: conditions, what changed, and how sure we are."""
-    runs = sorted({len(conf.runs) for conf in c.configurations})
-    n = "/".join(str(x) for x in runs)
-    s = c.scenario
-    text = [
-        f"Scenario {s.name} at {s.target_rate_per_s:g} requests/s for {s.duration_s:g} s "
-        f"(after {s.warmup_s:g} s warm-up), {n} measured run(s) per configuration; "
-        f"baseline {c.baseline.name}."
-    ]
-    candidates = c.configurations[1:]
-    names = ", ".join(conf.name for conf in c.configurations)
-    significant = [v for v in c.verdicts if v.significant]
-    undecided = [v for v in c.verdicts if v.outcome == "inconclusive"]
-    if candidates and not significant and not undecided:
-        text.append(f"No significant change between {names} in any metric.")
-    else:
-        for cand in candidates:
-            clauses = [cl for metric in HEADLINE if (cl := _clause(c, metric, cand))]
-            if clauses:
-                text.append(f"{cand.name}: " + "; ".join(clauses) + ".")
-    shown = [v for v in undecided if v.baseline == c.baseline.name and v.metric in HEADLINE]
-    if undecided:
-        need = undecided[0].label.rsplit("need ", 1)[-1].rstrip(")")
-        how = (
-            f"the U test needs {need} measured runs per configuration "
-            f"(memdiag compare --repeat {need})."
-        )
-        if shown:
-            lead = "None of these changes" if not significant else "Changes marked so"
-            text.append(f"{lead} can be called significant yet: {how}")
-        else:
-            text.append(f"{len(undecided)} other comparison(s) in the tables are undecided: {how}")
-    if not candidates:
-        conf = c.baseline
-        figures = [
-            f"{_SHORT[k]} {METRICS_BY_KEY[k].format(conf.medians.get(k))}"
-            for k in HEADLINE
-            if conf.medians.get(k) is not None
-        ]
-        text.append(f"{conf.name}: " + ", ".join(figures) + ".")
-    if not c.valid:
-        text.append(
-            f"INVALID: {len(c.invalid_reasons)} problem(s), see below; do not trust the figures."
-        )
-    return " ".join(text)
+# --- tables ----------------------------------------------------------------------
 
 
 def _range(metric: Metric, values: list[float]) -> str:
@@ -161,8 +97,14 @@ def metric_tables(c: Comparison) -> list[dict[str, Any]]:
 
 HEADLINE_ROWS = (
     "peak_rss_bytes",
+    # Beside peak RSS, the mechanism: how many status requests the server held at once,
+    # and how many bytes it decoded from the DB per second.
+    "status_in_flight_max",
+    "status_in_flight_mean",
+    "db_reply_bytes_per_s",
     "rss_growth_mib_per_min",
     "server_cpu_percent",
+    "db_cpu_percent",
     "status_p99_ms",
     "db_reads_per_poll",
     "db_reply_bytes_per_poll",
@@ -172,8 +114,16 @@ HEADLINE_ROWS = (
 
 def headline(c: Comparison) -> dict[str, Any]:
     """The compact table a README or PR description quotes: metrics down, configurations
-    across, each cell the median and its verdict against the first configuration."""
+    across, each cell the median and its verdict against the first configuration; the
+    first row is the work each was measured on."""
     rows = []
+    if any(conf.work is not None for conf in c.configurations):
+        rows.append(
+            {
+                "title": "Work (tasks x median segments, status polls served)",
+                "cells": [work_cell(conf, c) for conf in c.configurations],
+            }
+        )
     for key in HEADLINE_ROWS:
         m = METRICS_BY_KEY[key]
         if all(conf.medians.get(key) is None for conf in c.configurations):
@@ -238,6 +188,8 @@ def _conditions(c: Comparison) -> list[tuple[str, str]]:
         ("git commit", env.git_commit),
         ("host load (1 min) at run start", _load_range(measured)),
         ("DB server", f"{env.db_server} {env.db_version}".strip()),
+        ("DB calibration", calibration_text(c)),
+        ("DB-bound rule", db_bound_rule() if any(r.calibration for r in measured) else ""),
     ]
     return [(k, v) for k, v in rows if v]
 
@@ -330,11 +282,14 @@ def _context(c: Comparison) -> dict[str, Any]:
         "paragraph": verdict_paragraph(c),
         "tables": metric_tables(c),
         "headline": headline(c),
+        "work_rows": work_rows(c),
+        "work_note": work_note(c),
         "conditions": _conditions(c),
         "links": _links(c.runs),
         "sites": _sites(c),
         "heap_rows": _heap_rows(c),
         "has_dirs": any(r.dir for r in c.runs),
+        "has_in_flight": any(r.status_in_flight for r in c.runs),
     }
 
 

@@ -30,20 +30,24 @@ from pathlib import Path
 from typing import Any
 
 from profiling.errors import UsageError
+from profiling.runrecord import run_from_record
 from profiling.runresult import (
     MIB,
     AllocationSite,
     CommandCount,
+    DbCalibration,
     DbFigures,
     EndpointLatency,
     Environment,
     HeapFigures,
+    InFlight,
     LoadFigures,
     Phases,
     ProcessMemory,
     RunResult,
     Scenario,
     Series,
+    WorkFigures,
 )
 from profiling.validate import Fields, SchemaError
 
@@ -51,16 +55,20 @@ __all__ = [  # the run types are re-exported: import them from here
     "MIB",
     "AllocationSite",
     "CommandCount",
+    "DbCalibration",
     "DbFigures",
     "EndpointLatency",
     "Environment",
     "HeapFigures",
+    "InFlight",
     "LoadFigures",
     "Phases",
     "ProcessMemory",
     "RunResult",
     "Scenario",
     "Series",
+    "WorkFigures",
+    "run_from_record",
 ]
 
 SCHEMA_VERSION = 1
@@ -136,129 +144,6 @@ def check_version(f: Fields, kind: str) -> None:
         )
     if f.has("kind") and f.str_("kind") != kind:
         raise SchemaError(f"{f.where}: field kind: expected {kind!r}, got {f.str_('kind')!r}")
-
-
-def _memory(f: Fields) -> ProcessMemory:
-    return ProcessMemory(
-        kernel_peak_bytes=f.opt_int("kernel_peak_bytes"),
-        sampled_peak_bytes=f.int_("sampled_peak_bytes"),
-        final_bytes=f.int_("final_bytes"),
-        median_bytes=f.int_("median_bytes"),
-        growth_mib_per_min=f.float_("growth_mib_per_min"),
-        samples=f.int_("samples"),
-        cpu_percent=f.opt_float("cpu_percent"),
-    )
-
-
-def _latency(f: Fields) -> EndpointLatency:
-    return EndpointLatency(
-        requests=f.int_("requests"),
-        failures=f.int_("failures"),
-        rps=f.float_("rps"),
-        p50_ms=f.float_("p50_ms"),
-        p90_ms=f.float_("p90_ms"),
-        p95_ms=f.float_("p95_ms"),
-        p99_ms=f.float_("p99_ms"),
-        p999_ms=f.float_("p999_ms"),
-        max_ms=f.float_("max_ms"),
-    )
-
-
-def _db(f: Fields) -> DbFigures:
-    return DbFigures(
-        commands_total=f.int_("commands_total"),
-        reply_bytes_total=f.int_("reply_bytes_total"),
-        status_polls=f.int_("status_polls"),
-        reads_per_poll=f.opt_float("reads_per_poll"),
-        commands_per_poll=f.opt_float("commands_per_poll"),
-        reply_bytes_per_poll=f.opt_float("reply_bytes_per_poll"),
-        by_command={
-            k: CommandCount(v.int_("commands"), v.int_("reply_bytes"))
-            for k, v in f.mapping("by_command").items()
-        },
-    )
-
-
-def run_from_record(f: Fields) -> RunResult:
-    """Build a RunResult from a validated run record (run.json or a summary's runs[i])."""
-    s = f.obj("scenario")
-    env = f.opt_obj("environment")
-    heap = f.opt_obj("heap")
-    phases = f.opt_obj("phases")
-    load = f.obj("load")
-    run = RunResult(
-        configuration=f.str_("configuration"),
-        spec=f.str_("spec"),
-        repeat=f.int_("repeat"),
-        order=f.int_("order"),
-        profile=f.str_("profile"),
-        started_at=f.str_("started_at"),
-        scenario=Scenario(
-            name=s.str_("name"),
-            target_rate_per_s=s.float_("target_rate_per_s"),
-            duration_s=s.float_("duration_s"),
-            warmup_s=s.float_("warmup_s"),
-            cooldown_s=s.opt_float("cooldown_s") or 0.0,
-            users=s.opt_int("users"),
-            params=s.scalars("params"),
-        ),
-        memory={k: _memory(v) for k, v in f.mapping("memory", optional=False).items()},
-        latency={k: _latency(v) for k, v in f.mapping("latency", optional=False).items()},
-        status_endpoint=f.opt_str("status_endpoint"),
-        load=LoadFigures(
-            target_rate_per_s=load.float_("target_rate_per_s"),
-            achieved_rate_per_s=load.float_("achieved_rate_per_s"),
-            late_sends=load.opt_int("late_sends") or 0,
-            saturated=load.bool_("saturated") if load.has("saturated") else False,
-        ),
-        valid=f.bool_("valid"),
-        invalid_reasons=tuple(f.strings("invalid_reasons")),
-        db=_db(db) if (db := f.opt_obj("db")) else None,
-        loop_lag_p99_ms=f.opt_float("loop_lag_p99_ms"),
-        heap=HeapFigures(
-            heap.opt_int("heap_peak_bytes"),
-            heap.str_("source"),
-            heap.opt_int("rss_at_heap_peak_bytes"),
-            heap.opt_int("malloc_arenas"),
-            heap.opt_int("malloc_trim_returned_bytes"),
-        )
-        if heap
-        else None,
-        top_sites=tuple(
-            AllocationSite(
-                t.str_("location"), t.int_("size_bytes"), t.int_("count"), t.str_("source")
-            )
-            for t in f.objects("top_sites", optional=True)
-        ),
-        artifacts=f.string_map("artifacts"),
-        environment=Environment(
-            host=env.opt_str("host") or "",
-            cpu_count=env.opt_int("cpu_count"),
-            platform=env.opt_str("platform") or "",
-            python=env.opt_str("python") or "",
-            git_commit=env.opt_str("git_commit") or "",
-            db_server=env.opt_str("db_server") or "",
-            db_version=env.opt_str("db_version") or "",
-            versions=env.string_map("versions"),
-        )
-        if env
-        else Environment(),
-        phases=Phases(
-            phases.float_("steady_start_s"), phases.float_("steady_end_s"), phases.float_("end_s")
-        )
-        if phases
-        else None,
-        sweep_param=f.opt_str("sweep_param"),
-        host_load_1m=f.opt_float("host_load_1m"),
-        dir=f.opt_str("dir"),
-    )
-    if run.status_endpoint is not None and run.status_endpoint not in run.latency:
-        raise f.fail(
-            "status_endpoint", f"one of the latency keys {sorted(run.latency)}", run.status_endpoint
-        )
-    if run.profile not in ("none", "tracemalloc", "memray"):
-        raise f.fail("profile", "'none', 'tracemalloc' or 'memray'", run.profile)
-    return run
 
 
 def load_timeline(path: Path) -> dict[str, Series]:

@@ -20,20 +20,22 @@ from rich.console import Console
 from rich.progress import BarColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bars
 
+from loadtests.options import check_option
 from loadtests.runner import SCENARIOS
 from profiling.compare import compare
+from profiling.embedded_db import resolve_engine
 from profiling.errors import UsageError
+from profiling.narrative import not_comparable_line, verdict_paragraph
 from profiling.outputs import write_reports
 from profiling.probes.allocator import parse_choice
 from profiling.probes.memray_capture import MemrayOptions
-from profiling.render import verdict_paragraph
 from profiling.results import MIB, RUNS_DIR, RunResult, load_runs
 from profiling.runner import PROFILES, Job, LoadPlan, Outcome, Progress, ServerPlan
 
 T = TypeVar("T")
 ENV_NOTE = (
     "Defaults come from MEMDIAG_SCENARIO, MEMDIAG_USERS, MEMDIAG_RATE, MEMDIAG_DURATION, "
-    "MEMDIAG_WARMUP, MEMDIAG_COOLDOWN and MEMDIAG_MONGO_URI when set."
+    "MEMDIAG_WARMUP, MEMDIAG_COOLDOWN, MEMDIAG_READY_TIMEOUT and MEMDIAG_MONGO_URI when set."
 )
 DEFAULT_SCENARIO = "polling-storm"
 
@@ -90,6 +92,13 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds sampled after the load stops (default 3)",
     )
     g.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=None,
+        help="seconds the warm-up may run past --warmup until every polled task shows its"
+        " target size; a run whose tasks never get there is invalid (default 120)",
+    )
+    g.add_argument(
         "--load-processes",
         type=int,
         default=1,
@@ -116,7 +125,13 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "--mongo-uri",
         default=None,
         help="a MongoDB server to use (a fresh database per run); default: a "
-        "fresh embedded FerretDB per run",
+        "fresh embedded DB per run",
+    )
+    g.add_argument(
+        "--db-engine",
+        default=None,
+        help="the embedded DB: mongo-java (mongo-java-server, default) or ferretdb "
+        "(env MEMDIAG_DB_ENGINE)",
     )
     g.add_argument("--driver", choices=["motor", "pymongo-async"], help="the server's DB driver")
     g.add_argument("--workers", type=int, help="the server's task worker threads")
@@ -201,6 +216,7 @@ def _resolve_env_defaults(args: argparse.Namespace) -> None:
         "duration": ("DURATION", 30.0, float),
         "warmup": ("WARMUP", 10.0, float),
         "cooldown": ("COOLDOWN", 3.0, float),
+        "ready_timeout": ("READY_TIMEOUT", 120.0, float),
         "mongo_uri": ("MONGO_URI", None, str),
     }
     for field_name, (env_name, default, kind) in defaults.items():
@@ -218,8 +234,17 @@ def load_plan(args: argparse.Namespace) -> LoadPlan:
         raise UsageError(f"--locustfile {args.locustfile}: no such file")
     if args.rate <= 0 or args.duration <= 0 or args.warmup < 0 or args.cooldown < 0:
         raise UsageError("--rate and --duration must be > 0, --warmup and --cooldown >= 0")
+    if args.ready_timeout < 0:
+        raise UsageError(f"--ready-timeout {args.ready_timeout}: must be >= 0")
     if args.users is not None and args.users < 1:
         raise UsageError(f"--users {args.users}: need at least 1")
+    if args.load_processes < 1:
+        raise UsageError(f"--load-processes {args.load_processes}: need at least 1")
+    options = _options(args.option)
+    if scenario is not None:  # a user's own locustfile has options we cannot know
+        for key, value in options.items():
+            if (why := check_option(key, value)) is not None:
+                raise UsageError(f"-O {key}={value}: {why}")
     return LoadPlan(
         scenario=scenario,
         locustfile=args.locustfile,
@@ -229,8 +254,9 @@ def load_plan(args: argparse.Namespace) -> LoadPlan:
         warmup_s=args.warmup,
         cooldown_s=args.cooldown,
         processes=args.load_processes,
-        options=_options(args.option),
+        options=options,
         status_endpoint=args.status_endpoint,
+        ready_timeout_s=args.ready_timeout,
     )
 
 
@@ -243,8 +269,18 @@ def server_plan(args: argparse.Namespace) -> ServerPlan:
             raise UsageError(f"--allocator: {exc}") from None
     if args.sample_interval <= 0:
         raise UsageError(f"--sample-interval {args.sample_interval}: must be > 0 seconds")
+    for flag, value in (
+        ("--workers", args.workers),
+        ("--server-processes", args.server_processes),
+        ("--tracemalloc-frames", args.tracemalloc_frames),
+    ):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} {value}: need at least 1")
+    if args.mongo_uri and not args.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise UsageError(f"--mongo-uri {args.mongo_uri!r} is not a mongodb:// URI")
     return ServerPlan(
         mongo_uri=args.mongo_uri,
+        db_engine=resolve_engine(args.db_engine),
         driver=args.driver,
         workers=args.workers,
         processes=args.server_processes,
@@ -262,6 +298,8 @@ def output_dir(args: argparse.Namespace, default_name: str) -> Path:
     """The run folder: -o DIR (which must not hold runs already), else a fresh one."""
     if args.output is not None:
         out = Path(args.output)
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"-o {out} is a file; name a folder for the run")
         runs = out / RUNS_DIR
         if runs.is_dir() and any(runs.iterdir()):
             # The report covers every run in the folder: old ones would mix in.
@@ -351,5 +389,12 @@ def finish(outcome: Outcome, out: Path, name: str, *, html: bool = True) -> int:
         return 3
     if not comparison.valid:
         print("memdiag: invalid run(s): " + "; ".join(comparison.invalid_reasons), file=sys.stderr)
+        return 3
+    if not comparison.comparable:
+        print(
+            "memdiag: work not comparable (see the report's Work table): "
+            + not_comparable_line(comparison),
+            file=sys.stderr,
+        )
         return 3
     return 0

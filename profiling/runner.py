@@ -106,11 +106,9 @@ def _environment(server: ServerPlan, attach: Attach | None) -> Environment:
     if server.mongo_uri:
         kind, version = figures.db_version(server.mongo_uri)
         return figures.environment(db_server=kind or "MongoDB", db_version=version)
-    with EmbeddedDB() as db:
-        kind, version = figures.db_version(db.uri)
-    return figures.environment(
-        db_server=f"{kind or 'FerretDB'} (embedded, SQLite)", db_version=version
-    )
+    with EmbeddedDB(engine=server.db_engine) as db:
+        db_server, version = figures.embedded_db_identity(db)
+    return figures.environment(db_server=db_server, db_version=version)
 
 
 def measure_run(
@@ -265,7 +263,9 @@ def _assemble(
         # With several server processes each scrape reaches one of them at random, so
         # the two scrapes may not be of the same counters: then there are no DB figures.
         with contextlib.suppress(HarnessError):
-            db = figures.db_figures(db_evidence(parse_metrics(before), parse_metrics(after)))
+            db = figures.db_figures(
+                db_evidence(parse_metrics(before), parse_metrics(after)), plan.duration_s
+            )
         lag = figures.histogram_quantile_ms(before, after, 0.99)
     spec = job.config.spec if attach is None else f"url:{attach.url}"
     if state.allocator:
@@ -293,4 +293,7 @@ def _assemble(
         phases=figures.phases_of(samples),
         sweep_param=job.sweep_param,
         host_load_1m=load_1m,
+        work=figures.work_figures(state.load),
+        calibration=state.calibration,
+        status_in_flight=figures.in_flight(before, after) if before and after else None,
     )

@@ -90,6 +90,75 @@ class DbFigures:
     commands_per_poll: float | None  # every command the server sent, per poll
     reply_bytes_per_poll: float | None  # reply bytes of the status path's commands, per poll
     by_command: dict[str, CommandCount] = field(default_factory=dict)
+    # Every reply byte the server decoded from the DB per steady second (all traffic): how
+    # much BSON it turned into Python objects, the incident's mechanism.
+    reply_bytes_per_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkFigures:
+    """The work a run measured: the polled tasks as their status replies showed them in the
+    steady phase (medians over the tasks), and the status polls served.
+
+    Two runs measure their designs, not their work, only when these agree; with tasks that
+    stay the same size, steady-phase RSS growth measures retention.
+    """
+
+    tasks: int  # polled tasks
+    target_segments: int  # the size they were pre-grown to (0: not pre-grown)
+    segments_start: float  # median over tasks of the status view's segment_count
+    segments_end: float
+    status_bytes_start: float  # median over tasks of the status reply's size
+    status_bytes_end: float
+    polls: int  # status replies in the steady phase, all polled tasks
+    polls_per_s: float  # polls over the steady phase's seconds (the achieved poll rate)
+    ready_after_s: float | None = None  # load start -> every task at its target size
+
+    @property
+    def task_segments(self) -> float:
+        """The size the run polled: the mean of the median task at start and end."""
+        return (self.segments_start + self.segments_end) / 2.0
+
+    @property
+    def growth_pct(self) -> float | None:
+        """How much the median task grew within the steady phase (None from 0 segments)."""
+        if self.segments_start <= 0:
+            return None
+        return (self.segments_end / self.segments_start - 1.0) * 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class DbCalibration:
+    """How fast the DB a run used serves one task of the scenario's size, against the
+    client's own decode of the same bytes (medians of `reads` reads after a warm-up).
+
+    find_one by `_id` returning raw BSON is the DB's share plus the wire; a ratio far
+    above 1 means the DB, not the server, sets the pace of a design that reads per poll.
+    """
+
+    engine: str  # "FerretDB 1.24.2", "mongo-java-server 1.47.0", "MongoDB 7.0.4"
+    segments: int
+    words_per_segment: int
+    doc_bytes: int  # the task document's BSON size
+    find_one_ms: float
+    decode_ms: float  # bson.decode of the same bytes in the client
+    reads: int
+
+    @property
+    def ratio(self) -> float | None:
+        return self.find_one_ms / self.decode_ms if self.decode_ms > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """Status requests in flight over the steady phase, from the server's histogram
+    `memdiag_status_in_flight` (observed as each status request starts, counting itself):
+    how many decoded task documents db-polling may hold at once."""
+
+    max_in_flight: int  # upper bound of the highest bucket that got an observation
+    mean_in_flight: float  # sum / count of the observations
+    polls: int  # observations: status requests started in the steady phase
+    above_buckets: bool = False  # an observation fell above the last finite bucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +187,9 @@ class Environment:
     platform: str = ""
     python: str = ""
     git_commit: str = ""
-    db_server: str = ""  # "FerretDB (embedded, SQLite)" or "MongoDB"
+    # "mongo-java-server 1.47.0 (embedded, memory backend)", "FerretDB (embedded, SQLite)"
+    # or "MongoDB" (a --mongo-uri server)
+    db_server: str = ""
     db_version: str = ""
     versions: dict[str, str] = field(default_factory=dict)
 
@@ -166,6 +237,9 @@ class RunResult:
     # The host's 1-minute load average when the run started: on a shared machine it says
     # how much else competed for the CPUs.
     host_load_1m: float | None = None
+    work: WorkFigures | None = None  # None: the load (a user's locustfile) reported none
+    calibration: DbCalibration | None = None
+    status_in_flight: InFlight | None = None
     dir: str | None = None  # run folder relative to the summary; not stored in run.json
     timeline: dict[str, Series] = field(default_factory=dict)  # from rss.csv, not JSON
 

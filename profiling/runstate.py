@@ -8,6 +8,7 @@ and freezes the result into a RunResult.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -20,13 +21,15 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from loadtests.defaults import polled_task_size
 from loadtests.results import LoadResult
 from loadtests.runner import LoadRunError, LoadSpec, LoadSpecError, run_load
 from profiling import figures
 from profiling.embedded_db import EmbeddedDB
-from profiling.errors import HarnessError, UsageError
+from profiling.errors import HarnessError, MemdiagError, UsageError
 from profiling.plans import Job, Progress, ServerPlan
 from profiling.probes.allocator import active_allocator, allocator_env, parse_choice
+from profiling.probes.dbcalibrate import calibrate
 from profiling.probes.debugclient import DebugClient
 from profiling.probes.heapdiff import diff_files, include_patterns, render_text
 from profiling.probes.memray_capture import (
@@ -39,9 +42,13 @@ from profiling.probes.procmem import child_pids
 from profiling.probes.sampler import Sampler, Target
 from profiling.results import (
     AllocationSite,
+    DbCalibration,
     HeapFigures,
 )
 from profiling.servers import ReferenceServer, reference_server_args
+
+CONTROL_DIR = "control"  # the run's folder where runner and scenario exchange phase files
+STEADY_LEAD_S = 0.5
 
 
 def _sleep_until(
@@ -51,6 +58,28 @@ def _sleep_until(
         time.sleep(min(0.25, left))
         progress.phase(phase, time.monotonic() - start)
         alive()
+
+
+def _wait_ready(
+    control: Path,
+    timeout_s: float,
+    start: float,
+    progress: Progress,
+    alive: Callable[[], None],
+    thread: threading.Thread,
+) -> float | None:
+    """When the scenario said every polled task showed its target size (epoch s), or None."""
+    deadline = time.monotonic() + timeout_s
+    ready = control / "ready.json"
+    while thread.is_alive():
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            return float(json.loads(ready.read_text(encoding="utf-8"))["ready_at_s"])
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
+        progress.phase("warm-up: tasks growing", time.monotonic() - start)
+        alive()
+    return None
 
 
 def _metrics_text(url: str) -> str | None:
@@ -107,7 +136,8 @@ class RunState:
         self.run_dir = run_dir
         self.progress = progress
         self.reasons: list[str] = []
-        self.admin_token = secrets.token_hex(16)
+        # The user's own MEMDIAG_ADMIN_TOKEN when set (the server reads that variable too).
+        self.admin_token = os.environ.get("MEMDIAG_ADMIN_TOKEN") or secrets.token_hex(16)
         self.locust_pid: int | None = None
         self.sampler: Sampler | None = None
         self.load: LoadResult | None = None
@@ -117,6 +147,9 @@ class RunState:
         self.sites: tuple[AllocationSite, ...] = ()
         self.artifacts: dict[str, str] = {}
         self.allocator: str | None = None
+        self.mongo_uri: str | None = None  # the DB the server under test used, when known
+        self.calibration: DbCalibration | None = None
+        self.db_label: str | None = None  # the embedded DB's engine and backend
 
     def start_server(
         self, stack: contextlib.ExitStack, server: ServerPlan
@@ -124,8 +157,10 @@ class RunState:
         if server.mongo_uri:
             mongo_uri, db_pid = server.mongo_uri, None
         else:
-            db = stack.enter_context(EmbeddedDB())
+            db = stack.enter_context(EmbeddedDB(engine=server.db_engine))
             mongo_uri, db_pid = db.uri, db.pid
+            self.db_label = db.description
+        self.mongo_uri = mongo_uri
         extra = list(server.extra_args)
         if server.driver:
             extra += ["--driver", server.driver]
@@ -135,7 +170,6 @@ class RunState:
             extra += ["--processes", str(server.processes)]
         if self.job.profile == "tracemalloc":
             extra += ["--tracemalloc-frames", str(server.tracemalloc_frames)]
-            extra += ["--admin-token", self.admin_token]
         database = f"memdiag_{uuid.uuid4().hex[:12]}"  # a fresh database per run
         args = reference_server_args(
             self.job.config,
@@ -148,6 +182,9 @@ class RunState:
         allocator = self.job.config.allocator or server.allocator
         if allocator:
             env = allocator_env(parse_choice(allocator), env)
+        if self.job.profile == "tracemalloc":
+            # By environment, not argv: argv is in processes.json and in everyone's `ps`.
+            env["MEMDIAG_ADMIN_TOKEN"] = self.admin_token
         if self.job.profile == "memray":
             capture = self.run_dir / "memray.bin"
             argv = memray_command(["-m", "reference_server", *args], capture, server.memray)
@@ -194,6 +231,8 @@ class RunState:
             warmup_s=plan.warmup_s,
             processes=plan.processes,
             options=dict(plan.options),
+            control_dir=self.run_dir / CONTROL_DIR,
+            ready_timeout_s=plan.ready_timeout_s,
         )
         try:
             spec.check()
@@ -222,12 +261,31 @@ class RunState:
         t0 = _wait_for_ramp(self.run_dir / "locust.log", 30.0, thread)
         debug = DebugClient(url, self.admin_token) if self.job.profile == "tracemalloc" else None
         _sleep_until(t0 + plan.warmup_s, "warm-up", t0, self.progress, check)
+        # The warm-up ends when every polled task has its target size, not at a fixed time:
+        # designs that grow their tasks at different speeds are measured at the same size.
+        control = self.run_dir / CONTROL_DIR
+        ready_at_s = _wait_ready(control, plan.ready_timeout_s, t0, self.progress, check, thread)
+        if ready_at_s is None and thread.is_alive():
+            self.reasons.append(
+                "the polled tasks did not all reach their target size within"
+                f" {plan.warmup_s + plan.ready_timeout_s:.0f}s of warm-up"
+            )
+        # Locust reads the steady phase's bounds from this file; they lie a moment ahead
+        # so that it sees them before the first request that counts.
+        steady_epoch_s = time.time() + STEADY_LEAD_S
+        steady = {"steady_start_s": steady_epoch_s, "stop_at_s": steady_epoch_s + plan.duration_s}
+        tmp = control / "steady.json.tmp"
+        control.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(steady, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(control / "steady.json")
+        steady_start = time.monotonic() + STEADY_LEAD_S
+        _sleep_until(steady_start, "warm-up", t0, self.progress, check)
         before = _metrics_text(url)
         self.sampler.set_phase("steady", reset_peak=True)
         if debug is not None:
             debug.reset_peak()
             debug.snapshot(self.run_dir / "steady-start.tracemalloc")
-        _sleep_until(t0 + plan.warmup_s + plan.duration_s, "steady", t0, self.progress, check)
+        _sleep_until(steady_start + plan.duration_s, "steady", t0, self.progress, check)
         after = _metrics_text(url)
         self.sampler.set_phase("cooldown")
         self.metrics = (before, after)
@@ -237,13 +295,14 @@ class RunState:
                 self.artifacts[name] = f"{name.replace('_', '-')}.prom"
         if debug is not None:
             self._tracemalloc(debug)
-        end = t0 + plan.warmup_s + plan.duration_s + plan.cooldown_s
+        end = steady_start + plan.duration_s + plan.cooldown_s
         _sleep_until(end, "cool-down", t0, self.progress, check)
         thread.join(timeout=max(60.0, plan.warmup_s + plan.duration_s))
         self.sampler.stop()
         if thread.is_alive():
             stop_locust(self.locust_pid)
             thread.join(timeout=20.0)
+        self._calibrate()
         if isinstance(self.load_error, LoadRunError):
             raise HarnessError(str(self.load_error))
         if self.load_error is not None:
@@ -251,6 +310,28 @@ class RunState:
         for name in ("load.json", "locust.log", "locust_stats.csv"):
             if (self.run_dir / name).is_file():
                 self.artifacts[name.split(".")[0]] = name
+
+    def _calibrate(self) -> None:
+        """Time a read of one task of the polled size on the run's DB, against the client's
+        decode of it. After the load, so that the DB is warm (a fresh JVM is not after a
+        few reads) and nothing else competes; a DB that is gone leaves no calibration."""
+        plan = self.job.load
+        size = polled_task_size(plan.scenario, plan.options) if plan.locustfile is None else None
+        if self.mongo_uri is None or size is None:
+            return
+        self.progress.phase("calibrating the DB", 0.0)
+        try:
+            cal = calibrate(
+                self.mongo_uri,
+                segments=size[0],
+                words_per_segment=size[1],
+                warmup_reads=10,
+                engine=self.db_label,
+            )
+        except MemdiagError as exc:
+            self.reasons.append(f"the DB could not be calibrated after the run: {exc}")
+            return
+        self.calibration = DbCalibration(**dataclasses.asdict(cal))
 
     def _tracemalloc(self, debug: DebugClient) -> None:
         end = self.run_dir / "steady-end.tracemalloc"

@@ -2,17 +2,33 @@
 
 It guarantees, per configuration, `peak_rss_bytes`, `rss_growth_mib_per_min`,
 `status_p99_ms`, `db_reads_per_poll` and `error_rate` (medians over the measured runs;
-every other metric too), `valid`, every run's record (`runs`), and `verdicts` per metric
-and pair. `profiling.results.load_summary` reads it back.
+every other metric too), `valid`, `work` (the median work, or null when the load
+recorded none) and `db_bound` (why the DB set its pace, or null); at the top level
+`comparable` and `not_comparable` (one entry per way the work differs from the
+baseline's or kept growing), every run's record (`runs`), and `verdicts` per metric and
+pair. `profiling.results.load_summary` reads it back.
+
+Everything added since the first schema is additive (new keys, new optional run fields),
+so `schema_version` stays 1 and older summaries still load.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
+from profiling.comparable import DbBound, NotComparable
 from profiling.compare import Comparison
 from profiling.results import SCHEMA_VERSION, run_record
 from profiling.stats import Verdict
+
+
+def _not_comparable_record(n: NotComparable) -> dict[str, Any]:
+    return {**asdict(n), "reason": n.describe()}
+
+
+def _db_bound_record(b: DbBound | None) -> dict[str, Any] | None:
+    return None if b is None else {**asdict(b), "reason": b.reason()}
 
 
 def _verdict_record(v: Verdict) -> dict[str, Any]:
@@ -41,6 +57,8 @@ def summary_document(c: Comparison) -> dict[str, Any]:
         "name": c.name,
         "valid": c.valid,
         "invalid_reasons": list(c.invalid_reasons),
+        "comparable": c.comparable,
+        "not_comparable": [_not_comparable_record(n) for n in c.not_comparable],
         "alpha": c.alpha,
         "scenario": run_record(first)["scenario"],
         "scenario_mismatch": list(c.scenario_mismatch),
@@ -51,6 +69,8 @@ def summary_document(c: Comparison) -> dict[str, Any]:
                 "n_runs": len(conf.runs),
                 "n_attribution_runs": len(conf.attribution),
                 "valid": all(r.valid for r in (*conf.runs, *conf.attribution)),
+                "work": None if conf.work is None else asdict(conf.work),
+                "db_bound": _db_bound_record(conf.db_bound),
                 **conf.medians,
             }
             for conf in c.configurations

@@ -27,7 +27,7 @@ def _kind(value: object) -> str:
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int | float):
-        return "a number"
+        return repr(value)
     if isinstance(value, str):
         return f"{value[:40]!r}"
     if isinstance(value, list):
@@ -103,6 +103,23 @@ class Fields:
 
     def opt_float(self, key: str) -> float | None:
         return None if self._get(key, True) is None else self.float_(key)
+
+    def count(self, key: str) -> int:
+        """A non-negative integer (tasks, polls, bytes)."""
+        value = self.int_(key)
+        if value < 0:
+            raise self.fail(key, "a count (0 or more)", value)
+        return value
+
+    def amount(self, key: str) -> float:
+        """A non-negative finite number (a duration, a size, a rate)."""
+        value = self.float_(key)
+        if value < 0:
+            raise self.fail(key, "a number >= 0", value)
+        return value
+
+    def opt_amount(self, key: str) -> float | None:
+        return None if self._get(key, True) is None else self.amount(key)
 
     def obj(self, key: str) -> Fields:
         return Fields(self._get(key, False), self.where, self._name(key))

@@ -19,6 +19,7 @@ from reference_server.debug import setup_debug
 from reference_server.errors import error_middleware
 from reference_server.live import LiveRegistry
 from reference_server.metrics import Metrics, watch_loop_lag
+from reference_server.openapi import register
 from reference_server.pipeline.worker import Worker
 from reference_server.recovery import recover
 from reference_server.routes import ROUTES
@@ -35,7 +36,7 @@ def create_app(settings: Settings, *, fail_interrupted: bool = True) -> web.Appl
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[LIVE] = LiveRegistry()
-    app.add_routes(ROUTES)
+    register(app, ROUTES)
     app.cleanup_ctx.append(_lifecycle(fail_interrupted))
     setup_debug(app, settings.admin_token)
     return app

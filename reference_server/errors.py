@@ -6,6 +6,9 @@
     ├── NotFound (404 not_found)        also: another user's task, a malformed id
     ├── Conflict (409 conflict)         cancel a finished task, delete a running one
     ├── PayloadTooLarge (413 too_large)
+    ├── Unprocessable (422 unprocessable)  well-formed, but cannot be done (a task too big)
+    ├── RequestTimeout (408 timeout)     an upload that trickles past --upload-timeout-s
+    ├── UnsupportedMedia (415 unsupported_media_type)   an upload that is not audio
     ├── InsufficientStorage (507 insufficient_storage)   also: ENOSPC/EDQUOT writing a file
     └── ServiceUnavailable (503 db_unavailable)          also: a transient DB error (below)
 
@@ -61,6 +64,21 @@ class PayloadTooLarge(ApiError):
     code = "too_large"
 
 
+class Unprocessable(ApiError):
+    status = 422
+    code = "unprocessable"
+
+
+class RequestTimeout(ApiError):
+    status = 408
+    code = "timeout"
+
+
+class UnsupportedMedia(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class InsufficientStorage(ApiError):
     status = 507
     code = "insufficient_storage"
@@ -114,7 +132,12 @@ async def error_middleware(
         if exc.status < 400:
             raise
         code = "not_found" if exc.status == 404 else exc.reason.lower().replace(" ", "_")
-        return _json_error(exc.status, code, exc.reason)
+        response = _json_error(exc.status, code, exc.reason)
+        # Keep what the exception says beyond its body: a 405's Allow (RFC 9110) above all.
+        for name, value in exc.headers.items():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
+        return response
     except PyMongoError as exc:
         if not is_transient(exc):
             log.exception("unhandled error on %s %s", request.method, request.path)

@@ -1,7 +1,8 @@
 """Shared fixtures: the real embedded MongoDB-compatible DB and the real reference server.
 
 A test that needs the DB never skips: if the DB cannot start, the fixture fails and
-says why. MEMDIAG_MONGO_URI points the whole suite at another MongoDB server.
+says why. MEMDIAG_DB_ENGINE (mongo-java, the default, or ferretdb) picks the embedded DB;
+MEMDIAG_MONGO_URI points the whole suite at another MongoDB server.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from profiling.embedded_db import EmbeddedDB
 from profiling.errors import MemdiagError
 from profiling.subprocs import first_line, terminate
 
+# pytester runs pytest sessions of its own: the memdiag pytest plugin's tests need it.
+pytest_plugins = ["pytester"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -40,8 +44,8 @@ def mongo_uri() -> Iterator[str]:
     if uri := os.environ.get("MEMDIAG_MONGO_URI"):
         yield uri
         return
-    db = EmbeddedDB()
     try:
+        db = EmbeddedDB()  # the engine from MEMDIAG_DB_ENGINE, else the default
         db.start()
     except MemdiagError as exc:
         pytest.fail(f"embedded DB could not start: {exc}", pytrace=False)

@@ -14,7 +14,7 @@ from typing import Any
 
 import gevent
 import orjson
-from _memdiag import STATE, WATCH, log
+from _memdiag import STATE, WATCH, WORK, log
 from locust import FastHttpUser, constant
 
 from loadtests.validate import (
@@ -35,6 +35,7 @@ class ApiUser(FastHttpUser):
     abstract = True
     wait_time = constant(0)
     token = ""
+    last_reply_bytes = 0  # body size of the last reply `call` read
 
     def __init__(self, environment: Any) -> None:
         # The reference server prints its base URL with a trailing slash; joined with
@@ -111,6 +112,7 @@ class ApiUser(FastHttpUser):
             **kwargs,
         ) as resp:
             done_s = time.time()
+            self.last_reply_bytes = len(resp.content or b"")
             if resp.status_code not in tuple(expect):
                 failures.append(
                     f"http {resp.status_code}" if resp.status_code else "connection error"
@@ -147,6 +149,7 @@ class ApiUser(FastHttpUser):
                 "segments_per_second": o.segments_per_second,
                 "words_per_segment": o.words_per_segment,
                 "seed": o.seed,
+                "initial_segments": min(int(getattr(o, "initial_segments", 0)), int(o.segments)),
             }
         }
 
@@ -162,6 +165,7 @@ class ApiUser(FastHttpUser):
             headers=self.auth(token),
         )
         if isinstance(doc, dict) and isinstance(doc.get("task_id"), str):
+            WORK.expect(doc["task_id"])
             return doc["task_id"]
         return None
 
@@ -182,7 +186,8 @@ class ApiUser(FastHttpUser):
                 problems += WATCH.observe(task_id, floor, doc)
             return problems
 
-        return self.call(
+        intended_s = time.time() if intended_s is None else intended_s
+        doc = self.call(
             "GET",
             f"/api/tasks/{task_id}",
             name=name,
@@ -191,6 +196,8 @@ class ApiUser(FastHttpUser):
             auth=False,
             headers=self.auth(token),
         )
+        WORK.observe(task_id, doc, self.last_reply_bytes, intended_s, time.time())
+        return doc
 
     def fetch_final(
         self, task_id: str, expected_segments: int | None, token: str | None = None

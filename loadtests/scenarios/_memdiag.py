@@ -14,7 +14,12 @@ Every scenario locustfile imports this module (its name starts with "_", so
   its final counts and waits for them (Locust itself waits only 0.5 s for the last
   report on quit), and the master (or the local runner) writes the JSON on `quitting`;
 - the `STATE` of this process that `_apiuser.ApiUser` (the abstract base user of the
-  scenarios) paces and records through.
+  scenarios) paces and records through, and the `WORK` it reports the polled tasks to;
+- with `--control-dir` (the experiment runner's), a control loop on the master (or the
+  local runner): it writes `ready.json` once every polled task has shown its target size
+  (`--initial-segments`; at once for a scenario that pre-grows nothing), reads
+  `steady.json` ({steady_start_s, stop_at_s}) to start the steady phase and stop the test
+  when the runner says, and tells the workers. `-t` is then only a hard limit.
 
 Requests made outside `ApiUser.call` (a user's own locustfile loaded together with this
 file) are recorded from Locust's `request` event, timed from the actual send.
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import sys
@@ -42,38 +48,20 @@ try:  # the repo root is not on sys.path when locust runs a file from a checkout
 except ImportError:  # pragma: no cover - depends on how memdiag was installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from loadtests.pacing import Pacer
+from loadtests.options import OPTIONS
 from loadtests.recorder import Recorder
 from loadtests.validate import TaskWatch
+from loadtests.work import WorkTracker, merge_exports
 
 log = logging.getLogger("memdiag.load")
 SHARE_MESSAGE = "memdiag_share"  # master -> worker: your share of the schedule
 FLUSH_MESSAGE = "memdiag_flush"  # master -> worker: stopping, send everything now
 FINAL_MESSAGE = "memdiag_final"  # worker -> master: the last counts, with the stop time
+STEADY_MESSAGE = "memdiag_steady"  # master -> worker: the steady phase starts at this time
 FLUSH_TIMEOUT_S = 15.0
+CONTROL_INTERVAL_S = 0.05
+READY_FILE, STEADY_FILE = "ready.json", "steady.json"
 
-# name -> (type, default, help). One option, three spellings: --poll-rate,
-# options.poll_rate, MEMDIAG_POLL_RATE.
-OPTIONS: dict[str, tuple[type, Any, str]] = {
-    "result_file": (str, "", "write the memdiag JSON result (HDR latencies) to this file"),
-    "warmup_s": (float, 0.0, "seconds after start whose requests are left out of 'steady'"),
-    "late_threshold_ms": (float, 10.0, "a paced send later than this counts as a late send"),
-    "poll_rate": (float, 10.0, "status polls per second, total over all users and processes"),
-    "create_rate": (float, 0.0, "task creations per second in total (0: when a tab is free)"),
-    "list_rate": (float, 2.0, "task-list requests per second, total"),
-    "upload_rate": (float, 0.2, "audio uploads per second, total"),
-    "segments": (int, 60, "segments per synthetic task"),
-    "segments_per_second": (float, 20.0, "pace of a synthetic task (task lasts segments/pace)"),
-    "words_per_segment": (int, 8, "words per synthetic segment"),
-    "seed": (int, 1, "seed of the synthetic engine"),
-    "view": (str, "auto", "status view expected: full (with segments), summary, or auto"),
-    "page_size": (int, 100, "segments per page when fetching a finished task's segments"),
-    "storm_tasks": (int, 4, "large live tasks polled by the storm, total over processes"),
-    "tasks_per_user": (int, 2, "tasks each dashboard user keeps running"),
-    "audio_dir": (str, "", "folder of audio files to upload (wav, mp3, ...)"),
-    "expect_upload_status": (str, "completed", "end state of an upload: completed|failed|any"),
-    "upload_engine": (str, "", "engine field sent with each upload (empty: server default)"),
-    "poll_interval_s": (float, 1.0, "seconds between an uploader's polls of its own task"),
-}
 _wanted: dict[str, Any] = {}  # option name -> default for this locustfile
 _streams: dict[str, str] = {}  # paced stream -> its rate option
 SCENARIO = {"name": "custom"}
@@ -84,7 +72,7 @@ def want(
 ) -> None:
     """Called by a scenario module at import: its options, paced streams, own defaults."""
     SCENARIO["name"] = scenario  # the last call wins: soak imports the others first
-    for name in ("result_file", "warmup_s", "late_threshold_ms", *names):
+    for name in ("result_file", "warmup_s", "late_threshold_ms", "control_dir", *names):
         _wanted.setdefault(name, OPTIONS[name][1])
     _wanted.update(defaults)
     _streams.update(streams or {})
@@ -94,7 +82,9 @@ def want(
 def _add_arguments(parser: Any) -> None:
     # parser.add_argument, not an argument group's: only the former puts the option in
     # the web UI (LocustArgumentParser tracks it there).
-    for name in sorted(set(_wanted) | {"result_file", "warmup_s", "late_threshold_ms"}):
+    for name in sorted(
+        set(_wanted) | {"result_file", "warmup_s", "late_threshold_ms", "control_dir"}
+    ):
         kind, default, text = OPTIONS[name]
         parser.add_argument(
             "--" + name.replace("_", "-"),
@@ -116,6 +106,7 @@ class _Process:
         self.stopped_at_s: float | None = None
         self.workers: dict[str, dict[str, Any]] = {}  # client id -> its latest process stats
         self.shares: dict[str, list[Any]] = {}  # client id -> [index, n, stopped at or None]
+        self.work_parts: dict[str, dict[str, Any]] = {}  # client id -> its latest WORK export
         self.awaiting: set[str] = set()  # workers whose final report has not come yet
         self.reported: set[str] = set()  # workers whose final report came
         self.logged: Counter[str] = Counter()
@@ -148,6 +139,7 @@ class _Process:
 
 STATE = _Process()
 WATCH = TaskWatch()
+WORK = WorkTracker()
 
 
 def _peak_rss_bytes() -> int:
@@ -186,8 +178,12 @@ def _on_init(environment: Any, **_kw: Any) -> None:
                 runner.send_message(FINAL_MESSAGE, _payload())
             STATE.recorder = None  # sends until the quit arrives are not counted
 
+        def on_steady(environment: Any, msg: Any, **_kw: Any) -> None:
+            _start_steady(float(msg.data["steady_start_s"]))
+
         runner.register_message(SHARE_MESSAGE, on_share)
         runner.register_message(FLUSH_MESSAGE, on_flush)
+        runner.register_message(STEADY_MESSAGE, on_steady)
     elif isinstance(runner, MasterRunner):
 
         def on_final(environment: Any, msg: Any, **_kw: Any) -> None:
@@ -213,10 +209,22 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         warmup_s=float(getattr(opts, "warmup_s", 0.0)),
         late_threshold_s=float(getattr(opts, "late_threshold_ms", 10.0)) / 1000.0,
     )
+    if getattr(opts, "control_dir", ""):
+        # The runner starts the steady phase (steady.json); until then nothing is steady.
+        STATE.recorder.steady_start_s = math.inf
     STATE.stopped_at_s = None
     STATE.workers.clear()
     STATE.shares.clear()
+    STATE.work_parts.clear()
     STATE.reported.clear()
+    # A scenario that pre-grows nothing (or a user's locustfile) is ready at once.
+    # Tasks are pre-grown to initial_segments, or to all their segments when fewer.
+    initial = int(getattr(opts, "initial_segments", 0) or 0)
+    WORK.reset(min(initial, int(getattr(opts, "segments", initial) or initial)))
+    if "initial_segments" not in _wanted:
+        WORK.ready_at_s = now_s
+    if not isinstance(runner, WorkerRunner) and getattr(opts, "control_dir", ""):
+        gevent.spawn(_control_loop, environment, Path(opts.control_dir))
     STATE.cpu_max = 0.0
     cpu = STATE.proc.cpu_times()
     STATE.cpu_start_s = cpu.user + cpu.system
@@ -265,6 +273,51 @@ def _on_test_stop(**_kw: Any) -> None:
         STATE.stopped_at_s = time.time()
 
 
+def _start_steady(steady_start_s: float) -> None:
+    WORK.steady_start_s = steady_start_s
+    if STATE.recorder is not None:
+        STATE.recorder.steady_start_s = steady_start_s
+
+
+def _work_export(runner: Any) -> dict[str, Any] | None:
+    if isinstance(runner, MasterRunner):
+        return merge_exports(list(STATE.work_parts.values()))
+    return WORK.export()
+
+
+def _control_loop(environment: Any, control: Path) -> None:
+    """Ready out, steady phase and stop in: the experiment runner's side of the warm-up."""
+    runner = environment.runner
+    ready_written, stop_at_s = False, None
+    while True:
+        gevent.sleep(CONTROL_INTERVAL_S)
+        if not ready_written:
+            work = _work_export(runner)
+            ready_at = (work or {}).get("ready_at_s")
+            if ready_at is not None:
+                _write_json(control / READY_FILE, {"ready_at_s": ready_at})
+                ready_written = True
+        if stop_at_s is None and (control / STEADY_FILE).is_file():
+            try:
+                steady = json.loads((control / STEADY_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # half-written: read it again next turn
+            _start_steady(float(steady["steady_start_s"]))
+            stop_at_s = float(steady["stop_at_s"])
+            if isinstance(runner, MasterRunner):
+                runner.send_message(STEADY_MESSAGE, {"steady_start_s": WORK.steady_start_s})
+        if stop_at_s is not None and time.time() >= stop_at_s:
+            runner.quit()  # what -t's timer does: test_stopping, then quitting
+            return
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
 def _payload() -> dict[str, Any]:
     assert STATE.recorder is not None
     process = STATE.stats("worker")
@@ -272,6 +325,7 @@ def _payload() -> dict[str, Any]:
         "recorder": STATE.recorder.export(),
         "process": process,
         "share": [STATE.share_index, STATE.share_n, STATE.stopped_at_s],
+        "work": WORK.export(),
     }
 
 
@@ -281,6 +335,7 @@ def _merge(client_id: str, payload: dict[str, Any]) -> None:
     STATE.recorder.merge(payload["recorder"])
     STATE.workers[client_id] = payload["process"]
     STATE.shares[client_id] = payload["share"]
+    STATE.work_parts[client_id] = payload["work"]
 
 
 @events.report_to_master.add_listener
@@ -324,12 +379,10 @@ def _on_quitting(environment: Any, **_kw: Any) -> None:
     doc = STATE.recorder.result(
         targets_per_s=STATE.targets, meta=meta, stopped_at_s=stopped_at_s, shares=shares
     )
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, sort_keys=True, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(target)
-    log.info("memdiag result written to %s", target)
+    if (work := _work_export(runner)) is not None:
+        doc["work"] = work
+    _write_json(Path(path), doc)
+    log.info("memdiag result written to %s", path)
 
 
 @events.request.add_listener

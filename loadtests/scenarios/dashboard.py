@@ -3,7 +3,9 @@
 Each user has its own account and keeps --tasks-per-user synthetic tasks running (a
 new batch when none is active). Lists are paced globally at --list-rate per second.
 Each list is checked: shape, counts, no segments in the entries, and only this user's
-tasks (no foreign data).
+tasks (no foreign data). The tasks start pre-grown (--initial-segments 300 of --segments
+360, trickling at 0.5/s) so every design lists tasks of the same size; the list entries'
+segment counts are the work this scenario reports (with the list reply's size).
 
     locust -f loadtests/scenarios/dashboard.py --host http://127.0.0.1:8080 \
         --headless -u 5 -r 5 -t 60s --list-rate 5 --result-file out/dash.json
@@ -11,11 +13,14 @@ tasks (no foreign data).
 
 from __future__ import annotations
 
+import time
+
 import gevent
 from _apiuser import ApiUser
-from _memdiag import want
+from _memdiag import WORK, want
 from locust import task
 
+from loadtests.defaults import SCENARIO_DEFAULTS
 from loadtests.validate import check_task_list
 
 want(
@@ -23,10 +28,12 @@ want(
     "list_rate",
     "tasks_per_user",
     "segments",
+    "initial_segments",
     "segments_per_second",
     "words_per_segment",
     "seed",
     streams={"list": "list_rate"},
+    **SCENARIO_DEFAULTS["dashboard"],
 )
 
 
@@ -48,12 +55,19 @@ class DashboardUser(ApiUser):
         if not self.token:
             gevent.sleep(1.0)
             return
+        intended_s = self.paced("list")
         doc = self.call(
             "GET",
             "/api/tasks",
             name="GET /api/tasks",
-            intended_s=self.paced("list"),
+            intended_s=intended_s,
             check=lambda d: check_task_list(d, self.own),
         )
+        if isinstance(doc, dict):
+            for entry in doc.get("active_tasks") or []:
+                if isinstance(entry, dict) and entry.get("task_id") in self.own:
+                    WORK.observe(
+                        entry["task_id"], entry, self.last_reply_bytes, intended_s, time.time()
+                    )
         if isinstance(doc, dict) and doc.get("active_count") == 0:
             self.start_batch()

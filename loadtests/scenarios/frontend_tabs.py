@@ -9,6 +9,10 @@ processes (an open model), so give enough users that some are always free
 (users >= rate x latency). --create-rate paces task creation the same way; 0 lets a
 tab start its next task as soon as the previous one ends.
 
+Equal work by default: each task starts pre-grown (--initial-segments 300 of 8 words)
+and trickles on at 0.5 segments/s for --segments 360 in all, so a tab watches a task of
+nearly constant size for two minutes, and its next task comes back at the same size.
+
     locust -f loadtests/scenarios/frontend_tabs.py --host http://127.0.0.1:8080 \
         --headless -u 20 -r 20 -t 60s --poll-rate 20 --result-file out/load.json
 """
@@ -20,17 +24,21 @@ from _apiuser import TERMINAL, ApiUser
 from _memdiag import want
 from locust import task
 
+from loadtests.defaults import SCENARIO_DEFAULTS
+
 want(
     "frontend_tabs",
     "poll_rate",
     "create_rate",
     "segments",
+    "initial_segments",
     "segments_per_second",
     "words_per_segment",
     "seed",
     "view",
     "page_size",
     streams={"poll": "poll_rate", "create": "create_rate"},
+    **SCENARIO_DEFAULTS["frontend_tabs"],
 )
 
 

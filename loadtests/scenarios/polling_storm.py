@@ -1,10 +1,16 @@
 """polling-storm: many pollers on a few large live tasks, the incident's trigger.
 
-Each load-generator process owns its share of --storm-tasks synthetic tasks (default
-4 x --segments 5000, paced by --segments-per-second) under one account; every user
-polls them round-robin at a total of --poll-rate per second (open model, shared by all
-users and processes). A task that ends is checked (final segment count) and replaced,
-so the tasks stay live for the whole run.
+Each load-generator process owns its share of --storm-tasks synthetic tasks under one
+account; every user polls them round-robin at a total of --poll-rate per second (open
+model, shared by all users and processes). A task that ends is checked (final segment
+count) and replaced by one of the same size, so the tasks stay live for the whole run.
+
+Equal work by default: the tasks start pre-grown (--initial-segments 1000 of 12 words,
+about 1 MiB of BSON each) and trickle on at --segments-per-second 0.5, so in every design
+the polled tasks have the same size, growing by about 3 % a minute. The size is the
+largest round one at which every design sustains the default rate (10 polls/s) on this
+project's 2-core machine with the embedded mongo-java-server: the README's "Choosing
+the storm's size" has the measurements.
 
     locust -f loadtests/scenarios/polling_storm.py --host http://127.0.0.1:8080 \
         --headless -u 30 -r 30 -t 60s --poll-rate 50 --result-file out/storm.json
@@ -21,6 +27,7 @@ from _memdiag import STATE, want
 from gevent.event import Event
 from locust import events, task
 
+from loadtests.defaults import SCENARIO_DEFAULTS
 from loadtests.pacing import split_evenly
 
 want(
@@ -28,15 +35,14 @@ want(
     "poll_rate",
     "storm_tasks",
     "segments",
+    "initial_segments",
     "segments_per_second",
     "words_per_segment",
     "seed",
     "view",
     "page_size",
     streams={"poll": "poll_rate"},
-    segments=5000,
-    segments_per_second=50.0,
-    poll_rate=20.0,
+    **SCENARIO_DEFAULTS["polling_storm"],
 )
 
 

@@ -17,13 +17,15 @@ from profiling.runargs import (
     server_plan,
 )
 from profiling.runner import run_schedule, schedule
-from profiling.servers import DEFAULT_CONFIGS, parse_configurations
+from profiling.servers import DEFAULT_CONFIGS, check_configurations, parse_configurations
 
 HELP = "measure several configurations under identical load (A B C A B C ...) and report"
 DESCRIPTION = (
     HELP + ".\n\nA configuration is mode[:switch=value,...][@ALLOCATOR] (ALLOCATOR: glibc, "
     "jemalloc, arenas=N); the same one twice is an A/A run (labelled lean, lean#2) that "
-    "calibrates noise. Verdicts need --repeat 4 or more to be called significant.\n\n"
+    "calibrates noise. Verdicts need --repeat 4 or more to be called significant. Exits 3 "
+    "when a run is invalid or the work is not comparable (task size or polls served more "
+    "than 10 % from the first configuration's, or tasks growing in the steady phase).\n\n"
     + ENV_NOTE
     + "\n\nexample: memdiag compare --duration 20 --warmup 5 --repeat 1\n"
     "example: memdiag compare --configs db-polling,db-polling@jemalloc --repeat 4"
@@ -48,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--repeat {args.repeat}: need at least 1")
     plan = load_plan(args)
     server = server_plan(args)
+    check_configurations(configs, server.extra_args)  # every argument, before anything starts
     out = output_dir(args, "compare")
     jobs = schedule(configs, args.repeat, plan, profile=args.profile)
     progress = RichProgress(len(jobs))

@@ -8,15 +8,17 @@ from pathlib import Path
 
 from profiling.compare import METRICS, Comparison, compare, scenario_differences
 from profiling.errors import UsageError
+from profiling.narrative import text_table, verdict_paragraph, work_text
 from profiling.outputs import write_reports
-from profiling.render import verdict_paragraph
 from profiling.results import RunResult, load_any, rebase_dirs
 
 HELP = "compare two run folders or summary.json files (two branches of your app, say)"
 DESCRIPTION = (
     HELP + ".\n\nA is the baseline. Prints the verdict and a table per metric; -o DIR also "
     "writes summary.json, report.md and report.html there. Refuses when the two were "
-    "measured under different scenario parameters, unless --force."
+    "measured under different scenario parameters, unless --force. Work that differs by "
+    "more than 10 % (task size, status polls served per second) or kept growing is "
+    "marked not comparable, in the verdict and the JSON."
 )
 
 
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_table(c: Comparison) -> str:
-    """The verdict and a plain-text table of every metric, for a terminal."""
+    """The verdict, the work each side did, and a plain-text table of every metric."""
     names = [conf.name for conf in c.configurations]
     header = ["metric", *names, "verdict"]
     rows = [header]
@@ -96,9 +98,4 @@ def format_table(c: Comparison) -> str:
             if (v := c.verdict(m.key, c.baseline.name, conf.name)) is not None
         ]
         rows.append([m.title, *(m.format(v) for v in values), "; ".join(labels)])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return verdict_paragraph(c) + "\n\n" + "\n".join(lines)
+    return verdict_paragraph(c) + "\n\n" + work_text(c) + "\n\n" + text_table(rows)

@@ -140,7 +140,12 @@ def descendant_pids(pid: int) -> list[int]:
 
 def _read_one(pid: int, detail: bool) -> MemReading:
     base = PROC / str(pid)
-    status = parse_status(_read_text(base / "status"))
+    text = _read_text(base / "status")
+    if "\nState:\tZ" in text:
+        # Exited but not yet reaped by its parent (a server the caller started itself):
+        # /proc still lists it, with no memory at all. It is gone, not a reading of 0.
+        raise ProbeError(f"process gone: {pid} has exited (a zombie, not yet reaped)")
+    status = parse_status(text)
     cpu_s = parse_stat_cpu_s(_read_text(base / "stat"))
     uss = pss = None
     if detail:

@@ -10,6 +10,8 @@ on the switches:
   that is the original merge (read the task, copy it if copy_on_merge, update, write it
   all back); with chunks, only new chunk documents and a few small fields.
 - checkpoint_interval_s <= 0: the DB sees the task again only when it ends.
+- a synthetic task with `initial_segments` gets them at once and checkpoints them in
+  one write (as the design writes: the merge, or chunks), never one write per segment.
 - cleanup_at_task_end: `finally:` pops every per-task entry and runs gc.collect().
 """
 
@@ -108,6 +110,7 @@ class TaskRun:
         self.cancelled = worker.live.cancel_flag(task_id)
         self.last_checkpoint = 0.0
         self.flushed_chunks = 0  # chunks fully written (segment_storage=chunks)
+        self.initial_segments = 0  # emitted at once; checkpointed together when all are in
         self.held: list[Any] = []  # decoded audio kept alive when gc_after_conversion is off
         self.db_gone = False  # the retry budget ran out: the final write gets one try
 
@@ -159,6 +162,7 @@ class TaskRun:
             params = SyntheticParams(
                 **{k: v for k, v in source["params"].items() if k != "diarize_seconds"}
             )
+            self.initial_segments = params.initial_segments
             duration_s = None
 
         self._stage(TaskState.TRANSCRIBING)
@@ -285,7 +289,8 @@ class TaskRun:
         segments.append(segment)
         self.state["segment_count"] = len(segments)
         self._progress(TaskState.TRANSCRIBING, fraction)
-        self._maybe_checkpoint()
+        if len(segments) >= self.initial_segments:
+            self._maybe_checkpoint(force=len(segments) == self.initial_segments)
 
     def _maybe_checkpoint(self, *, force: bool = False) -> None:
         interval = self.sw.checkpoint_interval_s

@@ -108,7 +108,8 @@ def test_two_processes_keep_the_total_rate_and_merge_histograms(
 ) -> None:
     spec = LoadSpec(
         host=lean_url, scenario="frontend_tabs", users=8, rate_per_s=12, duration_s=5,
-        warmup_s=1, processes=2, options={"segments": 10, "segments_per_second": 10},
+        warmup_s=1, processes=2,
+        options={"segments": 10, "initial_segments": 0, "segments_per_second": 10},
     )  # fmt: skip
     result = run_load(spec, tmp_path)
     assert result.workers == 2

@@ -57,7 +57,7 @@ def assert_clean(result: LoadResult, stream: str) -> None:
 def test_frontend_tabs(server_url: str, tmp_path: Path) -> None:
     spec = LoadSpec(
         host=server_url, scenario="frontend_tabs", users=16, rate_per_s=10, duration_s=5,
-        warmup_s=1, options={"segments": 10, "segments_per_second": 10},
+        warmup_s=1, options={"segments": 10, "initial_segments": 0, "segments_per_second": 10},
     )  # fmt: skip
     result = run_load(spec, tmp_path)
     assert_clean(result, "poll")
@@ -70,7 +70,9 @@ def test_frontend_tabs(server_url: str, tmp_path: Path) -> None:
 def test_polling_storm(server_url: str, tmp_path: Path) -> None:
     spec = LoadSpec(
         host=server_url, scenario="polling_storm", users=20, rate_per_s=10, duration_s=5,
-        warmup_s=1, options={"storm_tasks": 2, "segments": 300, "segments_per_second": 50},
+        warmup_s=1,
+        options={"storm_tasks": 2, "segments": 300, "initial_segments": 0,
+                 "segments_per_second": 50},
     )  # fmt: skip
     assert_clean(run_load(spec, tmp_path), "poll")
 
@@ -78,7 +80,9 @@ def test_polling_storm(server_url: str, tmp_path: Path) -> None:
 def test_dashboard(server_url: str, tmp_path: Path) -> None:
     spec = LoadSpec(
         host=server_url, scenario="dashboard", users=12, rate_per_s=5, duration_s=5,
-        warmup_s=1, options={"tasks_per_user": 1, "segments": 10, "segments_per_second": 5},
+        warmup_s=1,
+        options={"tasks_per_user": 1, "segments": 10, "initial_segments": 0,
+                 "segments_per_second": 5},
     )  # fmt: skip
     result = run_load(spec, tmp_path)
     assert_clean(result, "list")
@@ -115,7 +119,7 @@ def test_uploads(server_url: str, tmp_path: Path) -> None:
 def test_soak(server_url: str, tmp_path: Path) -> None:
     spec = LoadSpec(
         host=server_url, scenario="soak", users=25, rate_per_s=8, duration_s=5, warmup_s=1,
-        options={"list_rate": 4, "segments": 10, "segments_per_second": 10},
+        options={"list_rate": 4, "segments": 10, "initial_segments": 0, "segments_per_second": 10},
     )  # fmt: skip
     result = run_load(spec, tmp_path)
     assert_clean(result, "poll")

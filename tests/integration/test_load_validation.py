@@ -38,7 +38,7 @@ def contract_app(*args: str) -> Iterator[str]:
             proc.stdout.close()
 
 
-FAST_TASKS = {"segments": 6, "segments_per_second": 20}
+FAST_TASKS = {"segments": 6, "initial_segments": 0, "segments_per_second": 20}
 
 
 @pytest.mark.parametrize(

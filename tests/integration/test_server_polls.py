@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -104,3 +106,105 @@ def test_completed_segments_match_the_engine_in_every_mode(start_server, mode, d
         "GET", f"/api/tasks/{task_id}/segments?offset=45&limit=10", token=token
     ).json()
     assert page["segments"] == expected[45:55]
+
+
+def in_flight(server: Any) -> dict[str, float]:
+    """The in-flight histogram's count, its le=1 bucket, and the gauge, in one scrape each."""
+    return {
+        "count": server.metric("memdiag_status_in_flight_count"),
+        "le1": server.metric("memdiag_status_in_flight_bucket", le="1.0"),
+        "now": server.metric("memdiag_status_in_flight_now"),
+        "polls": server.metric("memdiag_status_polls_total"),
+    }
+
+
+def test_status_requests_in_flight_are_observed_for_overlapping_db_polls(start_server, wait_for):
+    server = start_server("--mode", "db-polling")
+    token = server.new_user()
+    spec = {"synthetic": {"segments": 3000, "segments_per_second": 100}}
+    task_id = server.request("POST", "/api/tasks", spec, token=token).json()["task_id"]
+
+    # Each db-polling poll reads the whole task from the DB; with a few hundred segments
+    # that read is long enough that polls released together are all in flight at once.
+    def large_enough() -> bool:
+        body = server.request("GET", f"/api/tasks/{task_id}", token=token).json()
+        return body["status"] == "transcribing" and body["segment_count"] >= 200
+
+    wait_for(large_enough, "the task to reach 200 segments")
+    before = in_flight(server)
+    polls = 24
+    barrier = threading.Barrier(polls)
+
+    def poll(_: int) -> int:
+        barrier.wait()
+        return server.request("GET", f"/api/tasks/{task_id}", token=token).status
+
+    with ThreadPoolExecutor(polls) as pool:
+        statuses = list(pool.map(poll, range(polls)))
+    after = in_flight(server)
+
+    assert statuses == [200] * polls
+    assert after["count"] - before["count"] == polls
+    assert after["polls"] - before["polls"] == polls
+    # Fewer than all observations in the le=1 bucket: some poll saw others in flight.
+    assert after["le1"] - before["le1"] < polls
+    assert after["now"] == 0
+    assert server.request("POST", f"/api/tasks/{task_id}/cancel", token=token).status == 200
+
+
+def poll_figures(server: Any) -> dict[str, float]:
+    """Everything the reports read off the status path, from one /metrics scrape each."""
+    return {
+        "polls": server.metric("memdiag_status_polls_total"),
+        "bytes": server.metric("memdiag_status_response_bytes_total"),
+        "requests": server.metric("memdiag_status_in_flight_count"),
+        "in_flight_sum": server.metric("memdiag_status_in_flight_sum"),
+        "alone": server.metric("memdiag_status_in_flight_bucket", le="1.0"),
+        "status_reads": server.metric("memdiag_db_commands_total", collection="tasks", op="status"),
+        "status_reply_bytes": server.metric(
+            "memdiag_db_reply_bytes_total", collection="tasks", op="status"
+        ),
+        "auth_reads": server.metric("memdiag_db_commands_total", collection="tokens", op="auth"),
+    }
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_status_figures_stay_exact(start_server, mode, wait_for):
+    """Polls served, status bytes, DB commands and requests in flight count every request."""
+    server = start_server("--mode", mode)
+    alice, bob = server.new_user("alice"), server.new_user("bob")
+    spec = {"synthetic": {"segments": 3000, "segments_per_second": 20}}
+    task_id = server.request("POST", "/api/tasks", spec, token=alice).json()["task_id"]
+    wait_for(
+        lambda: (
+            server.request("GET", f"/api/tasks/{task_id}", token=alice).json()["status"]
+            == "transcribing"
+        ),
+        "the task to be transcribing",
+    )
+    before = poll_figures(server)
+    served = [server.request("GET", f"/api/tasks/{task_id}", token=alice) for _ in range(7)]
+    refused = [
+        server.request("GET", f"/api/tasks/{task_id}", token=bob),  # first use, not his: 404
+        server.request("GET", f"/api/tasks/{task_id}", token=bob),  # cached token now: 404
+        server.request("GET", f"/api/tasks/{task_id}", token="wrong"),  # 401, asks the DB
+        server.request("GET", f"/api/tasks/{task_id}", token="wrong"),  # never cached: again
+        server.request("GET", f"/api/tasks/{task_id}"),  # no header: 401 without the DB
+        server.request("GET", "/api/tasks/" + "z" * 32, token=alice),  # malformed id: 404
+    ]
+    after = poll_figures(server)
+    delta = {name: after[name] - before[name] for name in before}
+
+    assert [res.status for res in served] == [200] * 7
+    assert [res.status for res in refused] == [404, 404, 401, 401, 401, 404]
+    assert delta["polls"] == 7, "only answered polls count as served"
+    assert delta["bytes"] == sum(len(res.body) for res in served)
+    assert delta["requests"] == 13, "every status request is observed in flight"
+    assert delta["alone"] == delta["in_flight_sum"] == 13, "one at a time, each saw itself"
+    assert delta["auth_reads"] == 3, "bob's first request and both unknown tokens"
+    # Task reads of the status path: db-polling reads for every poll of an owned or
+    # foreign task; the others answer the live task from memory.
+    assert delta["status_reads"] == (9 if mode == "db-polling" else 0)
+    assert (delta["status_reply_bytes"] > 0) == (mode == "db-polling")
+    assert server.metric("memdiag_status_in_flight_now") == 0
+    assert server.request("POST", f"/api/tasks/{task_id}/cancel", token=alice).status == 200

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +52,19 @@ def test_read_self_and_reset_peak() -> None:
     assert after.peak_rss_bytes - after.rss_bytes < 8 << 20
     assert after.uss_bytes is not None and 0 < after.uss_bytes <= after.rss_bytes
     assert after.cpu_s > 0
+
+
+def test_an_exited_child_not_yet_reaped_is_gone() -> None:
+    # A server a test started and that crashed stays in /proc as a zombie until its
+    # parent waits for it: reading it must say "gone", not report 0 bytes of RSS.
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 30
+        status = Path(f"/proc/{child.pid}/status")
+        while "\nState:\tZ" not in status.read_text():
+            assert time.monotonic() < deadline, "the child never exited"
+            time.sleep(0.05)
+        with pytest.raises(procmem.ProbeError, match="process gone"):
+            procmem.read_mem(child.pid)
+    finally:
+        child.wait(10)

@@ -16,7 +16,7 @@ from profiling.results import load_runs
 Golden = Callable[[str, str], None]
 
 
-@pytest.mark.parametrize("folder", ["three-modes", "single", "aa", "sweep", "invalid"])
+@pytest.mark.parametrize("folder", ["three-modes", "single", "aa", "sweep", "invalid", "unequal"])
 def test_golden_markdown_and_json(folder: str, fixture_runs: Path, golden: Golden) -> None:
     c = compare(load_runs(fixture_runs / folder), name=folder)
     golden(f"{folder}.report.md", render_markdown(c))

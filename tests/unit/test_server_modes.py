@@ -57,7 +57,13 @@ def test_configuration_strings():
 
 def test_synthetic_validation():
     params, diarize = parse_synthetic({"segments": 5, "segments_per_second": 2})
-    assert params == {"segments": 5, "segments_per_second": 2.0, "words_per_segment": 12, "seed": 0}
+    assert params == {
+        "segments": 5,
+        "segments_per_second": 2.0,
+        "words_per_segment": 12,
+        "seed": 0,
+        "initial_segments": 0,
+    }
     assert diarize is False
     for bad in (
         {"segments": 0},

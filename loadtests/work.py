@@ -1,0 +1,113 @@
+"""The work a load run measured, as the status replies showed it.
+
+Two designs compare only at equal work: the same number of polled tasks, of the same
+size, polled at the same rate. `WorkTracker` watches every status reply a scenario reads:
+
+- readiness: the first moment at which the last N status replies in a row all showed
+  at least `target_segments` (the size the scenario pre-grows its tasks to) or a task
+  that had ended, N being the number of live tasks (created with `expect`, or polled).
+  A queued or short task breaks the run of replies, so readiness waits for it; a task
+  that ends and is replaced does not hold readiness back for good. The experiment
+  runner starts the steady phase only then;
+- per task, in the steady phase: its segment count and status reply size at the first and
+  the last reply, and how many replies there were.
+
+Load-generator processes each keep one; the master merges their `export()`s.
+Nothing here imports locust or gevent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+_TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(slots=True)
+class _Task:
+    live: bool = True
+    start: tuple[int, int] | None = None  # (segments, status bytes) at the first steady reply
+    end: tuple[int, int] | None = None
+    polls: int = 0
+
+
+@dataclass(slots=True)
+class WorkTracker:
+    target_segments: int = 0
+    steady_start_s: float | None = None
+    ready_at_s: float | None = None
+    tasks: dict[str, _Task] = field(default_factory=dict)
+    streak: int = 0  # replies in a row at the target size or of an ended task
+
+    def reset(self, target_segments: int) -> None:
+        self.target_segments = target_segments
+        self.steady_start_s = self.ready_at_s = None
+        self.tasks.clear()
+        self.streak = 0
+
+    def expect(self, task_id: str) -> None:
+        """A task the scenario created: readiness waits for it too."""
+        self.tasks.setdefault(task_id, _Task())
+
+    def observe(
+        self, task_id: str, doc: Any, body_bytes: int, intended_s: float, now_s: float
+    ) -> None:
+        """One status reply (`doc` parsed) for a request meant to go out at `intended_s`."""
+        if not isinstance(doc, dict):
+            return
+        count = doc.get("segment_count")
+        if not isinstance(count, int):
+            return
+        task = self.tasks.get(task_id)
+        if task is None:
+            task = self.tasks[task_id] = _Task()
+        task.live = doc.get("status") not in _TERMINAL
+        self.streak = self.streak + 1 if not task.live or count >= self.target_segments else 0
+        if self.ready_at_s is None and self.streak >= self._live_count():
+            self.ready_at_s = now_s
+        if self.steady_start_s is not None and intended_s >= self.steady_start_s:
+            if task.start is None:
+                task.start = (count, body_bytes)
+            task.end = (count, body_bytes)
+            task.polls += 1
+
+    def _live_count(self) -> int:
+        return max(1, sum(1 for t in self.tasks.values() if t.live))
+
+    def export(self) -> dict[str, Any]:
+        """The JSON-ready `work` section of the load result (see loadtests.results)."""
+        return {
+            "target_segments": self.target_segments,
+            "ready_at_s": self.ready_at_s,
+            "steady_start_s": self.steady_start_s,
+            "tasks": {
+                task_id: {
+                    "segments_start": t.start[0],
+                    "segments_end": t.end[0],
+                    "status_bytes_start": t.start[1],
+                    "status_bytes_end": t.end[1],
+                    "polls": t.polls,
+                }
+                for task_id, t in sorted(self.tasks.items())
+                if t.start is not None and t.end is not None
+            },
+        }
+
+
+def merge_exports(parts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The master's view: tasks of every process; ready when every process was ready."""
+    if not parts:
+        return None
+    ready = [p.get("ready_at_s") for p in parts]
+    ready_at = None if None in ready else max(float(r) for r in ready if r is not None)
+    starts = [p["steady_start_s"] for p in parts if p.get("steady_start_s") is not None]
+    tasks: dict[str, Any] = {}
+    for part in parts:
+        tasks.update(part.get("tasks") or {})
+    return {
+        "target_segments": max(int(p.get("target_segments") or 0) for p in parts),
+        "ready_at_s": ready_at,
+        "steady_start_s": min(starts) if starts else None,
+        "tasks": dict(sorted(tasks.items())),
+    }

@@ -1,0 +1,278 @@
+"""What the pytest plugin's `memdiag_measure` fixture does when a test calls it.
+
+One call is one `memdiag measure` run against a server: one the test started (`url=`,
+`pid=`) or a command memdiag starts (`command=[...]`, whose first stdout line is its
+URL, as the reference server's is; or give `url=` too when it prints none). It goes
+through the same parts as the CLI: `runargs.load_plan` checks the load options,
+`runner.measure_run` with an `Attach` measures, `outputs.write_reports` writes the run
+folder, and with limits `gate.parse_limits`/`gate.check` judge it and the gate's table
+of checks is the failure message. Imported only by a test that asks for the fixture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from profiling import figures
+from profiling.commands.gate import format_checks
+from profiling.compare import compare
+from profiling.errors import MemdiagError, UsageError
+from profiling.gate import check, exit_code, parse_limits
+from profiling.outputs import write_reports
+from profiling.results import RUNS_DIR, SUMMARY_FILE, RunResult, load_any, load_runs
+from profiling.runargs import add_load_arguments, load_plan
+from profiling.runner import Attach, Job, ServerPlan, measure_run
+from profiling.servers import START_TIMEOUT_S, Configuration, ReferenceServer, wait_healthy
+from profiling.subprocs import terminate
+
+
+class _Command:
+    """A server command memdiag starts for one measured run, and stops after it."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        log: Path,
+        *,
+        url: str | None,
+        env: Mapping[str, str] | None,
+        timeout_s: float,
+    ) -> None:
+        full_env = {**os.environ, **(env or {})}
+        self._server: ReferenceServer | None = None
+        self._proc: subprocess.Popen[str] | None = None
+        if url is None:
+            # It announces its URL as its first stdout line: the reference server's habit,
+            # so ReferenceServer (generic in all but name) starts and stops it.
+            self._server = ReferenceServer(
+                list(argv), log, env=full_env, start_timeout_s=timeout_s
+            ).start()
+            self.url, self.pid = self._server.url, self._server.pid
+            return
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w", encoding="utf-8") as fh:
+            self._proc = subprocess.Popen(
+                list(argv),
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=full_env,
+                text=True,
+            )
+        self.url, self.pid = url, self._proc.pid
+        try:
+            wait_healthy(url, timeout_s, self._proc)
+        except MemdiagError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+        if self._proc is not None:
+            terminate(self._proc, 20.0)
+
+
+def _load_args(**given: Any) -> argparse.Namespace:
+    """`memdiag measure`'s load options, as its parser leaves them, with `given` set.
+
+    Built from the CLI's own option group, so an option added there gets its default
+    here too, and `load_plan` checks both the same way.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    add_load_arguments(parser)
+    args = parser.parse_args([])
+    unknown = set(given) - set(vars(args))
+    if unknown:  # a renamed CLI option: fail loudly rather than drop a test's setting
+        raise UsageError(f"memdiag_measure: no such load option(s): {sorted(unknown)}")
+    for key, value in given.items():
+        setattr(args, key, value)
+    return args
+
+
+class Measurer:
+    """The `memdiag_measure` fixture's value: call it to measure; see `__call__`."""
+
+    def __init__(
+        self, base: Path, *, label: str, limits: dict[str, Any], folders: list[Path]
+    ) -> None:
+        self.base = base
+        self.label = label
+        self.limits = {k: v for k, v in limits.items() if k != "baseline"}
+        self.baseline: Path | None = Path(limits["baseline"]) if "baseline" in limits else None
+        self.folders = folders  # every run folder written, for the plugin's summary
+        self.folder: Path | None = None  # the last one
+        self._command: _Command | None = None
+
+    def __call__(
+        self,
+        *,
+        url: str | None = None,
+        pid: int | None = None,
+        db_pid: int | None = None,
+        command: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        start_timeout_s: float = START_TIMEOUT_S,
+        scenario: str | None = None,
+        locustfile: str | Path | None = None,
+        options: Mapping[str, str | int | float] | None = None,
+        status_endpoint: str | None = None,
+        users: int | None = None,
+        rate: float | None = None,
+        duration: float | None = None,
+        warmup: float | None = None,
+        cooldown: float | None = None,
+        ready_timeout: float | None = None,
+        load_processes: int = 1,
+        label: str | None = None,
+        sample_interval: float = 0.5,
+        html: bool = True,
+    ) -> RunResult:
+        """Measure one run and return its RunResult (what run.json holds).
+
+        The server: `url` and `pid` of one the test started, or `command` (argv) for one
+        memdiag starts and stops, with extra `env` (use absolute paths: it runs in the
+        test's working directory). The load, as `memdiag measure`'s options of the same
+        names: a built-in `scenario` or your `locustfile` (it gets the target rate as env
+        MEMDIAG_RATE), `rate` per second, `warmup`, `duration` (the measured steady
+        phase), `cooldown` in seconds, `ready_timeout` (how much longer the warm-up may
+        wait for a scenario's tasks to reach their size), `users`, scenario `options`.
+        Left out, they default as the CLI's do (MEMDIAG_RATE ... then 10/s, 10 s warm-up,
+        30 s steady).
+        """
+        try:
+            return self._measure(
+                url=url,
+                pid=pid,
+                db_pid=db_pid,
+                command=command,
+                env=env,
+                start_timeout_s=start_timeout_s,
+                load=_load_args(
+                    scenario=scenario,
+                    locustfile=Path(locustfile) if locustfile is not None else None,
+                    users=users,
+                    rate=rate,
+                    duration=duration,
+                    warmup=warmup,
+                    cooldown=cooldown,
+                    ready_timeout=ready_timeout,
+                    load_processes=load_processes,
+                    option=[f"{k}={v}" for k, v in (options or {}).items()],
+                    status_endpoint=status_endpoint,
+                ),
+                label=label or self.label,
+                sample_interval=sample_interval,
+                html=html,
+            )
+        except MemdiagError as exc:
+            # memdiag's one-line messages are the whole story; a traceback adds nothing.
+            pytest.fail(f"memdiag: {exc}", pytrace=False)
+
+    def _out_dir(self) -> Path:
+        n = len(self.folders) + 1
+        out = self.base if n == 1 else self.base.with_name(f"{self.base.name}-{n}")
+        if out.exists():
+            # Left by an earlier session under --memdiag-out: replaced, as pytest replaces
+            # its own tmp_path; anything that is not a run folder is left alone.
+            if not ((out / RUNS_DIR).is_dir() or (out / SUMMARY_FILE).is_file()):
+                raise UsageError(f"--memdiag-out: {out} exists and is not a memdiag run folder")
+            shutil.rmtree(out)
+        return out
+
+    def _measure(
+        self,
+        *,
+        url: str | None,
+        pid: int | None,
+        db_pid: int | None,
+        command: Sequence[str] | None,
+        env: Mapping[str, str] | None,
+        start_timeout_s: float,
+        load: argparse.Namespace,
+        label: str,
+        sample_interval: float,
+        html: bool,
+    ) -> RunResult:
+        if command is None and (url is None or pid is None):
+            raise UsageError(
+                "memdiag_measure needs url= and pid= of a running server, or command=[...]"
+            )
+        if command is not None and pid is not None:
+            raise UsageError("give command= (memdiag starts it) or pid= (you did), not both")
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise UsageError(f"url={url!r} is not a URL; e.g. http://127.0.0.1:8080/")
+        if sample_interval <= 0:
+            raise UsageError(f"sample_interval={sample_interval}: must be > 0 seconds")
+        plan = load_plan(load)
+        baseline = compare(load_any(self.baseline)) if self.baseline is not None else None
+        out = self._out_dir()
+        started = time.monotonic()
+        if command is not None:
+            self._command = _Command(
+                command, out / "server.log", url=url, env=env, timeout_s=start_timeout_s
+            )
+            url, pid = self._command.url, self._command.pid
+        assert url is not None and pid is not None
+        config = Configuration(label, "attached")
+        try:
+            measure_run(
+                Job(config, 1, 1, "none", plan),
+                out,
+                ServerPlan(sample_interval_s=sample_interval),
+                attach=Attach(url, pid, db_pid),
+                env=figures.environment(db_server="", db_version=""),
+            )
+        finally:
+            self.close()
+        measured_s = time.monotonic() - started
+        # Re-read what the run wrote, as `memdiag measure` does: the report and the value
+        # returned are exactly what `memdiag report` would show, timeline included.
+        runs = load_runs(out)
+        comparison = compare(runs, name=label)
+        write_reports(comparison, out, html=html)
+        self.folder = out
+        self.folders.append(out)
+        print(
+            f"memdiag: {label}: {measured_s:.1f} s measuring "
+            f"({plan.warmup_s + plan.duration_s + plan.cooldown_s:g} s of load phases), "
+            f"{time.monotonic() - started - measured_s:.1f} s writing reports"
+        )
+        if self.limits:
+            limits = parse_limits({"configurations": {label: self.limits}}, "@pytest.mark.memdiag")
+            checks = check(comparison, limits, baseline)
+            code = exit_code(checks, comparison)
+            table = format_checks(checks)
+            print(table)
+            where = f"run folder: {out}"
+            if code == 3:
+                pytest.fail(
+                    "memdiag: invalid run, its figures cannot gate: "
+                    + "; ".join(comparison.invalid_reasons)
+                    + f"\n{table}\n{where}",
+                    pytrace=False,
+                )
+            if code != 0:
+                # The first line is what pytest's short summary shows: name what failed.
+                failed = [f"{c.name} ({c.actual})" for c in checks if c.status == "failed"]
+                pytest.fail(
+                    f"memdiag: {len(failed)} of {len(checks)} check(s) failed: "
+                    + "; ".join(failed)
+                    + f"\n{table}\n{where}",
+                    pytrace=False,
+                )
+        return runs[0]
+
+    def close(self) -> None:
+        if self._command is not None:
+            self._command.stop()
+            self._command = None
