@@ -20,6 +20,8 @@ import pymongo
 import pytest
 from faultkit import Pollers, RestartableDB, bad_replies, call, wait_until
 
+from profiling.embedded_db import ENGINES
+
 MODES = ["db-polling", "memory-first", "lean"]
 DRIVERS = ["motor", "pymongo-async"]
 SEGMENTS = 150
@@ -65,8 +67,9 @@ def _assert_503(reply: Any, what: str) -> None:
 
 
 @pytest.mark.slow
-def test_db_killed_and_restarted_mid_run_every_mode_and_driver(tmp_path, start_server):
-    db = RestartableDB(tmp_path / "db").start()
+@pytest.mark.parametrize("engine", ENGINES)
+def test_db_killed_and_restarted_mid_run_every_mode_and_driver(tmp_path, start_server, engine):
+    db = RestartableDB(tmp_path / "db", engine=engine).start()
     try:
         configs = [(m, d) for m in MODES for d in DRIVERS]
         servers = _start_all(start_server, db.uri, configs)
