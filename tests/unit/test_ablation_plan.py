@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from profiling import ablation
 from profiling.ablation import ALL, CLAIMS, PRESETS, SCENARIOS, plan
 from profiling.claims import CLAIM_METRICS, plan_document, plan_from_document
+from profiling.cli import main
 from profiling.errors import UsageError
 from profiling.servers import parse_configurations
 from profiling.validate import SchemaError
@@ -153,3 +156,34 @@ def test_the_plan_round_trips_through_its_document() -> None:
     assert plan_from_document(plan_document(p)) == p
     with pytest.raises(SchemaError, match="not an ablation plan"):
         plan_from_document({"kind": "memdiag-summary"})
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--switches", "status_view"], "not a change memory-first makes"),
+        (["--base", "lean", "--switches", "poll_source"], "not a change lean makes"),
+        (["--switches", "nope"], "unknown switch 'nope'"),
+        (["--scenario", "dashboard"], "picks the scenario per switch"),
+        (["--repeat", "0"], "--repeat 0"),
+        (["--audio-dir", "/nonexistent/audio"], "no such folder"),
+        (["--base", "db-polling", "--switches", "gc_after_conversion"], "nothing to measure"),
+    ],
+)
+def test_ablate_refuses_bad_input_before_anything_starts(
+    argv: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "out"
+    assert main(["ablate", *argv, "-o", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_ablate_dry_run_prints_the_plan_and_its_time(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ablate", "--base", "db-polling", "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "add-one-in" in text and "db-polling:poll_source=memory" in text
+    assert "min (estimated)" in text
