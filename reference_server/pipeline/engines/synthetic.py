@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reference_server.pipeline.engines.base import (
+    EngineError,
     EngineInput,
     EngineSettings,
     SegmentSink,
@@ -49,6 +50,7 @@ class SyntheticParams:
     words_per_segment: int = 12
     seed: int = 0
     initial_segments: int = 0
+    fail_after: int | None = None  # fail the task after this many segments
 
     @property
     def duration_s(self) -> float:
@@ -103,6 +105,8 @@ class SyntheticEngine:
         interval_s = 1.0 / params.segments_per_second
         start = 0.0
         for i in range(params.segments):
+            if params.fail_after is not None and i >= params.fail_after:
+                raise EngineError(f"synthetic failure after {i} segment(s) (fail_after)")
             if cancelled.wait(interval_s if i >= params.initial_segments else 0.0):
                 raise TaskCancelled()
             seg = make_segment(rng, i, start, params.words_per_segment)
