@@ -69,8 +69,8 @@ def test_lean_undoes_its_extras_back_to_memory_first() -> None:
         ("copy_on_merge", "polling_storm", "peak_rss_bytes"),
         ("active_list_limit", "dashboard", "db_reply_bytes_per_s"),
         ("list_cleanup", "dashboard", "peak_rss_bytes"),
-        ("cleanup_at_task_end", "frontend_tabs", "final_rss_bytes"),
-        ("orphan_sweep_interval_s", "frontend_tabs", "rss_growth_mib_per_min"),
+        ("cleanup_at_task_end", "task_churn", "final_rss_bytes"),
+        ("orphan_sweep_interval_s", "task_churn", "rss_growth_mib_per_min"),
         ("gc_after_conversion", "uploads", "final_rss_bytes"),
         (ALL, "polling_storm", "peak_rss_bytes"),
     ],
@@ -187,3 +187,11 @@ def test_ablate_dry_run_prints_the_plan_and_its_time(capsys: pytest.CaptureFixtu
     text = capsys.readouterr().out
     assert "add-one-in" in text and "db-polling:poll_source=memory" in text
     assert "min (estimated)" in text
+
+
+def test_the_churn_claims_read_the_live_structure_counts() -> None:
+    from loadtests.runner import SCENARIOS as LOAD_SCENARIOS
+
+    for key in ("cleanup_at_task_end", "orphan_sweep_interval_s"):
+        assert "live_entries" in CLAIMS[key].metrics
+    assert all(s.scenario in LOAD_SCENARIOS for s in SCENARIOS.values())
