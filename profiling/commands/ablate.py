@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from profiling.ablation import SCENARIOS, AblationPlan
 from profiling.claims import PLAN_FILE, evaluate, plan_document
 from profiling.errors import UsageError
 from profiling.outputs import write_ablation_reports, write_text
-from profiling.results import dumps, load_runs
+from profiling.results import RunResult, dumps, load_runs
 from profiling.runargs import (
     RichProgress,
     add_load_arguments,
@@ -29,7 +30,7 @@ from profiling.runargs import (
     output_dir,
     server_plan,
 )
-from profiling.runner import Job, LoadPlan, Outcome, run_schedule, schedule
+from profiling.runner import Job, LoadPlan, Outcome, ServerPlan, run_schedule, schedule
 from profiling.servers import parse_configurations
 
 HELP = "measure the fix report's claims: one switch flipped at a time from a base design"
@@ -102,15 +103,37 @@ def load_for(base: LoadPlan, load: str, args: argparse.Namespace) -> LoadPlan:
     )
 
 
-def jobs_for(p: AblationPlan, base: LoadPlan, args: argparse.Namespace) -> list[Job]:
-    jobs: list[Job] = []
+def jobs_for(
+    p: AblationPlan, base: LoadPlan, args: argparse.Namespace
+) -> list[tuple[str, list[Job]]]:
+    """One interleaved schedule per scenario, numbered on from the one before."""
+    out: list[tuple[str, list[Job]]] = []
+    order = 1
     for load in p.loads():
         configs = parse_configurations(",".join(p.configs(load)))
-        jobs += schedule(configs, p.repeat, load_for(base, load, args), start_order=len(jobs) + 1)
-    return jobs
+        jobs = schedule(configs, p.repeat, load_for(base, load, args), start_order=order)
+        order += len(jobs)
+        out.append((load, jobs))
+    return out
 
 
-def _describer(p: AblationPlan) -> object:
+def run_all(
+    schedules: list[tuple[str, list[Job]]], out: Path, server: ServerPlan, progress: RichProgress
+) -> Outcome:
+    """Each scenario's schedule with its own server threads; stop at the first that ends
+    early (Ctrl-C or a harness failure), keeping every run that finished."""
+    runs: list[RunResult] = []
+    for load, jobs in schedules:
+        workers = SCENARIOS[load].server_workers
+        plan = server if workers is None or server.workers else replace(server, workers=workers)
+        outcome = run_schedule(jobs, out, plan, progress=progress)
+        runs += outcome.runs
+        if outcome.interrupted or outcome.error is not None:
+            return Outcome(runs, outcome.interrupted, outcome.error)
+    return Outcome(runs)
+
+
+def _describer(p: AblationPlan) -> Callable[[Job], str]:
     keys = {(s.load, s.spec): s.key for s in p.steps}
     order = list(dict.fromkeys(s.key for s in p.steps))
     by_scenario = {SCENARIOS[load].scenario: load for load in p.loads()}
@@ -139,14 +162,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("nothing to measure: " + "; ".join(f"{k} {w}" for k, w in p.skipped))
     server = server_plan(args)
     out = output_dir(args, f"ablate-{p.base}")
-    jobs = jobs_for(p, base, args)
+    schedules = jobs_for(p, base, args)
     # The plan first, so an interrupted folder can still be judged (memdiag report DIR).
     write_text(out / PLAN_FILE, dumps(plan_document(p)))
     print(ablation.describe(p, phases_s), file=sys.stderr)
     describe = _describer(p)
-    progress = RichProgress(len(jobs), describe=describe)  # type: ignore[arg-type]
+    progress = RichProgress(sum(len(j) for _, j in schedules), describe=describe)
     try:
-        outcome = run_schedule(jobs, out, server, progress=progress)
+        outcome = run_all(schedules, out, server, progress)
     finally:
         progress.close()
     return finish(p, outcome, out, args.name or out.name, html=not args.no_html)
