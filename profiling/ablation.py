@@ -86,6 +86,10 @@ class ScenarioLoad:
     needs: str = ""  # a command option without which the scenario cannot run
     note: str = ""
     server_workers: int | None = None  # the server's task threads (None: its default)
+    # Seconds a run takes beyond its phases: DB and server start, the readiness wait,
+    # the DB calibration (measured here: about 4 s for the storm, 11 s for the dashboard,
+    # which pre-grows 220 tasks).
+    overhead_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +116,14 @@ SCENARIOS: dict[str, ScenarioLoad] = {
         "dashboard", "dashboard", 2.0, 2,
         {"tasks_per_user": 110, "segments": 60, "initial_segments": 50,
          "segments_per_second": 0.1, "words_per_segment": 8},
-        server_workers=240,
+        server_workers=240, overhead_s=12.0,
     ),
     # Many short tasks that complete, are cancelled or fail in the worker: what an
     # ended task leaves behind (a tab per task, so 8 users poll about once a second).
     "churn": ScenarioLoad("churn", "task_churn", 8.0, 8),
     "uploads": ScenarioLoad(
         "uploads", "uploads", 0.2, 2, {"expect_upload_status": "any"},
-        needs="audio_dir",
+        needs="audio_dir", overhead_s=10.0,
     ),
 }  # fmt: skip
 
@@ -255,10 +259,12 @@ class AblationPlan:
     def runs(self) -> int:
         return sum(len(self.configs(load)) for load in self.loads()) * self.repeat
 
-    def estimated_s(self, phases_s: float, overhead_s: float = 12.0) -> float:
-        """Wall time if every run takes its phases plus a DB and server start, the
-        readiness wait and the DB calibration (`overhead_s`, about 12 s here)."""
-        return self.runs() * (phases_s + overhead_s)
+    def estimated_s(self, phases_s: float) -> float:
+        """Wall time if every run takes its phases plus its scenario's `overhead_s`."""
+        return sum(
+            len(self.configs(load)) * self.repeat * (phases_s + SCENARIOS[load].overhead_s)
+            for load in self.loads()
+        )
 
 
 def available(base: str) -> list[str]:

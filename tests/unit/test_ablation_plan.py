@@ -145,7 +145,12 @@ def test_repeat_must_be_positive() -> None:
 
 def test_estimate_and_description() -> None:
     p = plan("memory-first")
-    assert p.estimated_s(22.0) == p.runs() * 34.0
+    per_load = {load: len(p.configs(load)) * p.repeat for load in p.loads()}
+    assert sum(per_load.values()) == p.runs()
+    assert p.estimated_s(22.0) == sum(
+        n * (22.0 + SCENARIOS[load].overhead_s) for load, n in per_load.items()
+    )
+    assert p.estimated_s(22.0) > p.runs() * 22.0
     text = ablation.describe(p, 22.0)
     assert "leave-one-out" in text and f"{p.runs()} runs" in text
     assert "not measured: gc_after_conversion" in text
