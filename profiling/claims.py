@@ -216,7 +216,12 @@ def _row(
             ]
     primary = key == claim.metrics[0]
     low, high = _claimed(claim, v.baseline_median) if primary else (None, None)
-    switch = ", ".join(step.overrides) if step.overrides else f"all changes ({step.spec})"
+    if step.overrides:
+        switch = ", ".join(step.overrides)
+    elif "@" in step.spec:
+        switch = "@" + step.spec.partition("@")[2]  # an allocator under the base
+    else:
+        switch = f"all changes ({step.spec})"
     return ClaimRow(
         key=step.key, change=claim.change, claim=claim.wording, expected=claim.expected.text,
         switch=switch, scenario=SCENARIOS[step.load].scenario, metric=key,

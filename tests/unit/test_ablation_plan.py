@@ -200,3 +200,16 @@ def test_the_churn_claims_read_the_live_structure_counts() -> None:
     for key in ("cleanup_at_task_end", "orphan_sweep_interval_s"):
         assert "live_entries" in CLAIMS[key].metrics
     assert all(s.scenario in LOAD_SCENARIOS for s in SCENARIOS.values())
+
+
+def test_allocators_are_opt_in_rows_under_the_base() -> None:
+    assert "arenas_2" not in {s.key for s in plan("memory-first").steps}
+    p = plan("db-polling", ["arenas_2", "jemalloc"])
+    steps = {s.key: s for s in p.steps}
+    assert steps["arenas_2"].spec == "db-polling@arenas=2" and steps["arenas_2"].with_change
+    assert steps["jemalloc"].spec == "db-polling@jemalloc"
+    configs = parse_configurations(",".join(p.configs("storm")))
+    assert [c.allocator for c in configs] == [None, "arenas=2", "jemalloc"]
+    assert "also available with --switches: arenas_2, jemalloc" in ablation.describe(
+        plan("lean"), 20.0
+    )
