@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bars
 
+from loadtests.options import check_option
 from loadtests.runner import SCENARIOS
 from profiling.compare import compare
 from profiling.embedded_db import resolve_engine
@@ -237,6 +238,13 @@ def load_plan(args: argparse.Namespace) -> LoadPlan:
         raise UsageError(f"--ready-timeout {args.ready_timeout}: must be >= 0")
     if args.users is not None and args.users < 1:
         raise UsageError(f"--users {args.users}: need at least 1")
+    if args.load_processes < 1:
+        raise UsageError(f"--load-processes {args.load_processes}: need at least 1")
+    options = _options(args.option)
+    if scenario is not None:  # a user's own locustfile has options we cannot know
+        for key, value in options.items():
+            if (why := check_option(key, value)) is not None:
+                raise UsageError(f"-O {key}={value}: {why}")
     return LoadPlan(
         scenario=scenario,
         locustfile=args.locustfile,
@@ -246,7 +254,7 @@ def load_plan(args: argparse.Namespace) -> LoadPlan:
         warmup_s=args.warmup,
         cooldown_s=args.cooldown,
         processes=args.load_processes,
-        options=_options(args.option),
+        options=options,
         status_endpoint=args.status_endpoint,
         ready_timeout_s=args.ready_timeout,
     )
@@ -261,6 +269,15 @@ def server_plan(args: argparse.Namespace) -> ServerPlan:
             raise UsageError(f"--allocator: {exc}") from None
     if args.sample_interval <= 0:
         raise UsageError(f"--sample-interval {args.sample_interval}: must be > 0 seconds")
+    for flag, value in (
+        ("--workers", args.workers),
+        ("--server-processes", args.server_processes),
+        ("--tracemalloc-frames", args.tracemalloc_frames),
+    ):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} {value}: need at least 1")
+    if args.mongo_uri and not args.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise UsageError(f"--mongo-uri {args.mongo_uri!r} is not a mongodb:// URI")
     return ServerPlan(
         mongo_uri=args.mongo_uri,
         db_engine=resolve_engine(args.db_engine),
@@ -281,6 +298,8 @@ def output_dir(args: argparse.Namespace, default_name: str) -> Path:
     """The run folder: -o DIR (which must not hold runs already), else a fresh one."""
     if args.output is not None:
         out = Path(args.output)
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"-o {out} is a file; name a folder for the run")
         runs = out / RUNS_DIR
         if runs.is_dir() and any(runs.iterdir()):
             # The report covers every run in the folder: old ones would mix in.

@@ -35,6 +35,7 @@ from profiling.probes.dbevidence import db_evidence, parse_metrics
 from profiling.results import (
     RUNS_DIR,
     Environment,
+    LoadFigures,
     RunResult,
     run_json,
 )
@@ -83,8 +84,9 @@ def run_schedule(
     attach: Attach | None = None,
     progress: Progress | None = None,
 ) -> Outcome:
-    """Measure every job in order. Ctrl-C or a harness failure (a server that never came
-    up, Locust crashing) ends the schedule; the runs that finished are kept either way."""
+    """Measure every job in order. A run that fails (a server that never came up or died,
+    Locust crashing, the DB dying) is kept as an invalid run with its reason and the
+    schedule goes on; Ctrl-C ends it, keeping the runs that finished."""
     done: list[RunResult] = []
     env = _environment(server, attach)
     for job in jobs:
@@ -131,6 +133,16 @@ def measure_run(
     load_1m = round(os.getloadavg()[0], 2)
     progress.run_started(job, plan.warmup_s + plan.duration_s + plan.cooldown_s)
     state = RunState(job, run_dir, progress)
+    watched: dict[str, int] = {}  # processes this run started, by what they are
+    deaths: list[str] = []  # what had died when the run ended early
+
+    def dead(*, loadgen: bool = False) -> str | None:
+        """What died of the run's own processes (a probe error often follows from it).
+        Locust ends by itself at the end of the load, so it counts only after an error."""
+        if loadgen and state.locust_pid is not None:
+            watched.setdefault("the load generator (Locust)", state.locust_pid)
+        return next((what for what, pid in watched.items() if not _running(pid)), None)
+
     try:
         with contextlib.ExitStack() as stack:
             proc: ReferenceServer | None = None
@@ -140,6 +152,11 @@ def measure_run(
                 url, server_pid, db_pid = attach.url, attach.pid, attach.db_pid
             else:
                 url, server_pid, db_pid, proc = state.start_server(stack, server)
+                watched["the server"] = server_pid
+                if db_pid is not None:
+                    watched["the embedded DB"] = db_pid
+                # Runs before the server and DB are stopped (the stack unwinds in reverse).
+                stack.callback(lambda: deaths.append(dead(loadgen=True) or ""))
 
             def check() -> None:
                 if (
@@ -151,6 +168,8 @@ def measure_run(
                         f"the server exited with {proc.process.returncode} during the run; "
                         f"see {run_dir / 'server.log'}"
                     )
+                if (what := dead()) is not None:
+                    raise HarnessError(f"{what} died during the run")
 
             state.drive(url, server_pid, db_pid, server, server.processes > 1, check)
             check()
@@ -158,6 +177,19 @@ def measure_run(
                 proc.stop()  # memray writes its capture on a clean exit
         if job.profile == "memray":
             state.memray()
+    except HarnessError as exc:
+        # The load generator, the server or the DB died, or one never came up: this run
+        # is recorded invalid with the reason, and a schedule goes on with the next one.
+        stop_locust(state.locust_pid)
+        if state.sampler is not None:
+            state.sampler.stop()
+        reason = str(exc)
+        if deaths and deaths[0] and deaths[0] not in reason:
+            reason = f"{deaths[0]} died during the run ({reason})"
+        failed = _failed_run(state, started_at, env or Environment(), reason, load_1m)
+        (run_dir / "run.json").write_text(run_json(failed), encoding="utf-8")
+        progress.run_finished(failed)
+        return replace(failed, dir=f"{RUNS_DIR}/{job.folder_name}")
     except BaseException:
         stop_locust(state.locust_pid)
         if state.sampler is not None:
@@ -171,6 +203,41 @@ def measure_run(
     (run_dir / "run.json").write_text(run_json(run), encoding="utf-8")
     progress.run_finished(run)
     return replace(run, dir=f"{RUNS_DIR}/{job.folder_name}")
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a killed child of ours stays in /proc until reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _failed_run(
+    state: RunState, started_at: str, env: Environment, reason: str, load_1m: float
+) -> RunResult:
+    """The record of a run that could not be measured: no figures, invalid, and why."""
+    job, plan = state.job, state.job.load
+    return RunResult(
+        configuration=job.config.label,
+        spec=job.config.spec,
+        repeat=job.repeat,
+        order=job.order,
+        profile=job.profile,
+        started_at=started_at,
+        scenario=plan.record(),
+        memory={},
+        latency={},
+        status_endpoint=None,
+        load=LoadFigures(target_rate_per_s=plan.rate_per_s, achieved_rate_per_s=0.0),
+        valid=False,
+        invalid_reasons=(f"the run failed: {reason}",),
+        artifacts={k: v for k, v in state.artifacts.items() if (state.run_dir / v).is_file()},
+        environment=env,
+        sweep_param=job.sweep_param,
+        host_load_1m=load_1m,
+    )
 
 
 def _assemble(

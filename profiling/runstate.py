@@ -136,7 +136,8 @@ class RunState:
         self.run_dir = run_dir
         self.progress = progress
         self.reasons: list[str] = []
-        self.admin_token = secrets.token_hex(16)
+        # The user's own MEMDIAG_ADMIN_TOKEN when set (the server reads that variable too).
+        self.admin_token = os.environ.get("MEMDIAG_ADMIN_TOKEN") or secrets.token_hex(16)
         self.locust_pid: int | None = None
         self.sampler: Sampler | None = None
         self.load: LoadResult | None = None
@@ -169,7 +170,6 @@ class RunState:
             extra += ["--processes", str(server.processes)]
         if self.job.profile == "tracemalloc":
             extra += ["--tracemalloc-frames", str(server.tracemalloc_frames)]
-            extra += ["--admin-token", self.admin_token]
         database = f"memdiag_{uuid.uuid4().hex[:12]}"  # a fresh database per run
         args = reference_server_args(
             self.job.config,
@@ -182,6 +182,9 @@ class RunState:
         allocator = self.job.config.allocator or server.allocator
         if allocator:
             env = allocator_env(parse_choice(allocator), env)
+        if self.job.profile == "tracemalloc":
+            # By environment, not argv: argv is in processes.json and in everyone's `ps`.
+            env["MEMDIAG_ADMIN_TOKEN"] = self.admin_token
         if self.job.profile == "memray":
             capture = self.run_dir / "memray.bin"
             argv = memray_command(["-m", "reference_server", *args], capture, server.memray)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -91,6 +92,32 @@ def parse_configurations(text: str) -> list[Configuration]:
         n = seen[config.spec]
         configs.append(replace(config, label=config.spec if n == 1 else f"{config.spec}#{n}"))
     return configs
+
+
+def check_configurations(configs: Sequence[Configuration], extra: Sequence[str] = ()) -> None:
+    """UsageError unless the reference server accepts every configuration's switches and
+    `extra` arguments: `python -m reference_server --check` validates them and starts
+    nothing, so a typo fails before any DB or server does (and the switch table stays
+    the server's own: nothing here imports it)."""
+    seen: set[tuple[str, ...]] = set()
+    for config in configs:
+        argv = (*config.server_args(), *extra)
+        if argv in seen:
+            continue
+        seen.add(argv)
+        proc = subprocess.run(
+            [sys.executable, "-m", "reference_server", "--check", *argv],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        if proc.returncode != 0:
+            lines = proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"]
+            why = lines[-1].removeprefix("reference_server: ")
+            # argparse's own message reads "python -m reference_server: error: ..."
+            why = why.split(": error: ", 1)[-1]
+            raise UsageError(f"configuration {config.spec!r}: {why}")
 
 
 class ReferenceServer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -82,11 +83,16 @@ def serve_processes(settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.check and not args.mongo_uri:
+        args.mongo_uri = "mongodb://127.0.0.1/"  # never contacted: --check starts nothing
     try:
         settings = settings_from_args(args)
     except (ValueError, ConfigError) as exc:
         print(f"reference_server: {exc}", file=sys.stderr)
         return 2
+    if args.check:
+        print(json.dumps({"mode": settings.mode, "switches": settings.switches.as_dict()}))
+        return 0
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -19,7 +19,9 @@ from reference_server.debug import setup_debug
 from reference_server.errors import error_middleware
 from reference_server.live import LiveRegistry
 from reference_server.metrics import Metrics, watch_loop_lag
+from reference_server.openapi import register
 from reference_server.pipeline.worker import Worker
+from reference_server.recovery import recover
 from reference_server.routes import ROUTES
 from reference_server.settings import Settings
 from reference_server.state import AUTH, LIVE, METRICS, SERVICE, SETTINGS, STORE, WORKER
@@ -34,7 +36,7 @@ def create_app(settings: Settings, *, fail_interrupted: bool = True) -> web.Appl
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[LIVE] = LiveRegistry()
-    app.add_routes(ROUTES)
+    register(app, ROUTES)
     app.cleanup_ctx.append(_lifecycle(fail_interrupted))
     setup_debug(app, settings.admin_token)
     return app
@@ -43,18 +45,26 @@ def create_app(settings: Settings, *, fail_interrupted: bool = True) -> web.Appl
 def _lifecycle(fail_interrupted: bool):  # type: ignore[no-untyped-def]
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         settings, metrics, live = app[SETTINGS], app[METRICS], app[LIVE]
-        client = open_client(settings.mongo_uri, settings.driver, metrics.listener)
+        client = open_client(
+            settings.mongo_uri, settings.driver, metrics.listener, timeout_s=settings.db_timeout_s
+        )
         store = Store(client, settings.database, settings.driver)
         app[STORE] = store
         if fail_interrupted:
-            failed = await store.tasks.fail_interrupted()
-            if failed:
-                log.warning("marked %d interrupted task(s) failed: server restarted", failed)
+            await recover(store.tasks, settings.upload_dir)
         worker = Worker(settings, store, live, metrics, asyncio.get_running_loop())
         app[WORKER] = worker
         app[SERVICE] = TaskService(settings, store, live, metrics, worker)
         app[AUTH] = Authenticator(store.users, settings.auth_cache_size)
-        jobs = [asyncio.create_task(watch_loop_lag(metrics), name="loop-lag")]
+        jobs = [
+            asyncio.create_task(watch_loop_lag(metrics), name="loop-lag"),
+            asyncio.create_task(
+                worker.db.flush_deferred(
+                    lambda task_id, fields: store.tasks.set_fields(task_id, fields, op="finish")
+                ),
+                name="deferred-task-ends",
+            ),
+        ]
         interval = settings.switches.orphan_sweep_interval_s
         if interval > 0:
             jobs.append(asyncio.create_task(_orphan_sweep(app, interval), name="orphan-sweep"))

@@ -32,6 +32,10 @@ class Authenticator:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("missing bearer token")
+        if not token.isascii():
+            # Tokens are ASCII (token_urlsafe); other bytes arrive surrogate-escaped and
+            # would not even encode for hashing.
+            raise Unauthorized("unknown token")
         user_id = await self.users.user_for_token_hash(hash_token(token.strip()))
         if user_id is None:
             raise Unauthorized("unknown token")

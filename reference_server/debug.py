@@ -21,19 +21,20 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import dataclasses
 import gc
 import hmac
 import os
 import tempfile
 import tracemalloc
 import xml.etree.ElementTree as ET
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from reference_server.openapi import ADMIN_TOKEN, Handler, Route, error, json_reply, register
+
 DEFAULT_FRAMES = 25
 
 
@@ -174,20 +175,26 @@ def _error(status: int, code: str, detail: str) -> web.Response:
     return web.json_response({"error": code, "detail": detail}, status=status)
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
+async def _json_body(request: web.Request, field: str) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
     try:
         body = await request.json()
     except ValueError:
         return {"__invalid__": True}
-    return body if isinstance(body, dict) else {"__invalid__": True}
+    # Only the fields a route reads: `$`- or `.`-keys and typos are refused, not ignored.
+    if not isinstance(body, dict) or set(body) - {field}:
+        return {"__invalid__": True}
+    return body
 
 
 async def tracemalloc_start(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await _json_body(request, "frames")
     frames = body.get("frames", DEFAULT_FRAMES)
-    if "__invalid__" in body or not isinstance(frames, int) or not 1 <= frames <= 1000:
+    if type(frames) is float and frames.is_integer():
+        frames = int(frames)  # JSON has one number type: 7.0 is the integer 7
+    # type() rather than isinstance(): true is an int to Python, not to JSON.
+    if "__invalid__" in body or type(frames) is not int or not 1 <= frames <= 1000:
         return _error(400, "bad_request", 'body must be {"frames": N} with 1 <= N <= 1000')
     already = tracemalloc.is_tracing()
     if not already:
@@ -203,7 +210,7 @@ async def tracemalloc_stop(request: web.Request) -> web.Response:
 
 
 async def tracemalloc_snapshot(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await _json_body(request, "path")
     path = body.get("path")
     if "__invalid__" in body or not isinstance(path, str) or not path:
         return _error(400, "bad_request", 'body must be {"path": "/where/to/write.tracemalloc"}')
@@ -273,7 +280,8 @@ def _admin_only(token: str, method: str, handler: Handler) -> Handler:
     expected = f"Bearer {token}".encode()
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        given = request.headers.get("Authorization", "").encode()
+        # Non-UTF-8 header bytes arrive surrogate-escaped; encode them back, never fail.
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
         # Check the token before the method, so a wrong method does not reveal the route.
         if not hmac.compare_digest(given, expected):
             raise web.HTTPNotFound()
@@ -284,17 +292,74 @@ def _admin_only(token: str, method: str, handler: Handler) -> Handler:
     return guarded
 
 
+_OBJECT: dict[str, Any] = {"type": "object"}
+_NO_BODY = error("tracemalloc is not running, or malloc_trim needs glibc")
+
+
+def _debug_route(method: str, path: str, handler: Handler, summary: str, **kw: Any) -> Route:
+    responses = {200: json_reply("done", _OBJECT), **kw.pop("responses", {})}
+    return Route(method, path, handler, summary, responses, auth="admin", **kw)
+
+
+DEBUG_ROUTES: list[Route] = [
+    _debug_route(
+        "POST",
+        "/debug/tracemalloc/start",
+        tracemalloc_start,
+        "start tracemalloc with N frames (or report that it runs)",
+        body={
+            "application/json": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"frames": {"type": "integer", "minimum": 1, "maximum": 1000}},
+            }
+        },
+        body_required=False,
+        responses={400: error("frames out of range")},
+    ),
+    _debug_route(
+        "POST", "/debug/tracemalloc/stop", tracemalloc_stop, "stop tracing, free its memory"
+    ),
+    _debug_route(
+        "POST",
+        "/debug/tracemalloc/snapshot",
+        tracemalloc_snapshot,
+        "write a .tracemalloc snapshot file at path",
+        body={
+            "application/json": {
+                "type": "object",
+                "required": ["path"],
+                "additionalProperties": False,
+                "properties": {"path": {"type": "string", "minLength": 1}},
+            }
+        },
+        responses={400: error("no path, or it cannot be written"), 409: _NO_BODY},
+    ),
+    _debug_route(
+        "POST",
+        "/debug/tracemalloc/reset-peak",
+        tracemalloc_reset_peak,
+        "restart tracemalloc's peak",
+        responses={409: _NO_BODY},
+    ),
+    _debug_route("GET", "/debug/memory", memory, "RSS, VmHWM, heap, arenas, gc, tracemalloc"),
+    _debug_route(
+        "POST",
+        "/debug/malloc-trim",
+        malloc_trim,
+        "malloc_trim(0): RSS before and after",
+        responses={409: _NO_BODY},
+    ),
+]
+
+
 def setup_debug(app: web.Application, admin_token: str | None) -> None:
     """Add the /debug routes, guarded by `admin_token`; none at all when it is None."""
     if not admin_token:
         return
-    routes: list[tuple[str, str, Handler]] = [
-        ("POST", "/debug/tracemalloc/start", tracemalloc_start),
-        ("POST", "/debug/tracemalloc/stop", tracemalloc_stop),
-        ("POST", "/debug/tracemalloc/snapshot", tracemalloc_snapshot),
-        ("POST", "/debug/tracemalloc/reset-peak", tracemalloc_reset_peak),
-        ("GET", "/debug/memory", memory),
-        ("POST", "/debug/malloc-trim", malloc_trim),
+    app[ADMIN_TOKEN] = admin_token
+    guarded = [
+        dataclasses.replace(r, handler=_admin_only(admin_token, r.method, r.handler))
+        for r in DEBUG_ROUTES
     ]
-    for method, path, handler in routes:
-        app.router.add_route("*", path, _admin_only(admin_token, method, handler))
+    register(app, guarded, any_method=True)

@@ -76,6 +76,11 @@ class Metrics:
         self.db_failures = Counter(
             "memdiag_db_command_failures", "DB commands that failed", ["command"], registry=r
         )
+        self.worker_db_retries = Counter(
+            "memdiag_worker_db_retries",
+            "worker DB calls retried because the DB was unreachable",
+            registry=r,
+        )
         self.status = StatusFigures()
         r.register(self.status)
         self.live_tasks = Gauge("memdiag_live_tasks", "tasks in the live registry", registry=r)

@@ -32,10 +32,13 @@ class Settings:
     diarization_model: Path | None = None
     upload_dir: Path | None = None
     max_upload_bytes: int = 200 * 1024 * 1024
+    upload_timeout_s: float = 600.0
     tracemalloc_frames: int = 0
     processes: int = 1
     chunk_size: int = 50
     auth_cache_size: int = 10_000
+    db_timeout_s: float = 3.0
+    db_retry_s: float = 60.0
     overrides: tuple[str, ...] = ()
 
 
@@ -138,10 +141,37 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
         help="uploads larger than this get 413 (default %(default)s MiB)",
     )
     p.add_argument(
+        "--upload-timeout-s",
+        type=float,
+        default=float(env("MEMDIAG_UPLOAD_TIMEOUT_S", "600")),
+        help="an upload not received in full after this many seconds gets 408 "
+        "(default %(default)s)",
+    )
+    p.add_argument(
         "--tracemalloc-frames",
         type=int,
         default=int(env("MEMDIAG_TRACEMALLOC_FRAMES", "0")),
         help="start tracemalloc at start-up with N frames (0: off)",
+    )
+    p.add_argument(
+        "--db-timeout-s",
+        type=float,
+        default=float(env("MEMDIAG_DB_TIMEOUT_S", "3")),
+        help="how long a request waits for an unreachable DB before it answers 503 "
+        "(the driver's server selection timeout; default %(default)s s)",
+    )
+    p.add_argument(
+        "--db-retry-s",
+        type=float,
+        default=float(env("MEMDIAG_DB_RETRY_S", "60")),
+        help="how long a task's worker retries its DB writes while the DB is away before "
+        "the task fails (default %(default)s s)",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="only validate the options: print the resolved mode and switches as JSON and "
+        "exit (2 on a bad option); connects to nothing, --mongo-uri may be left out",
     )
     p.add_argument(
         "--log-level",
@@ -168,8 +198,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise ValueError("--processes must be at least 1")
     if args.max_upload_mib <= 0:
         raise ValueError("--max-upload-mib must be positive")
+    if args.upload_timeout_s <= 0:
+        raise ValueError("--upload-timeout-s must be positive")
     if args.tracemalloc_frames < 0:
         raise ValueError("--tracemalloc-frames must be 0 or more")
+    if not 0 < args.db_timeout_s <= 600:
+        raise ValueError("--db-timeout-s must be more than 0 and at most 600")
+    if not 0 <= args.db_retry_s <= 86_400:
+        raise ValueError("--db-retry-s must be from 0 to 86400")
     if args.processes > 1 and args.port == 0:
         raise ValueError("--processes > 1 needs an explicit --port (processes share it)")
     switches = resolve(args.mode, args.overrides)
@@ -192,8 +228,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         diarization_model=args.diarization_model,
         upload_dir=args.upload_dir,
         max_upload_bytes=int(args.max_upload_mib * 1024 * 1024),
+        upload_timeout_s=args.upload_timeout_s,
         tracemalloc_frames=args.tracemalloc_frames,
         processes=args.processes,
+        db_timeout_s=args.db_timeout_s,
+        db_retry_s=args.db_retry_s,
         overrides=tuple(args.overrides),
     )
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from reference_server.errors import BadRequest, Conflict, NotFound
+from reference_server.errors import BadRequest, Conflict, NotFound, Unprocessable
 from reference_server.live import LiveRegistry
 from reference_server.metrics import Metrics
 from reference_server.models import (
@@ -35,6 +35,7 @@ from reference_server.models import (
 )
 from reference_server.pipeline.engines.synthetic import MAX_SEGMENTS, MAX_WORDS
 from reference_server.pipeline.worker import Worker
+from reference_server.recovery import temp_dir_prefix
 from reference_server.settings import Settings
 from reference_server.store import Store
 from reference_server.store.tasks import NO_SEGMENTS
@@ -197,7 +198,7 @@ class TaskService:
         base = self.settings.upload_dir
         if base is not None:
             base.mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix=f"memdiag-task-{task_id}-", dir=base))
+        path = Path(tempfile.mkdtemp(prefix=temp_dir_prefix(task_id), dir=base))
         with self.live.lock:
             self.live.task_temp_dirs[task_id] = path
         return path
@@ -207,14 +208,19 @@ class TaskService:
         if self.sw.segment_storage == "embedded":
             estimate = params["segments"] * (120 + 80 * params["words_per_segment"])
             if estimate > MAX_TASK_DOC_BYTES:
-                raise BadRequest(
+                # 422, not 400: every field is valid alone; together they are too much.
+                raise Unprocessable(
                     f"about {estimate / 2**20:.0f} MiB of segments would exceed the 16 MiB "
                     "document limit with embedded segments; ask for fewer segments or "
                     "use segment_storage=chunks"
                 )
         doc = self.new_doc(user_id, {"kind": "synthetic", "params": params, "diarize": diarize})
         tmp = self.new_temp_dir(doc["_id"])
-        (tmp / "task.json").write_bytes(orjson.dumps(params))
+        try:
+            (tmp / "task.json").write_bytes(orjson.dumps(params))
+        except BaseException:  # a full disk (507): leave nothing behind
+            self._drop_temp(doc["_id"])
+            raise
         return await self._start(doc)
 
     async def create_upload(self, doc: dict[str, Any]) -> str:
@@ -248,6 +254,9 @@ class TaskService:
         if doc.get("status") in FINAL_STATES or future is None:
             raise Conflict(f"task is already {doc.get('status')}")
         self.live.cancel_flag(task_id).set()
+        if future.cancel():  # still queued: it will never run, so end it here and now
+            await self._end_queued(task_id)
+            return {"task_id": task_id, "status": TaskState.CANCELLED.value}
         for proc in self.live.processes(task_id):
             if proc.poll() is None:
                 proc.kill()
@@ -259,6 +268,21 @@ class TaskService:
         if status == TaskState.COMPLETED.value:
             raise Conflict("task completed before it could be cancelled")
         return {"task_id": task_id, "status": status if status in FINAL_STATES else "cancelled"}
+
+    async def _end_queued(self, task_id: str) -> None:
+        """What the worker's end of a task does, for one it never started."""
+        now = utcnow()
+        fields = {
+            "status": TaskState.CANCELLED.value,
+            "error": "cancelled by user",
+            "timestamps.updated_at": now,
+            "timestamps.finished_at": now,
+        }
+        await self.repo.set_fields(task_id, fields, op="cancel")
+        self._drop_temp(task_id)
+        self.metrics.tasks_finished.labels(TaskState.CANCELLED.value).inc()
+        if self.sw.cleanup_at_task_end:
+            self.live.pop_all(task_id)
 
     async def delete(self, task_id: str, user_id: str) -> None:
         check_id(task_id)
@@ -275,7 +299,8 @@ def check_id(task_id: str) -> None:
         raise NotFound(NOT_FOUND)
 
 
-_SYNTHETIC_INTS = {
+MIN_RATE, MAX_RATE = 0.02, 10_000
+SYNTHETIC_INTS = {
     "segments": (1, MAX_SEGMENTS),
     "initial_segments": (0, MAX_SEGMENTS),
     "words_per_segment": (1, MAX_WORDS),
@@ -292,7 +317,7 @@ def parse_synthetic(spec: Any) -> tuple[dict[str, Any], bool]:
     once; with `fail_after` the engine fails the task after that many segments."""
     if not isinstance(spec, dict):
         raise BadRequest("synthetic must be an object")
-    unknown = set(spec) - {*_SYNTHETIC_INTS, "segments_per_second", "diarize", "diarize_seconds"}
+    unknown = set(spec) - {*SYNTHETIC_INTS, "segments_per_second", "diarize", "diarize_seconds"}
     if unknown:
         raise BadRequest(f"unknown synthetic field(s): {', '.join(sorted(map(str, unknown)))}")
     params: dict[str, Any] = {
@@ -302,21 +327,27 @@ def parse_synthetic(spec: Any) -> tuple[dict[str, Any], bool]:
         "seed": 0,
         "initial_segments": 0,
     }
-    for name, (lo, hi) in _SYNTHETIC_INTS.items():
+    for name, (lo, hi) in SYNTHETIC_INTS.items():
         if name in spec:
             value = spec[name]
+            if type(value) is float and value.is_integer():
+                value = int(value)  # JSON has one number type: 38.0 is the integer 38
             if type(value) is not int or not lo <= value <= hi:
                 raise BadRequest(f"synthetic.{name} must be an integer from {lo} to {hi}")
             params[name] = value
     if params["initial_segments"] > params["segments"]:
-        raise BadRequest(
+        # 422: each is valid alone (the schema says so); together they contradict.
+        raise Unprocessable(
             f"synthetic.initial_segments ({params['initial_segments']}) exceeds"
             f" synthetic.segments ({params['segments']})"
         )
     if "segments_per_second" in spec:
         rate = spec["segments_per_second"]
-        if type(rate) not in (int, float) or not 0 < rate <= 10_000:
-            raise BadRequest("synthetic.segments_per_second must be a number in (0, 10000]")
+        # At least one segment in 50 s: a rate near 0 made a wait too long for a timer.
+        if type(rate) not in (int, float) or not MIN_RATE <= rate <= MAX_RATE:
+            raise BadRequest(
+                f"synthetic.segments_per_second must be a number from {MIN_RATE} to {MAX_RATE}"
+            )
         params["segments_per_second"] = float(rate)
     diarize = spec.get("diarize", False)
     if type(diarize) is not bool:

@@ -172,11 +172,12 @@ class ServerProcess:
 
 @pytest.fixture
 def start_server(mongo_uri: str, database_name: str) -> Iterator[Callable[..., ServerProcess]]:
-    """Start reference servers (fresh database unless `database=` is given); all stop after."""
+    """Start reference servers (fresh database unless `database=` is given, the session's
+    DB unless `uri=` is given); all stop after."""
     started: list[ServerProcess] = []
 
-    def start(*args: str, database: str | None = None) -> ServerProcess:
-        server = ServerProcess(mongo_uri, database or database_name, *args)
+    def start(*args: str, database: str | None = None, uri: str | None = None) -> ServerProcess:
+        server = ServerProcess(uri or mongo_uri, database or database_name, *args)
         started.append(server)
         return server
 

@@ -48,6 +48,7 @@ try:  # the repo root is not on sys.path when locust runs a file from a checkout
 except ImportError:  # pragma: no cover - depends on how memdiag was installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from loadtests.pacing import Pacer
+from loadtests.options import OPTIONS
 from loadtests.recorder import Recorder
 from loadtests.validate import TaskWatch
 from loadtests.work import WorkTracker, merge_exports
@@ -61,38 +62,6 @@ FLUSH_TIMEOUT_S = 15.0
 CONTROL_INTERVAL_S = 0.05
 READY_FILE, STEADY_FILE = "ready.json", "steady.json"
 
-# name -> (type, default, help). One option, three spellings: --poll-rate,
-# options.poll_rate, MEMDIAG_POLL_RATE.
-OPTIONS: dict[str, tuple[type, Any, str]] = {
-    "result_file": (str, "", "write the memdiag JSON result (HDR latencies) to this file"),
-    "warmup_s": (float, 0.0, "seconds after start whose requests are left out of 'steady'"),
-    "late_threshold_ms": (float, 10.0, "a paced send later than this counts as a late send"),
-    "poll_rate": (float, 10.0, "status polls per second, total over all users and processes"),
-    "create_rate": (float, 0.0, "task creations per second in total (0: when a tab is free)"),
-    "list_rate": (float, 2.0, "task-list requests per second, total"),
-    "upload_rate": (float, 0.2, "audio uploads per second, total"),
-    "control_dir": (str, "", "folder shared with the experiment runner (ready/steady files)"),
-    "segments": (int, 60, "segments per synthetic task"),
-    "initial_segments": (
-        int,
-        0,
-        "segments a synthetic task starts with (pre-grown); the runner's steady phase"
-        " waits until every polled task shows this many",
-    ),
-    "segments_per_second": (float, 20.0, "pace of a synthetic task (task lasts segments/pace)"),
-    "words_per_segment": (int, 8, "words per synthetic segment"),
-    "seed": (int, 1, "seed of the synthetic engine"),
-    "view": (str, "auto", "status view expected: full (with segments), summary, or auto"),
-    "page_size": (int, 100, "segments per page when fetching a finished task's segments"),
-    "storm_tasks": (int, 4, "large live tasks polled by the storm, total over processes"),
-    "tasks_per_user": (int, 2, "tasks each dashboard user keeps running"),
-    "audio_dir": (str, "", "folder of audio files to upload (wav, mp3, ...)"),
-    "expect_upload_status": (str, "completed", "end state of an upload: completed|failed|any"),
-    "upload_engine": (str, "", "engine field sent with each upload (empty: server default)"),
-    "poll_interval_s": (float, 1.0, "seconds between an uploader's polls of its own task"),
-    "cancel_share": (float, 0.2, "task churn: share of tasks the tab cancels while they run"),
-    "fail_share": (float, 0.2, "task churn: share of tasks that fail in the worker half-way"),
-}
 _wanted: dict[str, Any] = {}  # option name -> default for this locustfile
 _streams: dict[str, str] = {}  # paced stream -> its rate option
 SCENARIO = {"name": "custom"}

@@ -154,13 +154,13 @@ def run(args: argparse.Namespace) -> int:
     p = build_plan(args)
     args.scenario = "polling-storm"
     base = load_plan(args)
+    server = server_plan(args)  # every option checked, even for a dry run
     phases_s = base.warmup_s + base.duration_s + base.cooldown_s
     if args.dry_run:
         print(ablation.describe(p, phases_s))
         return 0
     if not p.steps:
         raise UsageError("nothing to measure: " + "; ".join(f"{k} {w}" for k, w in p.skipped))
-    server = server_plan(args)
     out = output_dir(args, f"ablate-{p.base}")
     schedules = jobs_for(p, base, args)
     # The plan first, so an interrupted folder can still be judged (memdiag report DIR).

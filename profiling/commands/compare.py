@@ -17,7 +17,7 @@ from profiling.runargs import (
     server_plan,
 )
 from profiling.runner import run_schedule, schedule
-from profiling.servers import DEFAULT_CONFIGS, parse_configurations
+from profiling.servers import DEFAULT_CONFIGS, check_configurations, parse_configurations
 
 HELP = "measure several configurations under identical load (A B C A B C ...) and report"
 DESCRIPTION = (
@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--repeat {args.repeat}: need at least 1")
     plan = load_plan(args)
     server = server_plan(args)
+    check_configurations(configs, server.extra_args)  # every argument, before anything starts
     out = output_dir(args, "compare")
     jobs = schedule(configs, args.repeat, plan, profile=args.profile)
     progress = RichProgress(len(jobs))

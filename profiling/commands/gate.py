@@ -68,6 +68,10 @@ def markdown(checks: list[Check], comparison: Comparison, code: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The files first: a missing summary is the error to report, whatever the thresholds.
+    for flag, path in (("SUMMARY", args.summary), ("--baseline", args.baseline)):
+        if path is not None and not path.exists():
+            raise UsageError(f"No such run folder or summary file: {path} ({flag})")
     limits = load_limits(args.config)
     if limits.empty:
         # A gate that checks nothing must not pass a build by accident.

@@ -17,7 +17,13 @@ from profiling.runargs import (
     server_plan,
 )
 from profiling.runner import Attach, run_schedule, schedule
-from profiling.servers import MODES, Configuration, parse_configurations
+from profiling.servers import (
+    MODES,
+    Configuration,
+    check_configurations,
+    parse_configurations,
+    pid_alive,
+)
 
 HELP = "one measured run: start DB and server (or attach by --url/--pid), drive load, report"
 DESCRIPTION = (
@@ -61,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("give either --mode/--set (memdiag starts the server) or --url/--pid")
         if not args.url.startswith(("http://", "https://")):
             raise UsageError(f"--url {args.url!r} is not a URL; e.g. http://127.0.0.1:8080/")
+        for flag, pid in (("--pid", args.pid), ("--db-pid", args.db_pid)):
+            if pid is not None and not pid_alive(pid):
+                raise UsageError(f"{flag} {pid}: no such process")
+        if args.profile != "none":
+            raise UsageError("--profile needs the reference server; it cannot attach to --pid")
         attach = Attach(args.url, args.pid, args.db_pid)
         config = Configuration(args.label or "server", "attached")
     else:
@@ -71,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--repeat {args.repeat}: need at least 1")
     plan = load_plan(args)
     server = server_plan(args)
+    if attach is None:
+        check_configurations([config], server.extra_args)  # before anything starts
     out = output_dir(args, config.label)
     jobs = schedule([config], args.repeat, plan, profile=args.profile)
     progress = RichProgress(len(jobs))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+from loadtests.options import check_option
 from profiling.errors import UsageError
 from profiling.runargs import (
     ENV_NOTE,
@@ -19,7 +20,7 @@ from profiling.runargs import (
     server_plan,
 )
 from profiling.runner import Job, LoadPlan, run_schedule, schedule
-from profiling.servers import DEFAULT_CONFIGS, parse_configurations
+from profiling.servers import DEFAULT_CONFIGS, check_configurations, parse_configurations
 
 HELP = "measure configurations over a range of one parameter (rate, users, segments...)"
 DESCRIPTION = (
@@ -69,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
     if args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat}: need at least 1")
     base = load_plan(args)
+    custom = args.param not in ("rate", "users") and base.scenario is not None
+    if custom and (why := check_option(args.param.replace("-", "_"), values[0])) is not None:
+        raise UsageError(f"--param {args.param}: {why}")
     if args.param == "rate" and args.users is None:
         # One user count for every point, enough for the highest rate, so only the rate varies.
         base = replace(base, users=default_users(float(max(values))))
@@ -82,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             configs, args.repeat, plan, sweep_param=sweep_param, start_order=len(jobs) + 1
         )
     server = server_plan(args)  # before the output folder: a bad option creates nothing
+    check_configurations(configs, server.extra_args)  # every argument, before anything starts
     out = output_dir(args, f"sweep-{args.param}")
     progress = RichProgress(len(jobs))
     try:

@@ -1,8 +1,8 @@
 """The task worker: a thread pool, and one `TaskRun` per task, as the original ran them.
 
-Worker threads reach the DB by running coroutines on the server's event loop (the
-original's helper did the same), so both drivers work unchanged. What a run writes
-where depends on the switches:
+Worker threads reach the DB through `self.w.db` (pipeline/dbcalls.py: a coroutine run
+on the server's loop, retried while the DB is away). What a run writes where depends
+on the switches:
 
 - poll_source=memory: the task document is loaded once and a shallow copy put in
   `live.transcription_tasks`; every update lands in that dict (incident change 1).
@@ -18,24 +18,26 @@ where depends on the switches:
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import shutil
 import sys
 import threading
 import time
-from collections.abc import Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
+from reference_server.errors import short_error
 from reference_server.live import LiveRegistry
 from reference_server.metrics import Metrics, read_status_kib
 from reference_server.models import STAGE_BANDS, TaskState, utcnow
 from reference_server.pipeline.audio import convert_to_wav
 from reference_server.pipeline.children import run_child
+from reference_server.pipeline.dbcalls import DatabaseGone, DbCaller
 from reference_server.pipeline.engines import create_engine
 from reference_server.pipeline.engines.base import EngineError, EngineInput, TaskCancelled
 from reference_server.pipeline.engines.synthetic import SyntheticParams
@@ -43,8 +45,6 @@ from reference_server.settings import Settings
 from reference_server.store import Store
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-DB_CALL_TIMEOUT_S = 120.0
 CONVERSION_TIMEOUT_S = 3600.0
 
 
@@ -64,6 +64,7 @@ class Worker:
         self.loop = loop
         self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="task-worker")
         self.futures: dict[str, Future[None]] = {}
+        self.db = DbCaller(loop, settings.db_retry_s, metrics)
         self._lock = threading.Lock()
         self.closing = False
 
@@ -82,13 +83,10 @@ class Worker:
         with self._lock:
             return self.futures.get(task_id)
 
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on the server's loop from a worker thread and wait for it."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(DB_CALL_TIMEOUT_S)
-
     def shutdown(self) -> None:
         """Stop quickly: flag every task cancelled; restart safety handles the DB state."""
         self.closing = True
+        self.db.stopping.set()
         with self.live.lock:
             for flag in self.live.task_cancelled.values():
                 flag.set()
@@ -114,6 +112,7 @@ class TaskRun:
         self.flushed_chunks = 0  # chunks fully written (segment_storage=chunks)
         self.initial_segments = 0  # emitted at once; checkpointed together when all are in
         self.held: list[Any] = []  # decoded audio kept alive when gc_after_conversion is off
+        self.db_gone = False  # the retry budget ran out: the final write gets one try
 
     # -- the run -------------------------------------------------------------------
     def run(self) -> None:
@@ -121,7 +120,7 @@ class TaskRun:
         try:
             if self.cancelled.is_set():
                 raise TaskCancelled()
-            doc = self.w.call(self.w.store.tasks.get(self.task_id, op="worker-load"))
+            doc = self.w.db(lambda: self.w.store.tasks.get(self.task_id, op="worker-load"))
             if doc is None:
                 return  # deleted before it started
             state = dict(doc)  # the fix's shallow copy: it carries user_id for polls
@@ -136,6 +135,9 @@ class TaskRun:
             final, error = TaskState.CANCELLED, "cancelled by user"
         except EngineError as exc:
             error = str(exc)
+        except DatabaseGone as exc:
+            self.db_gone = True
+            error = "server shutting down" if self.w.closing else str(exc)
         except Exception as exc:
             if self.w.closing:
                 error = "server shutting down"
@@ -184,16 +186,21 @@ class TaskRun:
         return path
 
     def _convert(self, source: dict[str, Any], dst: Path) -> float:
-        seconds: float = convert_to_wav(
-            Path(source["path"]),
-            dst,
-            method=source.get("conversion") or self.w.settings.conversion,
-            gc_after=self.sw.gc_after_conversion,
-            register=lambda proc: self.w.live.register_process(self.task_id, proc),
-            timeout_s=CONVERSION_TIMEOUT_S,
-            # Without the fix's `del audio`, the decoded audio lived as long as the task.
-            hold=self.held,
-        )
+        try:
+            seconds: float = convert_to_wav(
+                Path(source["path"]),
+                dst,
+                method=source.get("conversion") or self.w.settings.conversion,
+                gc_after=self.sw.gc_after_conversion,
+                register=lambda proc: self.w.live.register_process(self.task_id, proc),
+                timeout_s=CONVERSION_TIMEOUT_S,
+                # Without the fix's `del audio`, the decoded audio lived as long as the task.
+                hold=self.held,
+            )
+        except EngineError:
+            if self.cancelled.is_set():  # cancel killed ffmpeg: not a decoding failure
+                raise TaskCancelled() from None
+            raise
         if self.sw.gc_after_conversion:
             self.w.metrics.gc_runs.labels("conversion").inc()
         return seconds
@@ -310,19 +317,24 @@ class TaskRun:
     def _write(self, *, op: str, state: dict[str, Any] | None = None) -> None:
         """Write `state` (default: the run's state) to the DB as the design does."""
         fields = self._status_fields(self.state if state is None else state)
+        retry = not self.db_gone
         if self.sw.segment_storage == "chunks":
             self._write_chunks()
-            self.w.call(self.w.store.tasks.set_fields(self.task_id, fields, op=op))
+            self.w.db(
+                lambda: self.w.store.tasks.set_fields(self.task_id, fields, op=op), retry=retry
+            )
             return
         # The original's merge of a status update into the DB task.
         fields["segments"] = self.state["segments"]
-        db_task = self.w.call(self.w.store.tasks.get(self.task_id, op="worker-merge"))
+        db_task = self.w.db(
+            lambda: self.w.store.tasks.get(self.task_id, op="worker-merge"), retry=retry
+        )
         if db_task is None:
             return  # deleted meanwhile
         merged = db_task.copy() if self.sw.copy_on_merge else db_task
         merged.update(fields)
         merged.pop("_id", None)
-        self.w.call(self.w.store.tasks.set_fields(self.task_id, merged, op=op))
+        self.w.db(lambda: self.w.store.tasks.set_fields(self.task_id, merged, op=op), retry=retry)
 
     def _write_chunks(self) -> None:
         size = self.w.settings.chunk_size
@@ -331,40 +343,67 @@ class TaskRun:
         last = (count - 1) // size if count else -1
         for index in range(self.flushed_chunks, last + 1):
             chunk = segments[index * size : (index + 1) * size]
-            self.w.call(self.w.store.tasks.put_chunk(self.task_id, index, chunk))
+            self.w.db(
+                functools.partial(self.w.store.tasks.put_chunk, self.task_id, index, chunk),
+                retry=not self.db_gone,
+            )
             if len(chunk) == size:
                 self.flushed_chunks = index + 1
+
+    def _defer_end(self, error: str | None, exc: DatabaseGone) -> str:
+        """The DB did not come back in time: the task is failed, and the DB learns it as
+        soon as it is back (a task must never stay `transcribing` after its worker ended)."""
+        reason = error if self.db_gone and error else f"{exc}; the task's end was not saved"
+        now = utcnow()
+        self.w.db.defer(
+            self.task_id,
+            {
+                "status": TaskState.FAILED.value,
+                "error": reason,
+                "timestamps.updated_at": now,
+                "timestamps.finished_at": now,
+            },
+        )
+        return reason
 
     def _finish(self, final: TaskState, error: str | None) -> None:
         live = self.w.live
         try:
-            if self.state:
+            if self.w.closing:
+                pass  # restart safety fails the task in the DB at the next start
+            elif self.state:
                 ts = dict(self.state.get("timestamps") or {})
                 ts["finished_at"] = utcnow()
                 ending: dict[str, Any] = {"status": final.value, "error": error, "timestamps": ts}
                 if final == TaskState.COMPLETED:
                     ending["progress"] = 100.0
                 # The DB first: a poll that sees the end in memory must find it in the DB.
-                if not self.w.closing:
+                try:
                     self._write(op="finish", state={**self.state, **ending})
+                except DatabaseGone as exc:
+                    final = TaskState.FAILED
+                    ending.update(status=final.value, error=self._defer_end(error, exc))
                 self.state.update(ending)
-            elif final != TaskState.COMPLETED and not self.w.closing:
+            elif final != TaskState.COMPLETED:
                 # Never started (cancelled while queued): record the end all the same.
                 now = utcnow()
-                self.w.call(
-                    self.w.store.tasks.set_fields(
-                        self.task_id,
-                        {
-                            "status": final.value,
-                            "error": error,
-                            "timestamps.updated_at": now,
-                            "timestamps.finished_at": now,
-                        },
-                        op="finish",
+                fields = {
+                    "status": final.value,
+                    "error": error,
+                    "timestamps.updated_at": now,
+                    "timestamps.finished_at": now,
+                }
+                try:
+                    self.w.db(
+                        lambda: self.w.store.tasks.set_fields(self.task_id, fields, op="finish"),
+                        retry=not self.db_gone,
                     )
-                )
-        except Exception:
+                except DatabaseGone as exc:
+                    self._defer_end(error, exc)
+        except Exception as exc:
             log.exception("task %s: could not write its final state", self.task_id)
+            # Never leave the DB saying it still runs: a small write, retried later.
+            self._defer_end(None, DatabaseGone(f"{type(exc).__name__}: {short_error(exc)}"))
         finally:
             self.held.clear()
             self.w.metrics.tasks_finished.labels(final.value).inc()

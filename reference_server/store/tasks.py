@@ -85,6 +85,10 @@ class TaskRepo:
         )
         return {doc["_id"] for doc in await cursor.to_list(None)}
 
+    async def existing_ids(self, ids: list[str]) -> set[str]:
+        cursor = self.tasks.find({"_id": {"$in": ids}}, {"_id": 1}, comment="startup")
+        return {doc["_id"] for doc in await cursor.to_list(None)}
+
     async def fail_interrupted(self) -> int:
         """Restart safety: tasks a dead server left running are failed, never stuck."""
         now = utcnow()

@@ -96,7 +96,7 @@ def test_initial_segments_cannot_exceed_segments(start_server):
     res = server.request(
         "POST", "/api/tasks", {"synthetic": {"segments": 10, "initial_segments": 11}}, token=token
     )
-    assert res.status == 400
+    assert res.status == 422  # each field valid alone: unprocessable together
     assert "initial_segments" in res.json()["detail"]
 
 

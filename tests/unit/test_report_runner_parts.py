@@ -150,14 +150,14 @@ def test_load_plan_from_options(monkeypatch: pytest.MonkeyPatch) -> None:
                 "-O",
                 "view=summary",
                 "-O",
-                "ratio=0.5",
+                "segments_per_second=0.5",
             ]
         )
     )
     assert plan.scenario == "polling_storm"
     assert plan.users == default_users(12) == 240
-    assert plan.options == {"segments": 3000, "view": "summary", "ratio": 0.5}
-    assert plan.record().params == {"segments": 3000, "view": "summary", "ratio": 0.5}
+    assert plan.options == {"segments": 3000, "view": "summary", "segments_per_second": 0.5}
+    assert plan.record().params == {"segments": 3000, "view": "summary", "segments_per_second": 0.5}
     monkeypatch.setenv("MEMDIAG_RATE", "7")
     assert load_plan(parse([])).rate_per_s == 7.0
     with pytest.raises(UsageError, match="is not a scenario"):

@@ -115,7 +115,7 @@ def test_synthetic_fail_after_fails_the_task_after_that_many_segments():
     params, _ = parse_synthetic({"segments": 10, "fail_after": 3, "segments_per_second": 1000})
     assert params["fail_after"] == 3
     assert "fail_after" not in parse_synthetic({"segments": 10})[0]
-    for bad in ({"fail_after": -1}, {"fail_after": 2.0}, {"fail_after": True}):
+    for bad in ({"fail_after": -1}, {"fail_after": 2.5}, {"fail_after": True}):
         with pytest.raises(BadRequest):
             parse_synthetic(bad)
     emitted: list[int] = []

@@ -7,14 +7,16 @@ about 4 MiB of BSON.
 
 A task can start with `initial_segments` already transcribed: those are emitted at once
 (the same segments, in the same order, as a task that grew to that size), then the rest
-at `segments_per_second`. Load scenarios use it to poll tasks of a fixed size in every
-design, however fast each design lets its worker grow them.
+at `segments_per_second`, on a fixed schedule (a slow write does not slow the engine).
+Load scenarios use it to poll tasks of a fixed size in every design, however fast each
+design lets its worker grow them.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,10 +106,16 @@ class SyntheticEngine:
         rng = random.Random(params.seed)
         interval_s = 1.0 / params.segments_per_second
         start = 0.0
+        # Segments fall due on a fixed schedule, like a model working at a set speed: time
+        # the design spends in `emit` (db-polling's checkpoint merge) delays the next
+        # segments but does not slow the engine down, so every design gets the same work.
+        began = time.monotonic()
         for i in range(params.segments):
             if params.fail_after is not None and i >= params.fail_after:
                 raise EngineError(f"synthetic failure after {i} segment(s) (fail_after)")
-            if cancelled.wait(interval_s if i >= params.initial_segments else 0.0):
+            due_s = began + (i - params.initial_segments + 1) * interval_s
+            wait_s = max(0.0, due_s - time.monotonic()) if i >= params.initial_segments else 0.0
+            if cancelled.wait(wait_s) or cancelled.is_set():
                 raise TaskCancelled()
             seg = make_segment(rng, i, start, params.words_per_segment)
             start = seg["end"] + rng.uniform(0.05, 0.4)
