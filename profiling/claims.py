@@ -92,6 +92,9 @@ class ClaimRow:
     claimed_low: float | None  # the promise as a fraction of `without` (for the plot)
     claimed_high: float | None
     note: str = ""
+    # For an inconclusive claim, the verdict its medians point to if more repeats bore
+    # them out ("smaller than claimed"); empty otherwise.
+    leaning: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +218,10 @@ def _row(
                 s for r in sorted(set(w) & set(wo)) if (s := _saving(wo[r], w[r])) is not None
             ]
     primary = key == claim.metrics[0]
+    best = max(paired, default=None)
+    leaning = ""
+    if primary and v.outcome == "inconclusive" and v.effect is not None:
+        leaning = _claim_verdict(claim, "better" if v.effect < 0 else "worse", saved, saving, best)
     low, high = _claimed(claim, v.baseline_median) if primary else (None, None)
     if step.overrides:
         switch = ", ".join(step.overrides)
@@ -231,9 +238,8 @@ def _row(
         saving_low=min(paired) if len(paired) > 1 else None,
         saving_high=max(paired) if len(paired) > 1 else None,
         effect=v.effect, p_value=v.p_value,
-        verdict=_claim_verdict(claim, v.outcome, saved, saving, max(paired, default=None))
-        if primary
-        else v.outcome,
+        verdict=_claim_verdict(claim, v.outcome, saved, saving, best) if primary else v.outcome,
+        leaning=leaning,
         detail=v.label, claimed_low=low, claimed_high=high, note=claim.note,
     )  # fmt: skip
 

@@ -38,6 +38,13 @@ def range_text(row: ClaimRow) -> str:
     return f"{_pct(-row.saving_high)} to {_pct(-row.saving_low)}"
 
 
+def verdict_text(row: ClaimRow) -> str:
+    """'inconclusive (n=2, need 4), leaning smaller than claimed' says it all; the others
+    name the statistics beside the verdict."""
+    text = row.detail if row.detail.startswith(row.verdict) else f"{row.verdict} ({row.detail})"
+    return f"{text}, leaning {row.leaning}" if row.leaning else text
+
+
 def _table_row(row: ClaimRow) -> dict[str, Any]:
     return {
         "change": row.change,
@@ -54,9 +61,7 @@ def _table_row(row: ClaimRow) -> dict[str, Any]:
         "verdict": row.verdict,
         "detail": row.detail,
         # "inconclusive (n=2, need 4)" says it all; others name the statistics beside.
-        "verdict_text": row.detail
-        if row.detail.startswith(row.verdict)
-        else f"{row.verdict} ({row.detail})",
+        "verdict_text": verdict_text(row),
         "note": row.note,
     }
 

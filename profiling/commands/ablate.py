@@ -18,6 +18,7 @@ from pathlib import Path
 from profiling import ablation
 from profiling.ablation import SCENARIOS, AblationPlan
 from profiling.claims import PLAN_FILE, evaluate, plan_document
+from profiling.claims_report import verdict_text
 from profiling.errors import UsageError
 from profiling.outputs import write_ablation_reports, write_text
 from profiling.results import RunResult, dumps, load_runs
@@ -184,8 +185,7 @@ def finish(p: AblationPlan, outcome: Outcome, out: Path, name: str, *, html: boo
     result = evaluate(p, load_runs(out) or outcome.runs, name=name)
     write_ablation_reports(result, out, html=html)
     for row in (r for r in result.claims if r.primary):
-        how = row.detail if row.detail.startswith(row.verdict) else f"{row.verdict} ({row.detail})"
-        print(f"{row.change:>8} {row.key:<24} {how}")
+        print(f"{row.change:>8} {row.key:<24} {verdict_text(row)}")
     print(f"Report: {out / 'report.html' if html else out / 'report.md'}")
     if outcome.interrupted:
         return 130

@@ -15,6 +15,7 @@ from profiling.claims_report import (
     render_ablation_html,
     render_ablation_json,
     render_ablation_markdown,
+    verdict_text,
 )
 from profiling.cli import main
 from profiling.results import load_runs
@@ -85,3 +86,20 @@ def test_memdiag_report_rerenders_an_ablation_folder(fixture_runs: Path, tmp_pat
     assert json.loads((folder / "summary.json").read_text())["kind"] == "memdiag-ablation"
     (folder / PLAN_FILE).write_text('{"kind": "memdiag-summary"}', encoding="utf-8")
     assert main(["report", str(folder), "--no-html"]) == 3
+
+
+def test_too_few_repeats_are_inconclusive_and_say_which_way_they_lean(
+    fixture_runs: Path,
+) -> None:
+    folder = fixture_runs / "ablation"
+    plan = plan_from_document(json.loads((folder / PLAN_FILE).read_text(encoding="utf-8")))
+    two = [r for r in load_runs(folder) if r.repeat <= 2]
+    rows = {r.key: r for r in evaluate(plan, two).claims if r.primary}
+    assert rows["all"].verdict == "inconclusive"
+    assert rows["all"].leaning == "smaller than claimed"
+    assert rows["list_cleanup"].leaning == "the opposite"
+    assert (
+        rows["copy_on_merge"].verdict == "no measurable effect"
+        and not rows["copy_on_merge"].leaning
+    )
+    assert verdict_text(rows["all"]) == "inconclusive (n=2, need 4), leaning smaller than claimed"
