@@ -11,6 +11,7 @@ from profiling.ablation import ALL, CLAIMS, PRESETS, SCENARIOS, plan
 from profiling.claims import CLAIM_METRICS, plan_document, plan_from_document
 from profiling.cli import main
 from profiling.errors import UsageError
+from profiling.runargs import load_plan
 from profiling.servers import parse_configurations
 from profiling.validate import SchemaError
 from reference_server import modes
@@ -213,3 +214,22 @@ def test_allocators_are_opt_in_rows_under_the_base() -> None:
     assert "also available with --switches: arenas_2, jemalloc" in ablation.describe(
         plan("lean"), 20.0
     )
+
+
+def test_the_progress_bars_name_the_switch_and_what_remains() -> None:
+    from profiling.cli import build_parser
+    from profiling.commands import ablate
+
+    args = build_parser().parse_args(["ablate", "--quick"])
+    ablate._phase_defaults(args)
+    p = ablate.build_plan(args)
+    args.scenario = "polling-storm"
+    schedules = ablate.jobs_for(p, load_plan(args), args)
+    assert [load for load, _ in schedules] == ["storm"]
+    jobs = schedules[0][1]
+    assert [j.order for j in jobs] == list(range(1, 7))  # 3 configurations x 2, interleaved
+    describe = ablate._describer(p)
+    labels = [describe(j) for j in jobs[:3]]
+    assert labels[0].startswith("base [polling_storm] memory-first r1")
+    assert labels[1].startswith("poll_source (1/2) [polling_storm] memory-first:poll_source=db")
+    assert labels[2] == "all (2/2) [polling_storm] db-polling r1"
