@@ -109,6 +109,10 @@ def render_ablation_markdown(a: Ablation) -> str:
 
 
 def render_ablation_html(a: Ablation) -> str:
-    from profiling import claims_plot  # matplotlib only for the HTML
+    from profiling import claims_plot, plots  # matplotlib only for the HTML
 
-    return _ENV.get_template("ablation.html").render(**_context(a), plot=claims_plot.claims(a))
+    return _ENV.get_template("ablation.html").render(
+        **_context(a),
+        plot=claims_plot.claims(a),
+        scenario_plots={SCENARIOS[load].scenario: plots.all_plots(c) for load, c in a.comparisons},
+    )

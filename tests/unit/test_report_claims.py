@@ -74,6 +74,8 @@ def test_the_summary_carries_claims_plan_and_scenarios(ablation: Ablation) -> No
 def test_the_html_draws_each_claim_against_its_promise(ablation: Ablation) -> None:
     html = render_ablation_html(ablation)
     assert "data:image/png;base64," in html and "measured saving against the claimed" in html
+    # Each scenario's own plots (RSS over time, peaks, latency ...) follow its table.
+    assert html.count("data:image/png;base64,") > 2
     assert html.count('class="the-opposite"') == 1
     assert "http://" not in html and "https://" not in html
 
