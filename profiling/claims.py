@@ -249,6 +249,20 @@ def _row(
     )  # fmt: skip
 
 
+def _unmeasured(claim: Claim, step: Step, base: str) -> ClaimRow:
+    m = CLAIM_METRICS[claim.metrics[0]]
+    with_label, without_label = (step.spec, base) if step.with_change else (base, step.spec)
+    return ClaimRow(
+        key=step.key, change=claim.change, claim=claim.wording, expected=claim.expected.text,
+        switch=", ".join(step.overrides) or step.spec, scenario=SCENARIOS[step.load].scenario,
+        metric=m.key, metric_title=_title(m, step.load), primary=True, with_change=with_label,
+        without_change=without_label, n_with=0, n_without=0, with_median=None,
+        without_median=None, saving=None, saving_low=None, saving_high=None, effect=None,
+        p_value=None, verdict="not measured", detail="no run of its scenario finished",
+        claimed_low=None, claimed_high=None, note=claim.note,
+    )  # fmt: skip
+
+
 def evaluate(
     p: AblationPlan, runs: Sequence[RunResult], *, name: str = "", alpha: float = DEFAULT_ALPHA
 ) -> Ablation:
@@ -259,6 +273,8 @@ def evaluate(
         scenario = SCENARIOS[load].scenario
         group = [r for r in runs if r.scenario.name == scenario]
         if not group:
+            # The schedule stopped before this scenario (Ctrl-C, a harness failure).
+            rows += [_unmeasured(CLAIMS[s.claim], s, p.base) for s in p.steps if s.load == load]
             continue
         comparison = compare(group, name=f"{name} {scenario}".strip(), alpha=alpha)
         comparisons.append((load, comparison))

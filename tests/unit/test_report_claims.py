@@ -105,3 +105,15 @@ def test_too_few_repeats_are_inconclusive_and_say_which_way_they_lean(
         and not rows["copy_on_merge"].leaning
     )
     assert verdict_text(rows["all"]) == "inconclusive (n=2, need 4), leaning smaller than claimed"
+
+
+def test_a_scenario_that_never_ran_leaves_its_claims_not_measured(fixture_runs: Path) -> None:
+    folder = fixture_runs / "ablation"
+    plan = plan_from_document(json.loads((folder / PLAN_FILE).read_text(encoding="utf-8")))
+    storm_only = [r for r in load_runs(folder) if r.scenario.name == "polling_storm"]
+    a = evaluate(plan, storm_only)
+    rows = {r.key: r for r in a.claims if r.primary}
+    assert rows["active_list_limit"].verdict == "not measured"
+    assert rows["list_cleanup"].n_with == 0 and rows["all"].verdict != "not measured"
+    assert [load for load, _ in a.comparisons] == ["storm"]
+    assert "| 4 | The active-task query" in render_ablation_markdown(a)
