@@ -114,7 +114,9 @@ CLAIMS: dict[str, Claim] = {
               "Polls of a running task read the in-memory copy instead of the DB: about "
               "5-50 MB less loaded per poll, depending on the size of segments",
               Expected("5-50 MB per poll", "absolute", 5 * MB, 50 * MB), "storm",
-              ("db_reply_bytes_per_poll", *STORM_METRICS)),
+              ("db_reply_bytes_per_poll", *STORM_METRICS),
+              note="measured as the BSON the DB sends per poll, at the storm's task size "
+              "(-O segments=...); decoded, Python holds several times that"),
         Claim("copy_on_merge", "3",
               "Merging a status update into the DB task no longer copies the task first: "
               "one full copy less per update",
