@@ -46,6 +46,8 @@ def test_add_one_in_from_db_polling_applies_each_change_alone() -> None:
     assert all(s.with_change for s in p.steps)
     assert steps["poll_source"].spec == "db-polling:poll_source=memory"
     assert steps["copy_on_merge"].overrides == ("copy_on_merge=false",)
+    # The report's 10-minute sweep, measured at 5 s so a short run sees it fire.
+    assert steps["orphan_sweep_interval_s"].overrides == ("orphan_sweep_interval_s=5",)
     # lean's values for the switches memory-first leaves as db-polling has them.
     assert steps["segment_storage"].overrides == ("segment_storage=chunks",)
     assert steps["summary_reads"].overrides == ("status_view=summary", "projections=true")
