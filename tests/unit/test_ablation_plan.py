@@ -235,3 +235,11 @@ def test_the_progress_bars_name_the_switch_and_what_remains() -> None:
     assert labels[0].startswith("base [polling_storm] memory-first r1")
     assert labels[1].startswith("poll_source (1/2) [polling_storm] memory-first:poll_source=db")
     assert labels[2] == "all (2/2) [polling_storm] db-polling r1"
+
+
+def test_the_scenarios_options_are_options_of_their_locustfiles() -> None:
+    from loadtests.options import check_option
+
+    for load in SCENARIOS.values():
+        for name, value in load.options.items():
+            assert check_option(name, value) is None, (load.name, name)
