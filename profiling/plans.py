@@ -25,7 +25,7 @@ class LoadPlan:
     users: int = 20
     rate_per_s: float = 10.0
     duration_s: float = 30.0
-    warmup_s: float = 10.0
+    warmup_s: float = 30.0
     cooldown_s: float = 3.0
     processes: int = 1
     options: dict[str, str | int | float] = field(default_factory=dict)

@@ -83,7 +83,8 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
         "--warmup",
         type=float,
         default=None,
-        help="warm-up seconds, discarded (default 10)",
+        help="warm-up seconds, discarded (default 30: the full-view designs' RSS takes about"
+        " 20 s of load to reach its plateau; steady growth after it measures retention)",
     )
     g.add_argument(
         "--cooldown",
@@ -214,7 +215,7 @@ def _resolve_env_defaults(args: argparse.Namespace) -> None:
         "users": ("USERS", None, int),
         "rate": ("RATE", 10.0, float),
         "duration": ("DURATION", 30.0, float),
-        "warmup": ("WARMUP", 10.0, float),
+        "warmup": ("WARMUP", 30.0, float),
         "cooldown": ("COOLDOWN", 3.0, float),
         "ready_timeout": ("READY_TIMEOUT", 120.0, float),
         "mongo_uri": ("MONGO_URI", None, str),

@@ -138,8 +138,10 @@ def measure_run(
 
     def dead(*, loadgen: bool = False) -> str | None:
         """What died of the run's own processes (a probe error often follows from it).
-        Locust ends by itself at the end of the load, so it counts only after an error."""
-        if loadgen and state.locust_pid is not None:
+        Locust ends by itself at the end of the load (and then has written its result),
+        so it counts only after an error, and only when it left no result."""
+        finished = (run_dir / "load.json").is_file()
+        if loadgen and state.locust_pid is not None and not finished:
             watched.setdefault("the load generator (Locust)", state.locust_pid)
         return next((what for what, pid in watched.items() if not _running(pid)), None)
 
