@@ -19,7 +19,7 @@ switch values are data in `profiling.fixreport`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from profiling.errors import UsageError
@@ -96,12 +96,19 @@ class AblationPlan:
     def runs(self) -> int:
         return sum(len(self.configs(load)) for load in self.loads()) * self.repeat
 
-    def estimated_s(self, phases_s: float) -> float:
-        """Wall time if every run takes its phases plus its scenario's `overhead_s`."""
+    def estimated_s(self, phases_s: float | Mapping[str, float]) -> float:
+        """Wall time if every run takes its phases (one figure, or one per scenario
+        load) plus its scenario's `overhead_s`."""
         return sum(
-            len(self.configs(load)) * self.repeat * (phases_s + SCENARIOS[load].overhead_s)
+            len(self.configs(load))
+            * self.repeat
+            * (_phases(phases_s, load) + SCENARIOS[load].overhead_s)
             for load in self.loads()
         )
+
+
+def _phases(phases_s: float | Mapping[str, float], load: str) -> float:
+    return phases_s if isinstance(phases_s, int | float) else phases_s[load]
 
 
 def available(base: str) -> list[str]:
@@ -193,12 +200,15 @@ def plan(
     return AblationPlan(base, DIRECTION[base], tuple(steps), repeat, tuple(skipped))
 
 
-def describe(p: AblationPlan, phases_s: float) -> str:
+def describe(p: AblationPlan, phases_s: float | Mapping[str, float]) -> str:
     """The plan as `ablate --dry-run` prints it, with its estimated wall time."""
     lines = [f"ablation from {p.base} ({p.direction}), {p.repeat} interleaved repeat(s)"]
     for load in p.loads():
         scen = SCENARIOS[load]
-        lines.append(f"  {scen.scenario} ({load}): {' | '.join(p.configs(load))}")
+        lines.append(
+            f"  {scen.scenario} ({load}, {_phases(phases_s, load):g} s of phases a run): "
+            f"{' | '.join(p.configs(load))}"
+        )
         for step in (s for s in p.steps if s.load == load):
             claim = CLAIMS[step.claim]
             lines.append(

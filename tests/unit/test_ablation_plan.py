@@ -243,3 +243,22 @@ def test_the_scenarios_options_are_options_of_their_locustfiles() -> None:
     for load in SCENARIOS.values():
         for name, value in load.options.items():
             assert check_option(name, value) is None, (load.name, name)
+
+
+@pytest.mark.parametrize(
+    ("argv", "storm", "dashboard"),
+    [([], 20.0, 5.0), (["--warmup", "8"], 8.0, 8.0), (["--quick"], 5.0, 5.0)],
+)
+def test_the_storm_warms_up_past_its_ramp_unless_told_otherwise(
+    argv: list[str], storm: float, dashboard: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from profiling.cli import build_parser
+    from profiling.commands import ablate
+
+    monkeypatch.delenv("MEMDIAG_WARMUP", raising=False)
+    args = build_parser().parse_args(["ablate", *argv])
+    ablate._phase_defaults(args)
+    args.scenario = "polling-storm"
+    base = load_plan(args)
+    assert ablate.load_for(base, "storm", args).warmup_s == storm
+    assert ablate.load_for(base, "dashboard", args).warmup_s == dashboard
