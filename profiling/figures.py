@@ -19,7 +19,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtests.results import LoadResult
+from loadtests.results import RATE_TOLERANCE, LoadResult
+from loadtests.runner import RATE_OPTION
 from profiling.embedded_db import EmbeddedDB
 from profiling.errors import HarnessError
 from profiling.probes.dbevidence import DbEvidence
@@ -149,6 +150,22 @@ def work_figures(result: LoadResult) -> WorkFigures | None:
         polls=polls,
         polls_per_s=round(polls / seconds, 3) if seconds > 0 else 0.0,
         ready_after_s=ready_after_s,
+    )
+
+
+def served_short(scenario: str | None, rate_per_s: float, work: WorkFigures | None) -> str | None:
+    """Why a run whose server answered fewer status polls than were sent is invalid.
+
+    Polls sent on time are not polls served: a server that cannot keep up answers fewer in
+    the steady phase than were sent (the rest time out, or come back after the stop). Only
+    for the scenarios whose main stream is status polls."""
+    if RATE_OPTION.get(scenario or "") != "poll_rate" or work is None:
+        return None
+    if work.polls_per_s >= rate_per_s * (1 - RATE_TOLERANCE):
+        return None
+    return (
+        f"the server answered {work.polls_per_s:.2f} status polls/s of the {rate_per_s:g}/s"
+        f" sent in the steady phase (more than {RATE_TOLERANCE:.0%} short): it did not keep up"
     )
 
 

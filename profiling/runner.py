@@ -254,6 +254,9 @@ def _assemble(
         if figures_ is not None:
             memory[label] = figures_
     reasons = list(state.reasons) + state.load.problems()
+    work = figures.work_figures(state.load)
+    if (short := figures.served_short(plan.scenario, plan.rate_per_s, work)) is not None:
+        reasons.append(short)
     if "server" in state.sampler.gone:
         reasons.append("the server process disappeared while it was sampled")
     if "server" not in memory:
@@ -295,7 +298,7 @@ def _assemble(
         phases=figures.phases_of(samples),
         sweep_param=job.sweep_param,
         host_load_1m=load_1m,
-        work=figures.work_figures(state.load),
+        work=work,
         calibration=state.calibration,
         status_in_flight=figures.in_flight(before, after) if before and after else None,
         live_entries=figures.live_entries(after) if after else None,

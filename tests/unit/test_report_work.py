@@ -329,3 +329,21 @@ def test_live_entries_from_a_scrape_and_through_run_json(
     folder.mkdir()
     (folder / "run.json").write_text(run_json(replace(run, live_entries=found)))
     assert load_run(folder).live_entries == found
+
+
+def test_a_server_that_answers_fewer_polls_than_were_sent_did_not_keep_up() -> None:
+    from profiling.figures import served_short
+    from profiling.results import WorkFigures
+
+    def work(polls_per_s: float) -> WorkFigures:
+        return WorkFigures(
+            tasks=4, target_segments=2000, segments_start=2000.0, segments_end=2010.0,
+            status_bytes_start=2e6, status_bytes_end=2e6, polls=int(polls_per_s * 20),
+            polls_per_s=polls_per_s,
+        )  # fmt: skip
+
+    reason = served_short("polling_storm", 10.0, work(4.04))
+    assert reason is not None and "4.04 status polls/s of the 10/s" in reason
+    assert served_short("polling_storm", 10.0, work(9.6)) is None  # within 5 %
+    assert served_short("dashboard", 10.0, work(1.0)) is None  # lists, not status polls
+    assert served_short("polling_storm", 10.0, None) is None
