@@ -34,6 +34,15 @@ SCENARIO_DEFAULTS: dict[str, dict[str, Scalar]] = {
     },
     "frontend_tabs": dict(_WATCHED),
     "dashboard": dict(_WATCHED),
+    # Short tasks (40 segments at 8/s: 5 s each), not pre-grown: they come and go.
+    "task_churn": {
+        "segments": 40,
+        "initial_segments": 0,
+        "segments_per_second": 8.0,
+        "words_per_segment": 8,
+        "cancel_share": 0.2,
+        "fail_share": 0.2,
+    },
     "soak": {},
     "uploads": {},
 }

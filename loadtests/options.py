@@ -34,6 +34,8 @@ OPTIONS: dict[str, tuple[type, Any, str]] = {
     "expect_upload_status": (str, "completed", "end state of an upload: completed|failed|any"),
     "upload_engine": (str, "", "engine field sent with each upload (empty: server default)"),
     "poll_interval_s": (float, 1.0, "seconds between an uploader's polls of its own task"),
+    "cancel_share": (float, 0.2, "task churn: share of tasks the tab cancels while they run"),
+    "fail_share": (float, 0.2, "task churn: share of tasks that fail in the worker half-way"),
 }
 
 

@@ -60,8 +60,9 @@ from pathlib import Path
 from loadtests.results import LoadResult, ResultFormatError, load_result
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-SCENARIOS = ("frontend_tabs", "polling_storm", "dashboard", "uploads", "soak")
+SCENARIOS = ("frontend_tabs", "polling_storm", "dashboard", "uploads", "soak", "task_churn")
 RATE_OPTION = {
+    "task_churn": "poll_rate",
     "frontend_tabs": "poll_rate",
     "polling_storm": "poll_rate",
     "soak": "poll_rate",

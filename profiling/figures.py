@@ -46,6 +46,7 @@ from profiling.stats import median
 READ_COMMANDS = frozenset({"find", "getMore", "aggregate", "count", "distinct", "findAndModify"})
 LOOP_LAG = "memdiag_event_loop_lag_seconds"
 IN_FLIGHT = "memdiag_status_in_flight"
+LIVE_ENTRIES = "memdiag_live_entries"
 STATUS_ENDPOINT = "GET /api/tasks/{id}"
 _VERSIONS = ("aiohttp", "locust", "memdiag", "motor", "pymongo", "orjson", "memray")
 
@@ -223,6 +224,16 @@ def histogram_totals(text: str, name: str) -> tuple[float, float] | None:
     if "sum" not in found or "count" not in found:
         return None
     return found["sum"], found["count"]
+
+
+def live_entries(scrape: str, name: str = LIVE_ENTRIES) -> dict[str, int] | None:
+    """Entries per per-task structure in one /metrics scrape; None when it has none."""
+    found: dict[str, int] = {}
+    for family in text_string_to_metric_families(scrape):
+        for sample in family.samples:
+            if sample.name == name and "structure" in sample.labels:
+                found[sample.labels["structure"]] = int(sample.value)
+    return found or None
 
 
 def in_flight(before: str, after: str, name: str = IN_FLIGHT) -> InFlight | None:

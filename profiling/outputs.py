@@ -10,6 +10,12 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from profiling.claims import Ablation
+from profiling.claims_report import (
+    render_ablation_html,
+    render_ablation_json,
+    render_ablation_markdown,
+)
 from profiling.compare import Comparison
 from profiling.render import render_html, render_json, render_markdown
 from profiling.results import SUMMARY_FILE
@@ -39,4 +45,17 @@ def write_reports(
     written.append(write_text(folder / "report.md", render_markdown(comparison), echo=echo))
     if html:
         written.append(write_text(folder / "report.html", render_html(comparison), echo=echo))
+    return written
+
+
+def write_ablation_reports(
+    ablation: Ablation, folder: Path, *, html: bool = True, echo: Callable[[str], None] = print
+) -> list[Path]:
+    """An ablation's summary.json (claims and per-scenario summaries), report.md, report.html."""
+    written = [write_text(folder / SUMMARY_FILE, render_ablation_json(ablation), echo=echo)]
+    written.append(write_text(folder / "report.md", render_ablation_markdown(ablation), echo=echo))
+    if html:
+        written.append(
+            write_text(folder / "report.html", render_ablation_html(ablation), echo=echo)
+        )
     return written

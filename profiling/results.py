@@ -97,6 +97,8 @@ def run_record(run: RunResult) -> dict[str, Any]:
     del record["timeline"]
     if run.dir is None:
         del record["dir"]
+    if run.live_entries is None:
+        del record["live_entries"]  # added later: older records and goldens lack it
     return dict(record)
 
 

@@ -314,7 +314,9 @@ def output_dir(args: argparse.Namespace, default_name: str) -> Path:
 class RichProgress(Progress):
     """Two bars on stderr: the whole schedule, and the phases of the current run."""
 
-    def __init__(self, total_runs: int) -> None:
+    def __init__(self, total_runs: int, describe: Callable[[Job], str] | None = None) -> None:
+        # `describe` names a run on its bar (ablate: which switch it measures).
+        self.describe = describe
         self.console = Console(stderr=True)
         self.bars = Bars(
             TextColumn("{task.description}"),
@@ -333,6 +335,8 @@ class RichProgress(Progress):
         self.label = f"{job.config.label} r{job.repeat}" + (
             f" ({job.profile})" if job.profile != "none" else ""
         )
+        if self.describe is not None:
+            self.label = self.describe(job)
         self.current = self.bars.add_task(f"{self.label}: starting", total=total_s, unit="s")
 
     def phase(self, name: str, elapsed_s: float) -> None:

@@ -95,6 +95,11 @@ def _calibration(f: Fields) -> DbCalibration:
     )
 
 
+def _live_entries(f: Fields) -> dict[str, int]:
+    entries = f.obj("live_entries")
+    return {k: entries.count(k) for k in sorted(f.scalars("live_entries"))}
+
+
 def _in_flight(f: Fields) -> InFlight:
     return InFlight(
         max_in_flight=f.count("max_in_flight"),
@@ -178,6 +183,7 @@ def run_from_record(f: Fields) -> RunResult:
         work=_work(w) if (w := f.opt_obj("work")) else None,
         calibration=_calibration(cal) if (cal := f.opt_obj("calibration")) else None,
         status_in_flight=_in_flight(i) if (i := f.opt_obj("status_in_flight")) else None,
+        live_entries=_live_entries(f) if f.has("live_entries") else None,
         dir=f.opt_str("dir"),
     )
     if run.status_endpoint is not None and run.status_endpoint not in run.latency:

@@ -240,6 +240,9 @@ class RunResult:
     work: WorkFigures | None = None  # None: the load (a user's locustfile) reported none
     calibration: DbCalibration | None = None
     status_in_flight: InFlight | None = None
+    # Entries each per-task structure of the reference server still held at the steady
+    # phase's end (`memdiag_live_entries`); None for servers that do not expose them.
+    live_entries: dict[str, int] | None = None
     dir: str | None = None  # run folder relative to the summary; not stored in run.json
     timeline: dict[str, Series] = field(default_factory=dict)  # from rss.csv, not JSON
 

@@ -84,6 +84,13 @@ class Metrics:
         self.status = StatusFigures()
         r.register(self.status)
         self.live_tasks = Gauge("memdiag_live_tasks", "tasks in the live registry", registry=r)
+        # What the four per-task dicts still hold (incident changes 6 and 8 empty them).
+        self.live_entries = Gauge(
+            "memdiag_live_entries",
+            "entries in a per-task structure of the live registry",
+            ["structure"],
+            registry=r,
+        )
         self.peak_rss = Gauge(
             "memdiag_peak_rss_bytes", "kernel high-water mark of RSS (VmHWM)", registry=r
         )

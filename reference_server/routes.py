@@ -142,7 +142,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
-    m.live_tasks.set(request.app[SERVICE].live.live_count())
+    live = request.app[SERVICE].live
+    m.live_tasks.set(live.live_count())
+    for structure, count in live.sizes().items():
+        m.live_entries.labels(structure).set(count)
     return web.Response(body=m.render(), headers={"Content-Type": "text/plain; version=0.0.4"})
 
 

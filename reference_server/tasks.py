@@ -305,12 +305,16 @@ SYNTHETIC_INTS = {
     "initial_segments": (0, MAX_SEGMENTS),
     "words_per_segment": (1, MAX_WORDS),
     "seed": (-(2**62), 2**62),
+    # The worker fails the task after this many segments (task churn: a failure inside
+    # the worker, which must leave nothing behind like any other end).
+    "fail_after": (0, MAX_SEGMENTS),
 }
 
 
 def parse_synthetic(spec: Any) -> tuple[dict[str, Any], bool]:
     """Validate `{"segments", "initial_segments", "segments_per_second", "words_per_segment",
-    "seed", "diarize"}`; `initial_segments` (default 0) are transcribed at once."""
+    "seed", "diarize", "fail_after"}`; `initial_segments` (default 0) are transcribed at
+    once; with `fail_after` the engine fails the task after that many segments."""
     if not isinstance(spec, dict):
         raise BadRequest("synthetic must be an object")
     unknown = set(spec) - {*SYNTHETIC_INTS, "segments_per_second", "diarize", "diarize_seconds"}

@@ -213,19 +213,23 @@ class ApiUser(FastHttpUser):
             if got is not None and expected_segments is not None and got != expected_segments:
                 problems += check_final({**doc, "segment_count": got}, expected_segments)
         for problem in problems:
-            self._log(problem.kind.value, problem.detail)
-            self.environment.events.request.fire(
-                request_type="CHECK",
-                name="task end",
-                response_time=0,
-                response_length=0,
-                exception=Exception(problem.kind.value),
-                context={"memdiag": True},
-            )
-            if STATE.recorder is not None:
-                now_s = time.time()
-                STATE.recorder.record_request("task end", now_s, now_s, [problem.kind.value])
+            self.report_problem(problem)
         WATCH.forget(task_id)
+
+    def report_problem(self, problem: Problem) -> None:
+        """A check of a task's end that failed: a Locust failure named "task end"."""
+        self._log(problem.kind.value, problem.detail)
+        self.environment.events.request.fire(
+            request_type="CHECK",
+            name="task end",
+            response_time=0,
+            response_length=0,
+            exception=Exception(problem.kind.value),
+            context={"memdiag": True},
+        )
+        if STATE.recorder is not None:
+            now_s = time.time()
+            STATE.recorder.record_request("task end", now_s, now_s, [problem.kind.value])
 
     def fetch_pages(self, task_id: str, token: str | None = None) -> int | None:
         """Read every segment page; return how many segments there were."""

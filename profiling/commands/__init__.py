@@ -9,6 +9,7 @@ COMMANDS: list[str] = [
     "measure",
     "compare",
     "sweep",
+    "ablate",
     "diff",
     "report",
     "gate",

@@ -6,16 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from profiling.claims import PLAN_FILE, evaluate, plan_from_document
 from profiling.compare import compare
 from profiling.errors import UsageError
-from profiling.outputs import write_reports
-from profiling.results import load_any, rebase_dirs
+from profiling.outputs import write_ablation_reports, write_reports
+from profiling.results import load_any, read_json, rebase_dirs
 
 HELP = "re-render Markdown and HTML reports from a run folder's stored data (nothing re-run)"
 DESCRIPTION = (
     HELP + ".\n\nReads the run folder's runs/*/run.json (or its summary.json when the run "
     "folders are gone), recomputes medians and verdicts, and writes summary.json, report.md "
-    "and report.html into the folder (or into --output)."
+    "and report.html into the folder (or into --output). A folder `memdiag ablate` wrote "
+    "(it holds ablation.json) gets its claims table again."
 )
 
 
@@ -39,6 +41,12 @@ def run(args: argparse.Namespace) -> int:
     output: Path = args.output or folder
     # Links in the report are relative to where it is written; keep them reaching the runs.
     runs = rebase_dirs(runs, folder, output)
+    if (folder / PLAN_FILE).is_file():
+        # An ablation's folder: the claims table and a comparison per scenario.
+        plan = plan_from_document(read_json(folder / PLAN_FILE))
+        result = evaluate(plan, runs, name=name, alpha=args.alpha)
+        write_ablation_reports(result, output, html=not args.no_html)
+        return 0
     comparison = compare(runs, name=name, alpha=args.alpha)
     write_reports(comparison, output, html=not args.no_html)
     if not comparison.valid:

@@ -11,6 +11,7 @@ import math
 import struct
 import subprocess
 import sys
+import urllib.request
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,3 +126,22 @@ def test_soak(server_url: str, tmp_path: Path) -> None:
     assert_clean(result, "poll")
     assert_clean(result, "list")
     assert result.scenario == "soak"
+
+
+def test_task_churn(server_url: str, tmp_path: Path) -> None:
+    """Short tasks that complete, get cancelled or fail in the worker, each end checked."""
+    spec = LoadSpec(
+        host=server_url, scenario="task_churn", users=8, rate_per_s=8, duration_s=6,
+        warmup_s=1, options={"segments": 20, "segments_per_second": 10},
+    )  # fmt: skip
+    result = run_load(spec, tmp_path)
+    assert_clean(result, "poll")
+    total = result.total.endpoints
+    assert total["POST /api/tasks"].requests >= 3
+    assert total["POST /api/tasks/{id}/cancel"].requests >= 1
+    assert "task end" not in total or total["task end"].failures == 0
+    # Every way to end happened in the worker: the server counts the ends by status.
+    with urllib.request.urlopen(server_url.rstrip("/") + "/metrics", timeout=10) as resp:
+        metrics = resp.read().decode()
+    for status in ("completed", "failed", "cancelled"):
+        assert f'memdiag_tasks_finished_total{{status="{status}"}}' in metrics, status

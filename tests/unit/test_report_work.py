@@ -30,7 +30,7 @@ from profiling.comparable import (
 )
 from profiling.compare import compare
 from profiling.render import render_json, render_markdown, verdict_paragraph
-from profiling.results import WorkFigures, load_run, load_runs, run_json
+from profiling.results import WorkFigures, load_run, load_runs, run_json, run_record
 from profiling.validate import SchemaError
 
 BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -311,6 +311,24 @@ def test_compare_exits_3_on_unequal_work(
         assert finish(Outcome(load_runs(out)), out, name, html=False) == expected
         err = capsys.readouterr().err
         assert ("memdiag: work not comparable" in err) == (expected == 3)
+
+
+def test_live_entries_from_a_scrape_and_through_run_json(
+    fixture_runs: Path, tmp_path: Path
+) -> None:
+    registry = CollectorRegistry()
+    gauge = Gauge("memdiag_live_entries", "entries", ["structure"], registry=registry)
+    gauge.labels("transcription_tasks").set(0)
+    gauge.labels("task_temp_dirs").set(7)
+    found = figures.live_entries(scrape(registry))
+    assert found == {"transcription_tasks": 0, "task_temp_dirs": 7}
+    assert figures.live_entries(scrape(CollectorRegistry())) is None
+    run = load_run(fixture_runs / "single" / "runs" / "01-db-polling-r1")
+    assert run.live_entries is None and "live_entries" not in run_record(run)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "run.json").write_text(run_json(replace(run, live_entries=found)))
+    assert load_run(folder).live_entries == found
 
 
 def test_a_server_that_answers_fewer_polls_than_were_sent_did_not_keep_up() -> None:

@@ -104,3 +104,26 @@ def test_synthetic_engine_is_deterministic_and_realistic():
     starts = [s["start"] for s in a]
     assert starts == sorted(starts)
     assert all(len(s["words"]) == 12 and s["text"] for s in a)
+
+
+def test_synthetic_fail_after_fails_the_task_after_that_many_segments():
+    import threading
+
+    from reference_server.pipeline.engines.base import EngineError, EngineInput
+    from reference_server.pipeline.engines.synthetic import SyntheticEngine
+
+    params, _ = parse_synthetic({"segments": 10, "fail_after": 3, "segments_per_second": 1000})
+    assert params["fail_after"] == 3
+    assert "fail_after" not in parse_synthetic({"segments": 10})[0]
+    for bad in ({"fail_after": -1}, {"fail_after": 2.5}, {"fail_after": True}):
+        with pytest.raises(BadRequest):
+            parse_synthetic(bad)
+    emitted: list[int] = []
+    inp = EngineInput(
+        audio_path=None, duration_s=None, options={"params": SyntheticParams(**params)}
+    )
+    with pytest.raises(EngineError, match="after 3 segment"):
+        SyntheticEngine().transcribe(
+            inp, lambda seg, _p: emitted.append(seg["id"]), threading.Event()
+        )
+    assert emitted == [0, 1, 2]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reference_server.pipeline.engines.base import (
+    EngineError,
     EngineInput,
     EngineSettings,
     SegmentSink,
@@ -51,6 +52,7 @@ class SyntheticParams:
     words_per_segment: int = 12
     seed: int = 0
     initial_segments: int = 0
+    fail_after: int | None = None  # fail the task after this many segments
 
     @property
     def duration_s(self) -> float:
@@ -109,6 +111,8 @@ class SyntheticEngine:
         # segments but does not slow the engine down, so every design gets the same work.
         began = time.monotonic()
         for i in range(params.segments):
+            if params.fail_after is not None and i >= params.fail_after:
+                raise EngineError(f"synthetic failure after {i} segment(s) (fail_after)")
             due_s = began + (i - params.initial_segments + 1) * interval_s
             wait_s = max(0.0, due_s - time.monotonic()) if i >= params.initial_segments else 0.0
             if cancelled.wait(wait_s) or cancelled.is_set():

@@ -1,0 +1,208 @@
+"""memdiag ablate: the fix report's claims, measured one switch at a time.
+
+From a base design (`--base`), each change of the fix report is undone alone
+(memory-first, lean: leave-one-out) or applied alone (db-polling: add-one-in), under
+the scenario that exercises it (`profiling.ablation`); one interleaved schedule per
+scenario; then a claims table (`profiling.claims`) beside each scenario's comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from profiling import ablation
+from profiling.ablation import SCENARIOS, AblationPlan
+from profiling.claims import PLAN_FILE, evaluate, plan_document
+from profiling.claims_report import verdict_text
+from profiling.errors import UsageError
+from profiling.outputs import write_ablation_reports, write_text
+from profiling.results import RunResult, dumps, load_runs
+from profiling.runargs import (
+    RichProgress,
+    add_load_arguments,
+    add_output_arguments,
+    add_server_arguments,
+    load_plan,
+    output_dir,
+    server_plan,
+)
+from profiling.runner import Job, LoadPlan, Outcome, ServerPlan, run_schedule, schedule
+from profiling.servers import parse_configurations
+
+HELP = "measure the fix report's claims: one switch flipped at a time from a base design"
+DESCRIPTION = (
+    HELP + ".\n\n--base memory-first undoes each change alone (leave-one-out), --base "
+    "db-polling applies each alone (add-one-in), --base lean undoes lean's extras; each "
+    "switch runs under the scenario that exercises it (polling storm, a dashboard with "
+    "more than 100 active tasks, short tasks, uploads of real audio with --audio-dir), "
+    "and the report's claims table gives each claim its measured effect and a verdict. "
+    "--rate, --users and -O apply to the polling storm; the other scenarios bring their "
+    "own load. Phases default to 15 s steady, 5 s warm-up (20 s for the polling storm, "
+    "whose full-view designs ramp for about 20 s), 2 s cool-down (--quick: 10/5/1 for "
+    "every scenario, 2 repeats, the headline switches only). Exits 3 when a run is invalid.\n\n"
+    "example: memdiag ablate --base memory-first --dry-run\n"
+    "example: memdiag ablate --base db-polling --switches poll_source,copy_on_merge --repeat 4\n"
+    "example: memdiag ablate --quick"
+)
+_PHASES = {False: (15.0, 5.0, 2.0), True: (10.0, 5.0, 1.0)}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("ablation")
+    g.add_argument("--base", default="memory-first", help="memory-first, db-polling or lean")
+    g.add_argument(
+        "--switches",
+        help="comma-separated switches or groups to flip (default: every change the base "
+        "makes; see --dry-run)",
+    )
+    g.add_argument("--repeat", type=int, help="measured runs per configuration (default 4)")
+    g.add_argument("--quick", action="store_true", help="a CI smoke run of a few minutes")
+    g.add_argument(
+        "--dry-run", action="store_true", help="print the plan and its time; run nothing"
+    )
+    g.add_argument("--audio-dir", type=Path, help="real audio files for gc_after_conversion")
+    add_load_arguments(parser)
+    add_server_arguments(parser)
+    add_output_arguments(parser, profile=False)
+
+
+def _phase_defaults(args: argparse.Namespace) -> None:
+    # Remembered before the defaults fill it: a warm-up given (or set in the
+    # environment) applies to every scenario; else a full run gives each its own.
+    args.scenario_warmups = (
+        not args.quick and args.warmup is None and not os.environ.get("MEMDIAG_WARMUP")
+    )
+    duration, warmup, cooldown = _PHASES[bool(args.quick)]
+    for name, value in (("duration", duration), ("warmup", warmup), ("cooldown", cooldown)):
+        if getattr(args, name) is None and not os.environ.get(f"MEMDIAG_{name.upper()}"):
+            setattr(args, name, value)
+
+
+def build_plan(args: argparse.Namespace) -> AblationPlan:
+    switches = [s.strip() for s in (args.switches or "").split(",") if s.strip()]
+    have = ["audio_dir"] if args.audio_dir is not None else []
+    if args.audio_dir is not None and not args.audio_dir.is_dir():
+        raise UsageError(f"--audio-dir {args.audio_dir}: no such folder")
+    repeat = args.repeat if args.repeat is not None else (2 if args.quick else 4)
+    return ablation.plan(args.base, switches, repeat=repeat, quick=args.quick, have=have)
+
+
+def load_for(base: LoadPlan, load: str, args: argparse.Namespace) -> LoadPlan:
+    """The storm takes the command's load options; the others their own rate and users."""
+    scen = SCENARIOS[load]
+    options: dict[str, str | int | float] = dict(scen.options)
+    if getattr(args, "scenario_warmups", False) and scen.warmup_s is not None:
+        base = replace(base, warmup_s=scen.warmup_s)
+    if load == "storm":
+        return replace(base, scenario=scen.scenario, options={**options, **base.options})
+    if scen.needs == "audio_dir":
+        options["audio_dir"] = str(args.audio_dir)
+    return replace(
+        base,
+        scenario=scen.scenario,
+        rate_per_s=scen.rate_per_s,
+        users=scen.users,
+        options=options,
+        status_endpoint=None,
+    )
+
+
+def jobs_for(
+    p: AblationPlan, base: LoadPlan, args: argparse.Namespace
+) -> list[tuple[str, list[Job]]]:
+    """One interleaved schedule per scenario, numbered on from the one before."""
+    out: list[tuple[str, list[Job]]] = []
+    order = 1
+    for load in p.loads():
+        configs = parse_configurations(",".join(p.configs(load)))
+        jobs = schedule(configs, p.repeat, load_for(base, load, args), start_order=order)
+        order += len(jobs)
+        out.append((load, jobs))
+    return out
+
+
+def run_all(
+    schedules: list[tuple[str, list[Job]]], out: Path, server: ServerPlan, progress: RichProgress
+) -> Outcome:
+    """Each scenario's schedule with its own server threads; stop at the first that ends
+    early (Ctrl-C or a harness failure), keeping every run that finished."""
+    runs: list[RunResult] = []
+    for load, jobs in schedules:
+        workers = SCENARIOS[load].server_workers
+        plan = server if workers is None or server.workers else replace(server, workers=workers)
+        outcome = run_schedule(jobs, out, plan, progress=progress)
+        runs += outcome.runs
+        if outcome.interrupted or outcome.error is not None:
+            return Outcome(runs, outcome.interrupted, outcome.error)
+    return Outcome(runs)
+
+
+def _describer(p: AblationPlan) -> Callable[[Job], str]:
+    keys = {(s.load, s.spec): s.key for s in p.steps}
+    order = list(dict.fromkeys(s.key for s in p.steps))
+    by_scenario = {SCENARIOS[load].scenario: load for load in p.loads()}
+
+    def describe(job: Job) -> str:
+        load = by_scenario.get(job.load.scenario or "", "")
+        key = keys.get((load, job.config.label))
+        what = f"{key} ({order.index(key) + 1}/{len(order)})" if key else "base"
+        return f"{what} [{job.load.scenario}] {job.config.label} r{job.repeat}"
+
+    return describe
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.scenario is not None or args.locustfile is not None:
+        raise UsageError("ablate picks the scenario per switch; drop --scenario/--locustfile")
+    _phase_defaults(args)
+    p = build_plan(args)
+    args.scenario = "polling-storm"
+    base = load_plan(args)
+    server = server_plan(args)  # every option checked, even for a dry run
+    phases_s = {}
+    for load in p.loads():
+        plan = load_for(base, load, args)
+        phases_s[load] = plan.warmup_s + plan.duration_s + plan.cooldown_s
+    if args.dry_run:
+        print(ablation.describe(p, phases_s))
+        return 0
+    if not p.steps:
+        raise UsageError("nothing to measure: " + "; ".join(f"{k} {w}" for k, w in p.skipped))
+    out = output_dir(args, f"ablate-{p.base}")
+    schedules = jobs_for(p, base, args)
+    # The plan first, so an interrupted folder can still be judged (memdiag report DIR).
+    write_text(out / PLAN_FILE, dumps(plan_document(p)))
+    print(ablation.describe(p, phases_s), file=sys.stderr)
+    describe = _describer(p)
+    progress = RichProgress(sum(len(j) for _, j in schedules), describe=describe)
+    try:
+        outcome = run_all(schedules, out, server, progress)
+    finally:
+        progress.close()
+    return finish(p, outcome, out, args.name or out.name, html=not args.no_html)
+
+
+def finish(p: AblationPlan, outcome: Outcome, out: Path, name: str, *, html: bool) -> int:
+    if outcome.error is not None:
+        print(f"memdiag: {outcome.error}", file=sys.stderr)
+    if not outcome.runs:
+        print(f"memdiag: no run finished; partial files are in {out}", file=sys.stderr)
+        return 130 if outcome.interrupted else 3
+    result = evaluate(p, load_runs(out) or outcome.runs, name=name)
+    write_ablation_reports(result, out, html=html)
+    for row in (r for r in result.claims if r.primary):
+        print(f"{row.change:>8} {row.key:<24} {verdict_text(row)}")
+    print(f"Report: {out / 'report.html' if html else out / 'report.md'}")
+    if outcome.interrupted:
+        return 130
+    if outcome.error is not None:
+        return 3
+    if not result.valid:
+        print("memdiag: invalid run(s): " + "; ".join(result.invalid_reasons), file=sys.stderr)
+        return 3
+    return 0
