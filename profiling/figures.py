@@ -153,19 +153,24 @@ def work_figures(result: LoadResult) -> WorkFigures | None:
     )
 
 
-def served_short(scenario: str | None, rate_per_s: float, work: WorkFigures | None) -> str | None:
+def served_short(
+    scenario: str | None, rate_per_s: float, duration_s: float, work: WorkFigures | None
+) -> str | None:
     """Why a run whose server answered fewer status polls than were sent is invalid.
 
     Polls sent on time are not polls served: a server that cannot keep up answers fewer in
-    the steady phase than were sent (the rest time out, or come back after the stop). Only
-    for the scenarios whose main stream is status polls."""
-    if RATE_OPTION.get(scenario or "") != "poll_rate" or work is None:
+    the steady phase than were sent (the rest time out, or come back after the stop). The
+    polls still in flight when the load stops are allowed for: up to one second's worth,
+    or 5 % of the phase's, whichever is more. Only for the scenarios whose main stream is
+    status polls."""
+    if RATE_OPTION.get(scenario or "") != "poll_rate" or work is None or duration_s <= 0:
         return None
-    if work.polls_per_s >= rate_per_s * (1 - RATE_TOLERANCE):
+    missing = (rate_per_s - work.polls_per_s) * duration_s
+    if missing <= max(RATE_TOLERANCE * rate_per_s * duration_s, rate_per_s * 1.0):
         return None
     return (
         f"the server answered {work.polls_per_s:.2f} status polls/s of the {rate_per_s:g}/s"
-        f" sent in the steady phase (more than {RATE_TOLERANCE:.0%} short): it did not keep up"
+        f" sent in the steady phase (about {missing:.0f} polls short): it did not keep up"
     )
 
 

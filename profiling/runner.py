@@ -255,7 +255,9 @@ def _assemble(
             memory[label] = figures_
     reasons = list(state.reasons) + state.load.problems()
     work = figures.work_figures(state.load)
-    if (short := figures.served_short(plan.scenario, plan.rate_per_s, work)) is not None:
+    if (
+        short := figures.served_short(plan.scenario, plan.rate_per_s, plan.duration_s, work)
+    ) is not None:
         reasons.append(short)
     if "server" in state.sampler.gone:
         reasons.append("the server process disappeared while it was sampled")

@@ -162,6 +162,10 @@ def soak_mode(mode: str, plan: SoakPlan, out_dir: Path) -> SoakResult:
                 duration_s=plan.duration_s,
                 warmup_s=plan.warmup_s,
                 options={
+                    # Tasks that grow from nothing and complete: the soak counts every one
+                    # (pre-grown to all their segments they would end at once, and the tabs
+                    # would create tasks as fast as they poll).
+                    "initial_segments": 0,
                     "segments": plan.segments,
                     "segments_per_second": plan.segments_per_second,
                     "words_per_segment": plan.words_per_segment,
