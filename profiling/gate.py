@@ -204,13 +204,13 @@ def check(
                 )
                 checks.append(Check(name, "passed" if ok else "failed", _fmt(metric, value), why))
     if baseline is not None:
-        checks += _baseline_checks(comparison, limits, baseline)
+        checks += baseline_checks(comparison, limits, baseline)
     for imp in limits.improvements:
         checks.append(_improvement(comparison, imp))
     return checks
 
 
-def _baseline_checks(comparison: Comparison, limits: Limits, baseline: Comparison) -> list[Check]:
+def baseline_checks(comparison: Comparison, limits: Limits, baseline: Comparison) -> list[Check]:
     checks = []
     for conf in comparison.configurations:
         pct = limits.increase_by_config.get(conf.name, limits.max_peak_rss_increase_pct)

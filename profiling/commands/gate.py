@@ -3,6 +3,8 @@
 Exit codes: 0 every check passed, 1 a check failed, 2 usage (missing file, bad
 thresholds), 3 a run in the summary is invalid, 4 a significance check was asked for
 with too few repeats. With GITHUB_STEP_SUMMARY set, the Markdown verdict is appended there.
+An ablation (`memdiag ablate`'s folder or summary) is gated by `profiling.ablation_gate`:
+its scenarios' validity, `--baseline` per scenario and `--claims` that must be confirmed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import os
 import sys
 from pathlib import Path
 
+from profiling import ablation_gate
+from profiling.ablation_io import is_ablation, load_ablation
+from profiling.claims import Ablation
 from profiling.compare import Comparison, compare
 from profiling.errors import UsageError
 from profiling.gate import Check, check, exit_code, load_limits
@@ -24,7 +29,15 @@ DESCRIPTION = (
     "from --config FILE (same content at the top level). Exit 0 pass, 1 failed, 2 usage "
     "error, 3 invalid run or work not comparable (the configurations polled tasks of "
     "different sizes or at different rates, by more than 10 %, or their tasks kept "
-    "growing), 4 inconclusive (a significance check needs more repeats)."
+    "growing), 4 inconclusive (a significance check needs more repeats).\n\n"
+    "On an ablation (memdiag ablate's folder or summary.json) the gate checks each "
+    "scenario's runs (invalid or unequal work: exit 3), with --baseline the peak RSS of "
+    "each configuration against the same configuration and scenario of the baseline "
+    "(max_peak_rss_increase_pct), and with --claims KEY,... that each named claim is "
+    "confirmed (exit 1 if not, 4 if inconclusive). Absolute limits and improvements are "
+    "for memdiag compare's summaries and are not applied to an ablation.\n\n"
+    "example: memdiag gate run/summary.json --baseline main/summary.json\n"
+    "example: memdiag gate ablation/ --claims poll_source,all"
 )
 _VERDICT = {0: "PASSED", 1: "FAILED", 3: "INVALID RUN", 4: "INCONCLUSIVE"}
 
@@ -39,6 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("summary", type=Path, metavar="SUMMARY", help="summary.json or run folder")
     parser.add_argument("--config", type=Path, help="TOML file with the thresholds at top level")
     parser.add_argument("--baseline", type=Path, help="summary.json to check regressions against")
+    parser.add_argument(
+        "--claims",
+        help="an ablation's claims (comma-separated keys, e.g. poll_source,all) that must "
+        "be confirmed",
+    )
 
 
 def format_checks(checks: list[Check]) -> str:
@@ -72,6 +90,18 @@ def run(args: argparse.Namespace) -> int:
     for flag, path in (("SUMMARY", args.summary), ("--baseline", args.baseline)):
         if path is not None and not path.exists():
             raise UsageError(f"No such run folder or summary file: {path} ({flag})")
+    if is_ablation(args.summary):
+        return run_ablation(args)
+    if args.claims is not None:
+        raise UsageError(
+            f"--claims needs an ablation (memdiag ablate's folder or summary); "
+            f"{args.summary} is an ordinary summary"
+        )
+    if args.baseline is not None and is_ablation(args.baseline):
+        raise UsageError(
+            f"--baseline {args.baseline} is an ablation; {args.summary} is not: "
+            "gate a summary against a summary, an ablation against an ablation"
+        )
     limits = load_limits(args.config)
     if limits.empty:
         # A gate that checks nothing must not pass a build by accident.
@@ -109,5 +139,86 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     else:
-        print(f"memdiag gate: {len(checks)} check(s) passed")
+        skipped = sum(c.status == "skipped" for c in checks)
+        print(
+            f"memdiag gate: {len(checks) - skipped} check(s) passed"
+            + (f", {skipped} skipped" if skipped else "")
+        )
+    return code
+
+
+def _baseline_scenarios(path: Path) -> dict[str, Comparison]:
+    """A baseline by scenario name: another ablation's, or an ordinary summary's one."""
+    other = load_ablation(path)
+    if other is not None:
+        return ablation_gate.scenarios(other)
+    comparison = compare(load_any(path))
+    return {ablation_gate.scenario_key(comparison.scenario.name): comparison}
+
+
+def ablation_markdown(checks: list[Check], a: Ablation, code: int) -> str:
+    verdict = _VERDICT.get(code, str(code))
+    if code == 3 and a.valid:
+        verdict = "NOT COMPARABLE"
+    names = ", ".join(ablation_gate.scenarios(a))
+    lines = [f"## memdiag gate: {verdict}", "", f"Ablation {a.name} from {a.plan.base} ({names})."]
+    lines += ["", "| check | status | actual | why |", "| --- | --- | --- | --- |"]
+    lines += [
+        f"| {c.name} | {c.status} | {c.actual} | {c.why} |".replace("\n", " ") for c in checks
+    ]
+    return "\n".join(lines) + "\n\n"
+
+
+def run_ablation(args: argparse.Namespace) -> int:
+    """Gate an ablation: its scenarios' runs, --baseline per scenario, --claims."""
+    a = load_ablation(args.summary)
+    if a is None:  # is_ablation said it was one; a plan with nothing to judge
+        raise UsageError(f"{args.summary}: not an ablation folder or summary")
+    keys = ablation_gate.parse_claims(args.claims, a)
+    if not keys and args.baseline is None:
+        # A gate that checks nothing must not pass a build by accident.
+        raise UsageError(
+            f"{args.summary} is an ablation: gate it with --claims KEY,... (its claims: "
+            f"{', '.join(ablation_gate.claim_keys(a))}) and/or --baseline OTHER"
+        )
+    checks: list[Check] = []
+    limits = None
+    if args.baseline is not None:
+        limits = load_limits(args.config)
+        if limits.max_peak_rss_increase_pct is None and not limits.increase_by_config:
+            raise UsageError(
+                f"--baseline on an ablation needs max_peak_rss_increase_pct in {limits.source}"
+            )
+        checks += ablation_gate.check_baseline(a, limits, _baseline_scenarios(args.baseline))
+    checks += ablation_gate.check_claims(a, keys)
+    code = ablation_gate.exit_code(checks, a)
+    print(format_checks(checks))
+    ignored = ablation_gate.ignored_limits(limits)
+    if ignored:
+        print(f"\nnot applied to an ablation (compare's limits): {', '.join(ignored)}")
+    if summary_file := os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(summary_file, "a", encoding="utf-8") as fh:
+            fh.write(ablation_markdown(checks, a, code))
+    failed = sum(c.status == "failed" for c in checks)
+    if code == 3 and not a.valid:
+        print("memdiag gate: invalid run: " + "; ".join(a.invalid_reasons), file=sys.stderr)
+    elif code == 3:
+        print(
+            "memdiag gate: work not comparable: "
+            + "; ".join(ablation_gate.not_comparable_lines(a)),
+            file=sys.stderr,
+        )
+    elif code == 1:
+        print(f"memdiag gate: {failed} of {len(checks)} check(s) failed", file=sys.stderr)
+    elif code == 4:
+        print(
+            "memdiag gate: inconclusive: a claim needs more repeats (memdiag ablate --repeat 4)",
+            file=sys.stderr,
+        )
+    else:
+        skipped = sum(c.status == "skipped" for c in checks)
+        print(
+            f"memdiag gate: {len(checks) - skipped} check(s) passed"
+            + (f", {skipped} skipped" if skipped else "")
+        )
     return code
