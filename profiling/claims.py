@@ -56,10 +56,25 @@ LIVE_ENTRIES = Metric(
     "live_entries", "Entries left in the four per-task dicts (steady end)", "requests",
     EffectFloor(relative=0.10, absolute=1.0), _live_entries,
 )  # fmt: skip
+
+
+def _list_alloc_peak(run: RunResult) -> float | None:
+    return None if run.request_peaks is None else run.request_peaks.median_bytes
+
+
+# Where RSS is too coarse (the allocator keeps what a list freed): the Python memory one
+# list request holds at once, from a tracemalloc attribution run (`ablate
+# --attribution`). Its samples are the requests of that run, not repeats of runs.
+LIST_ALLOC_PEAK = Metric(
+    "list_alloc_peak_bytes", "Allocation peak per list request (tracemalloc)", "bytes",
+    EffectFloor(relative=0.05, absolute=256 * 1024), _list_alloc_peak,
+)  # fmt: skip
+PER_REQUEST = {LIST_ALLOC_PEAK.key}
 CLAIM_METRICS: dict[str, Metric] = {
     **METRICS_BY_KEY,
     FINAL_RSS.key: FINAL_RSS,
     LIVE_ENTRIES.key: LIVE_ENTRIES,
+    LIST_ALLOC_PEAK.key: LIST_ALLOC_PEAK,
 }
 
 
@@ -157,6 +172,12 @@ def _plan(doc: dict[str, Any]) -> AblationPlan:
 
 
 def _by_repeat(conf: ConfigResult, m: Metric) -> dict[int, float]:
+    if m.key in PER_REQUEST:
+        # Every request of the configuration's attribution run(s) is a sample.
+        peaks = [
+            p for r in conf.attribution if r.request_peaks for p in r.request_peaks.peaks_bytes
+        ]
+        return {i: float(p) for i, p in enumerate(peaks)}
     return {r.repeat: v for r in conf.runs if (v := m.extract(r)) is not None}
 
 
@@ -219,6 +240,7 @@ def _row(
         saved = v.baseline_median - v.candidate_median
         if m.difference_unit is None:
             saving = _saving(v.baseline_median, v.candidate_median)
+        if m.difference_unit is None and key not in PER_REQUEST:  # requests do not pair
             paired = [
                 s for r in sorted(set(w) & set(wo)) if (s := _saving(wo[r], w[r])) is not None
             ]
@@ -280,7 +302,13 @@ def evaluate(
         comparisons.append((load, comparison))
         for step in (s for s in p.steps if s.load == load):
             claim = CLAIMS[step.claim]
-            rows += [_row(claim, step, comparison, p.base, k, alpha) for k in claim.metrics]
+            found = [_row(claim, step, comparison, p.base, k, alpha) for k in claim.metrics]
+            # A per-request context metric without its attribution runs has no row at all.
+            rows += [
+                r
+                for r in found
+                if r.primary or r.metric not in PER_REQUEST or r.n_with or r.n_without
+            ]
     return Ablation(name, p, tuple(comparisons), tuple(rows))
 
 

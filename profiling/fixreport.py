@@ -130,7 +130,8 @@ CLAIMS: dict[str, Claim] = {
               "The active-task query sorts newest first and loads 20 documents instead "
               "of 100: 80 % less memory for that query",
               Expected("80 %", "relative", 0.80, None), "dashboard",
-              ("db_reply_bytes_per_s", "peak_rss_bytes", "status_p99_ms")),
+              ("db_reply_bytes_per_s", "peak_rss_bytes", "status_p99_ms",
+               "list_alloc_peak_bytes")),
         Claim("gc_after_conversion", "5",
               "After the pydub conversion to WAV the AudioSegment is deleted and "
               "gc.collect() runs: 100 MB or more per audio file",
@@ -147,7 +148,8 @@ CLAIMS: dict[str, Claim] = {
               "The task-list endpoint deletes its raw lists, runs gc.collect() and counts "
               "with count_by_user instead of loading everything: 20-30 % per list call",
               Expected("20-30 %", "relative", 0.20, 0.30), "dashboard",
-              ("peak_rss_bytes", "status_p99_ms", "db_reply_bytes_per_s")),
+              ("peak_rss_bytes", "status_p99_ms", "db_reply_bytes_per_s",
+               "list_alloc_peak_bytes")),
         Claim("orphan_sweep_interval_s", "8",
               "A background job every 10 minutes removes orphaned entries from the four "
               "in-memory dicts: no long-run leak",

@@ -44,6 +44,7 @@ from profiling.runresult import (
     LoadFigures,
     Phases,
     ProcessMemory,
+    RequestPeaks,
     RunResult,
     Scenario,
     Series,
@@ -64,6 +65,7 @@ __all__ = [  # the run types are re-exported: import them from here
     "LoadFigures",
     "Phases",
     "ProcessMemory",
+    "RequestPeaks",
     "RunResult",
     "Scenario",
     "Series",
@@ -99,6 +101,8 @@ def run_record(run: RunResult) -> dict[str, Any]:
         del record["dir"]
     if run.live_entries is None:
         del record["live_entries"]  # added later: older records and goldens lack it
+    if run.request_peaks is None:
+        del record["request_peaks"]  # likewise (attribution runs only)
     return dict(record)
 
 

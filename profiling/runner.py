@@ -304,4 +304,5 @@ def _assemble(
         calibration=state.calibration,
         status_in_flight=figures.in_flight(before, after) if before and after else None,
         live_entries=figures.live_entries(after) if after else None,
+        request_peaks=state.request_peaks,
     )

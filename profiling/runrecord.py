@@ -20,6 +20,7 @@ from profiling.runresult import (
     LoadFigures,
     Phases,
     ProcessMemory,
+    RequestPeaks,
     RunResult,
     Scenario,
     WorkFigures,
@@ -98,6 +99,15 @@ def _calibration(f: Fields) -> DbCalibration:
 def _live_entries(f: Fields) -> dict[str, int]:
     entries = f.obj("live_entries")
     return {k: entries.count(k) for k in sorted(f.scalars("live_entries"))}
+
+
+def _request_peaks(f: Fields) -> RequestPeaks:
+    raw = f.data.get("peaks_bytes")
+    if not isinstance(raw, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in raw
+    ):
+        raise f.fail("peaks_bytes", "a list of byte counts", raw)
+    return RequestPeaks(f.str_("kind"), tuple(raw), f.opt_int("overlapped") or 0)
 
 
 def _in_flight(f: Fields) -> InFlight:
@@ -184,6 +194,7 @@ def run_from_record(f: Fields) -> RunResult:
         calibration=_calibration(cal) if (cal := f.opt_obj("calibration")) else None,
         status_in_flight=_in_flight(i) if (i := f.opt_obj("status_in_flight")) else None,
         live_entries=_live_entries(f) if f.has("live_entries") else None,
+        request_peaks=_request_peaks(r) if (r := f.opt_obj("request_peaks")) else None,
         dir=f.opt_str("dir"),
     )
     if run.status_endpoint is not None and run.status_endpoint not in run.latency:

@@ -173,6 +173,24 @@ class HeapFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestPeaks:
+    """Per-request allocation peaks of one request kind, from a tracemalloc attribution
+    run: the traced peak above each request's start (the server's /debug/memory)."""
+
+    kind: str  # "list": the task-list request
+    peaks_bytes: tuple[int, ...]  # one per request that overlapped no other, in order
+    overlapped: int = 0  # requests that overlapped another, so have no peak of their own
+
+    @property
+    def median_bytes(self) -> float | None:
+        ordered = sorted(self.peaks_bytes)
+        n = len(ordered)
+        if not n:
+            return None
+        return float(ordered[n // 2]) if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+
+
+@dataclass(frozen=True, slots=True)
 class AllocationSite:
     location: str  # "file.py:123 in function" or memray's frame description
     size_bytes: int
@@ -243,6 +261,9 @@ class RunResult:
     # Entries each per-task structure of the reference server still held at the steady
     # phase's end (`memdiag_live_entries`); None for servers that do not expose them.
     live_entries: dict[str, int] | None = None
+    # The list requests' allocation peaks in an attribution run (reference server under
+    # tracemalloc); None for measured runs and servers that do not report them.
+    request_peaks: RequestPeaks | None = None
     dir: str | None = None  # run folder relative to the summary; not stored in run.json
     timeline: dict[str, Series] = field(default_factory=dict)  # from rss.csv, not JSON
 

@@ -44,6 +44,7 @@ from profiling.results import (
     AllocationSite,
     DbCalibration,
     HeapFigures,
+    RequestPeaks,
 )
 from profiling.servers import ReferenceServer, reference_server_args
 
@@ -145,6 +146,7 @@ class RunState:
         self.metrics: tuple[str | None, str | None] = (None, None)
         self.heap: HeapFigures | None = None
         self.sites: tuple[AllocationSite, ...] = ()
+        self.request_peaks: RequestPeaks | None = None
         self.artifacts: dict[str, str] = {}
         self.allocator: str | None = None
         self.mongo_uri: str | None = None  # the DB the server under test used, when known
@@ -355,6 +357,7 @@ class RunState:
         )
         self.artifacts["debug_memory"] = "debug-memory.json"
         tm = memory.get("tracemalloc") or {}
+        self.request_peaks = _request_peaks(tm.get("request_peaks"), "list")
         self.heap = HeapFigures(
             heap_peak_bytes=_int(tm.get("peak_bytes")),
             source="tracemalloc",
@@ -379,6 +382,16 @@ class RunState:
         self.artifacts["memray_summary"] = "memray-summary.json"
         self.sites = figures.memray_sites(summary)
         self.heap = HeapFigures(summary.peak_memory_bytes, "memray")
+
+
+def _request_peaks(found: object, kind: str) -> RequestPeaks | None:
+    """The steady phase's per-request peaks of `kind` from /debug/memory, if the server
+    reported any (older servers and other request kinds: None)."""
+    entry = found.get(kind) if isinstance(found, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    peaks = tuple(v for v in entry.get("peaks_bytes") or () if isinstance(v, int))
+    return RequestPeaks(kind, peaks, _int(entry.get("overlapped")) or 0)
 
 
 def _int(value: object) -> int | None:

@@ -7,8 +7,10 @@ every handler answers 404 (not 401/403) unless the request carries exactly
     POST /debug/tracemalloc/start     {"frames": 25}   start tracing (or report it runs)
     POST /debug/tracemalloc/stop                        stop tracing, free its memory
     POST /debug/tracemalloc/snapshot  {"path": "..."}   write a .tracemalloc file (snapshot.dump)
-    POST /debug/tracemalloc/reset-peak                  restart tracemalloc's peak
+    POST /debug/tracemalloc/reset-peak                  restart tracemalloc's peak (and the
+                                                        per-request peaks of allocpeak.py)
     GET  /debug/memory                                  RSS, VmHWM, heap, arenas, gc, tracemalloc
+                                                        (with its per-request peaks)
     POST /debug/malloc-trim                             malloc_trim(0): RSS before/after
 
 The allocator figures come from glibc (`mallinfo2` for heap bytes, `malloc_info` XML
@@ -33,6 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
+from reference_server.allocpeak import REQUEST_PEAKS
 from reference_server.openapi import ADMIN_TOKEN, Handler, Route, error, json_reply, register
 
 DEFAULT_FRAMES = 25
@@ -145,6 +148,8 @@ def memory_summary() -> dict[str, Any]:
     info = malloc_info() if allocator == "glibc" else None
     heap_in_use = heap["uordblks"] + heap["hblkhd"] if heap else None
     current, peak = tracemalloc.get_traced_memory() if tracemalloc.is_tracing() else (None, None)
+    if peak is not None:
+        peak = REQUEST_PEAKS.phase_peak()  # the list requests' resets do not lose it
     return {
         **status,
         "pid": os.getpid(),
@@ -161,6 +166,9 @@ def memory_summary() -> dict[str, Any]:
             "frames": tracemalloc.get_traceback_limit() if tracemalloc.is_tracing() else None,
             "current_bytes": current,
             "peak_bytes": peak,
+            # Traced peak above each request's start, per kind ("list"), since the last
+            # reset-peak; requests that overlapped another of their kind are counted only.
+            "request_peaks": REQUEST_PEAKS.summary(),
         },
         "gc": {
             "counts": list(gc.get_count()),
@@ -244,8 +252,9 @@ def _dump(snapshot: tracemalloc.Snapshot, target: Path) -> None:
 async def tracemalloc_reset_peak(request: web.Request) -> web.Response:
     if not tracemalloc.is_tracing():
         return _error(409, "not_tracing", "start tracemalloc first: POST /debug/tracemalloc/start")
-    before = tracemalloc.get_traced_memory()[1]
+    before = REQUEST_PEAKS.phase_peak()
     tracemalloc.reset_peak()
+    REQUEST_PEAKS.reset()
     current, peak = tracemalloc.get_traced_memory()
     return web.json_response(
         {"previous_peak_bytes": before, "traced_current_bytes": current, "traced_peak_bytes": peak}

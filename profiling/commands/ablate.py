@@ -44,7 +44,11 @@ DESCRIPTION = (
     "--rate, --users and -O apply to the polling storm; the other scenarios bring their "
     "own load. Phases default to 15 s steady, 5 s warm-up (20 s for the polling storm, "
     "whose full-view designs ramp for about 20 s), 2 s cool-down (--quick: 10/5/1 for "
-    "every scenario, 2 repeats, the headline switches only). Exits 3 when a run is invalid.\n\n"
+    "every scenario, 2 repeats, the headline switches only). Exits 3 when a run is invalid. "
+    "--attribution adds, after the dashboard's measured runs, one tracemalloc run per "
+    "dashboard configuration (1 frame by default: a peak needs no tracebacks) that records "
+    "each list request's allocation peak: the claims' list_alloc_peak_bytes rows, where RSS "
+    "is too coarse; a profiled run never gates RSS.\n\n"
     "example: memdiag ablate --base memory-first --dry-run\n"
     "example: memdiag ablate --base db-polling --switches poll_source,copy_on_merge --repeat 4\n"
     "example: memdiag ablate --quick"
@@ -66,9 +70,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="print the plan and its time; run nothing"
     )
     g.add_argument("--audio-dir", type=Path, help="real audio files for gc_after_conversion")
+    g.add_argument(
+        "--attribution",
+        action="store_true",
+        help="one tracemalloc run per dashboard configuration: each list request's "
+        "allocation peak (about 40 s a run)",
+    )
     add_load_arguments(parser)
     add_server_arguments(parser)
     add_output_arguments(parser, profile=False)
+    # A per-request peak needs no tracebacks, and 25 frames stall the full-view designs.
+    parser.set_defaults(tracemalloc_frames=1)
 
 
 def _phase_defaults(args: argparse.Namespace) -> None:
@@ -112,15 +124,37 @@ def load_for(base: LoadPlan, load: str, args: argparse.Namespace) -> LoadPlan:
     )
 
 
+# The scenarios whose attribution runs measure something (the server records per-request
+# allocation peaks for its list requests only).
+ATTRIBUTION_LOADS = ("dashboard",)
+
+
+def attribution_loads(p: AblationPlan, args: argparse.Namespace) -> list[str]:
+    if not getattr(args, "attribution", False):
+        return []
+    loads = [load for load in p.loads() if load in ATTRIBUTION_LOADS]
+    if not loads:
+        raise UsageError(
+            "--attribution measures the dashboard's list requests: flip active_list_limit "
+            "or list_cleanup (--switches), or drop --attribution"
+        )
+    return loads
+
+
 def jobs_for(
     p: AblationPlan, base: LoadPlan, args: argparse.Namespace
 ) -> list[tuple[str, list[Job]]]:
-    """One interleaved schedule per scenario, numbered on from the one before."""
+    """One interleaved schedule per scenario, numbered on from the one before; with
+    --attribution, the dashboard's ends with one tracemalloc run per configuration."""
     out: list[tuple[str, list[Job]]] = []
     order = 1
+    profiled = attribution_loads(p, args)
     for load in p.loads():
         configs = parse_configurations(",".join(p.configs(load)))
-        jobs = schedule(configs, p.repeat, load_for(base, load, args), start_order=order)
+        profile = "tracemalloc" if load in profiled else "none"
+        jobs = schedule(
+            configs, p.repeat, load_for(base, load, args), profile=profile, start_order=order
+        )
         order += len(jobs)
         out.append((load, jobs))
     return out
@@ -151,7 +185,8 @@ def _describer(p: AblationPlan) -> Callable[[Job], str]:
         load = by_scenario.get(job.load.scenario or "", "")
         key = keys.get((load, job.config.label))
         what = f"{key} ({order.index(key) + 1}/{len(order)})" if key else "base"
-        return f"{what} [{job.load.scenario}] {job.config.label} r{job.repeat}"
+        run = f"r{job.repeat}" if job.profile == "none" else f"attribution ({job.profile})"
+        return f"{what} [{job.load.scenario}] {job.config.label} {run}"
 
     return describe
 
@@ -168,8 +203,9 @@ def run(args: argparse.Namespace) -> int:
     for load in p.loads():
         plan = load_for(base, load, args)
         phases_s[load] = plan.warmup_s + plan.duration_s + plan.cooldown_s
+    text = ablation.describe(p, phases_s) + _attribution_text(p, args, phases_s)
     if args.dry_run:
-        print(ablation.describe(p, phases_s))
+        print(text)
         return 0
     if not p.steps:
         raise UsageError("nothing to measure: " + "; ".join(f"{k} {w}" for k, w in p.skipped))
@@ -177,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     schedules = jobs_for(p, base, args)
     # The plan first, so an interrupted folder can still be judged (memdiag report DIR).
     write_text(out / PLAN_FILE, dumps(plan_document(p)))
-    print(ablation.describe(p, phases_s), file=sys.stderr)
+    print(text, file=sys.stderr)
     describe = _describer(p)
     progress = RichProgress(sum(len(j) for _, j in schedules), describe=describe)
     try:
@@ -185,6 +221,19 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     return finish(p, outcome, out, args.name or out.name, html=not args.no_html)
+
+
+def _attribution_text(p: AblationPlan, args: argparse.Namespace, phases_s: dict[str, float]) -> str:
+    lines = []
+    for load in attribution_loads(p, args):
+        n = len(p.configs(load))
+        # A profiled run costs its phases, its overhead and the two snapshots (a few s).
+        minutes = n * (phases_s[load] + SCENARIOS[load].overhead_s + 5.0) / 60
+        lines.append(
+            f"\n+ {n} attribution run(s) under {SCENARIOS[load].scenario} (tracemalloc, "
+            f"{args.tracemalloc_frames} frame(s)), about {minutes:.0f} min more"
+        )
+    return "".join(lines)
 
 
 def finish(p: AblationPlan, outcome: Outcome, out: Path, name: str, *, html: bool) -> int:
