@@ -1,0 +1,126 @@
+"""The list requests' allocation peaks: the server's bookkeeping, the run record, the claims.
+
+The server side (reference_server/allocpeak.py) runs in-process under tracemalloc here;
+the claims side adds tracemalloc attribution runs to the committed ablation fixture in
+memory (each run a copy of a measured one with its per-request peaks), never on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from profiling.claims import PLAN_FILE, evaluate, plan_from_document
+from profiling.results import RequestPeaks, load_runs, run_json, run_record
+from profiling.runrecord import run_from_record
+from profiling.validate import Fields, SchemaError
+from reference_server.allocpeak import RequestPeaks as ServerPeaks
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def tracing() -> Iterator[None]:
+    tracemalloc.start(1)
+    yield
+    tracemalloc.stop()
+
+
+def test_a_request_records_what_it_held_at_once(tracing: None) -> None:
+    peaks = ServerPeaks()
+    with peaks.measure("list"):
+        held = bytearray(4 * MIB)
+        del held
+    with peaks.measure("list"):
+        small = bytearray(MIB // 4)
+        del small
+    got = peaks.summary()["list"]
+    assert got["count"] == 2 and got["overlapped"] == 0
+    big, little = got["peaks_bytes"]
+    assert big >= 4 * MIB > little >= MIB // 4
+    # The per-request resets do not lose the phase's peak.
+    assert peaks.phase_peak() >= big
+
+
+def test_overlapping_requests_are_counted_not_measured(tracing: None) -> None:
+    peaks = ServerPeaks()
+    with peaks.measure("list"), peaks.measure("list"):
+        pass
+    with peaks.measure("list"):
+        pass
+    got = peaks.summary()["list"]
+    assert got["count"] == 1 and got["overlapped"] == 2
+    peaks.reset()
+    assert peaks.summary() == {}
+
+
+def test_without_tracemalloc_nothing_is_recorded() -> None:
+    assert not tracemalloc.is_tracing()
+    peaks = ServerPeaks()
+    with peaks.measure("list"):
+        pass
+    assert peaks.summary() == {} and peaks.phase_peak() == 0
+
+
+def _ablation_with_attribution(folder: Path, peaks: dict[str, tuple[int, ...]]):  # type: ignore[no-untyped-def]
+    plan = plan_from_document(json.loads((folder / PLAN_FILE).read_text()))
+    runs = load_runs(folder)
+    extra = []
+    for conf, values in peaks.items():
+        source = next(r for r in runs if r.configuration == conf and r.scenario.name == "dashboard")
+        extra.append(
+            replace(
+                source,
+                profile="tracemalloc",
+                order=len(runs) + len(extra) + 1,
+                repeat=1,
+                request_peaks=RequestPeaks("list", values),
+            )
+        )
+    return evaluate(plan, [*runs, *extra], name="ablation")
+
+
+def test_claims_get_a_per_request_row_from_the_attribution_runs(fixture_runs: Path) -> None:
+    twenty = tuple(5 * MIB + i * 1024 for i in range(12))
+    hundred = tuple(26 * MIB + i * 1024 for i in range(12))
+    a = _ablation_with_attribution(
+        fixture_runs / "ablation",
+        {
+            "memory-first": twenty,
+            "memory-first:active_list_limit=100": hundred,
+            "memory-first:list_cleanup=false": twenty,
+        },
+    )
+    rows = {(r.key, r.metric): r for r in a.claims}
+    limit = rows[("active_list_limit", "list_alloc_peak_bytes")]
+    assert not limit.primary and limit.n_with == limit.n_without == 12
+    assert limit.saving is not None and 0.79 < limit.saving < 0.82
+    assert limit.verdict == "better" and limit.saving_low is None  # requests do not pair
+    cleanup = rows[("list_cleanup", "list_alloc_peak_bytes")]
+    assert cleanup.verdict == "same"
+    # The measured runs' medians do not see the attribution runs.
+    base = next(c for _, c in a.comparisons if c.config("memory-first:list_cleanup=false"))
+    assert all(r.profile == "none" for conf in base.configurations for r in conf.runs)
+
+
+def test_no_attribution_runs_means_no_per_request_row(fixture_runs: Path) -> None:
+    a = _ablation_with_attribution(fixture_runs / "ablation", {})
+    assert not any(r.metric == "list_alloc_peak_bytes" for r in a.claims)
+
+
+def test_request_peaks_round_trip_and_are_validated(fixture_runs: Path) -> None:
+    run = load_runs(fixture_runs / "ablation")[0]
+    assert "request_peaks" not in run_record(run)  # absent when None: goldens unchanged
+    with_peaks = replace(run, request_peaks=RequestPeaks("list", (3, 1, 2), overlapped=4))
+    record = json.loads(run_json(with_peaks))
+    back = run_from_record(Fields(record, "run.json"))
+    assert back.request_peaks == with_peaks.request_peaks
+    assert back.request_peaks is not None and back.request_peaks.median_bytes == 2.0
+    record["request_peaks"]["peaks_bytes"] = [1, "lots"]
+    with pytest.raises(SchemaError, match=r"request_peaks\.peaks_bytes"):
+        run_from_record(Fields(record, "run.json"))
