@@ -285,8 +285,10 @@ class RunState:
         before = _metrics_text(url)
         self.sampler.set_phase("steady", reset_peak=True)
         if debug is not None:
-            debug.reset_peak()
+            # The snapshot first: pickling it allocates megabytes, which the phase's heap
+            # peak (and the first request's own peak) must not count.
             debug.snapshot(self.run_dir / "steady-start.tracemalloc")
+            debug.reset_peak()
         _sleep_until(steady_start + plan.duration_s, "steady", t0, self.progress, check)
         after = _metrics_text(url)
         self.sampler.set_phase("cooldown")

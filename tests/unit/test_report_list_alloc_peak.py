@@ -93,7 +93,7 @@ def test_claims_get_a_per_request_row_from_the_attribution_runs(fixture_runs: Pa
         {
             "memory-first": twenty,
             "memory-first:active_list_limit=100": hundred,
-            "memory-first:list_cleanup=false": twenty,
+            "memory-first:list_cleanup=false": tuple(int(v * 1.3) for v in twenty),
         },
     )
     rows = {(r.key, r.metric): r for r in a.claims}
@@ -101,8 +101,13 @@ def test_claims_get_a_per_request_row_from_the_attribution_runs(fixture_runs: Pa
     assert not limit.primary and limit.n_with == limit.n_without == 12
     assert limit.saving is not None and 0.79 < limit.saving < 0.82
     assert limit.verdict == "better" and limit.saving_low is None  # requests do not pair
+    # Change 7 promises "20-30 % per list call": with its attribution runs, the per-request
+    # peak is its own metric (1 - 1/1.3 = 23 % saved: confirmed), peak RSS context.
     cleanup = rows[("list_cleanup", "list_alloc_peak_bytes")]
-    assert cleanup.verdict == "same"
+    assert cleanup.primary and cleanup.verdict == "confirmed"
+    assert cleanup.claimed_low == 0.20
+    assert not rows[("list_cleanup", "peak_rss_bytes")].primary
+    assert next(r.metric for r in a.claims if r.key == "list_cleanup") == "list_alloc_peak_bytes"
     # The measured runs' medians do not see the attribution runs.
     base = next(c for _, c in a.comparisons if c.config("memory-first:list_cleanup=false"))
     assert all(r.profile == "none" for conf in base.configurations for r in conf.runs)
@@ -111,6 +116,8 @@ def test_claims_get_a_per_request_row_from_the_attribution_runs(fixture_runs: Pa
 def test_no_attribution_runs_means_no_per_request_row(fixture_runs: Path) -> None:
     a = _ablation_with_attribution(fixture_runs / "ablation", {})
     assert not any(r.metric == "list_alloc_peak_bytes" for r in a.claims)
+    own = {r.key: r.metric for r in a.claims if r.primary}
+    assert own["list_cleanup"] == "peak_rss_bytes"  # its first metric, as before
 
 
 def test_request_peaks_round_trip_and_are_validated(fixture_runs: Path) -> None:
