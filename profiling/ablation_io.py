@@ -43,7 +43,10 @@ def _folder_plan(target: Path) -> Path | None:
 def _summary_kind(path: Path) -> str | None:
     if not path.is_file():
         return None
-    doc = read_json(path)
+    try:
+        doc = read_json(path)
+    except SchemaError:
+        return None  # not valid JSON: the ordinary loaders say so, as they always did
     return doc.get("kind") if isinstance(doc, dict) else None
 
 

@@ -166,7 +166,11 @@ def ablation_markdown(checks: list[Check], a: Ablation, code: int) -> str:
     lines += [
         f"| {c.name} | {c.status} | {c.actual} | {c.why} |".replace("\n", " ") for c in checks
     ]
-    return "\n".join(lines) + "\n\n"
+    lines += [""] + [f"Work that differs by design: {w}." for w in ablation_gate.expected_work(a)]
+    if code == 3:
+        lines += [f"Not comparable: {w}." for w in ablation_gate.unequal_work(a)]
+        lines += [f"Invalid: {r}." for r in a.invalid_reasons]
+    return "\n".join(lines).rstrip() + "\n\n"
 
 
 def run_ablation(args: argparse.Namespace) -> int:
@@ -196,6 +200,8 @@ def run_ablation(args: argparse.Namespace) -> int:
     ignored = ablation_gate.ignored_limits(limits)
     if ignored:
         print(f"\nnot applied to an ablation (compare's limits): {', '.join(ignored)}")
+    for line in ablation_gate.expected_work(a):
+        print(f"work that differs by design (the switch measured): {line}")
     if summary_file := os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(summary_file, "a", encoding="utf-8") as fh:
             fh.write(ablation_markdown(checks, a, code))
@@ -204,8 +210,7 @@ def run_ablation(args: argparse.Namespace) -> int:
         print("memdiag gate: invalid run: " + "; ".join(a.invalid_reasons), file=sys.stderr)
     elif code == 3:
         print(
-            "memdiag gate: work not comparable: "
-            + "; ".join(ablation_gate.not_comparable_lines(a)),
+            "memdiag gate: work not comparable: " + "; ".join(ablation_gate.unequal_work(a)),
             file=sys.stderr,
         )
     elif code == 1:

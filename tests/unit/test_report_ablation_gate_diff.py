@@ -201,6 +201,10 @@ def test_diff_refuses_an_ablation_against_a_summary_and_other_bases(
     assert main(["diff", str(ablation_dir), str(fixture_runs / "three-modes")]) == 2
     err = capsys.readouterr().err
     assert "is an ablation and" in err and len(err.splitlines()) == 1
+    # The real tool's dashboard ran other parameters than the synthetic fixture's.
+    assert main(["diff", str(ablation_dir), str(fixture_runs / "ablation-attribution")]) == 2
+    err = capsys.readouterr().err
+    assert "measured dashboard under different parameters" in err and "--force" in err
     other = _copy(ablation_dir, tmp_path / "other")
     plan = json.loads((other / "ablation.json").read_text())
     plan.update(base="db-polling", direction="add-one-in")

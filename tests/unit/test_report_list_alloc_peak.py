@@ -131,3 +131,35 @@ def test_request_peaks_round_trip_and_are_validated(fixture_runs: Path) -> None:
     record["request_peaks"]["peaks_bytes"] = [1, "lots"]
     with pytest.raises(SchemaError, match=r"request_peaks\.peaks_bytes"):
         run_from_record(Fields(record, "run.json"))
+
+
+def test_a_real_attribution_ablation_judges_change_7_per_request(
+    fixture_runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """tests/fixtures/runs/ablation-attribution: made by `memdiag ablate --attribution`."""
+    from profiling import ablation_gate
+    from profiling.ablation_io import load_ablation
+    from profiling.cli import main
+
+    folder = fixture_runs / "ablation-attribution"
+    a = load_ablation(folder)
+    assert a is not None and a.valid
+    (load, c), *_ = a.comparisons
+    assert load == "dashboard"
+    for conf in c.configurations:  # one attribution run each, never in the medians
+        assert len(conf.attribution) == 1 and all(r.profile == "none" for r in conf.runs)
+    stored = {
+        json.loads(p.read_text())["configuration"]: json.loads(p.read_text())["request_peaks"]
+        for p in folder.glob("runs/*-tracemalloc/run.json")
+    }
+    own = next(r for r in a.claims if r.key == "list_cleanup" and r.primary)
+    assert own.metric == "list_alloc_peak_bytes"
+    assert own.n_without == len(stored["memory-first:list_cleanup=false"]["peaks_bytes"])
+    assert own.n_with == len(stored["memory-first"]["peaks_bytes"])
+    # The limit's variant lists five times the tasks: the work differs by design, so the
+    # gate reports it and still judges the claims (not exit 3).
+    assert not a.comparable and ablation_gate.expected_work(a)
+    assert ablation_gate.unequal_work(a) == []
+    expected = {"confirmed": 0, "inconclusive": 4}.get(own.verdict, 1)
+    assert main(["gate", str(folder), "--claims", "list_cleanup"]) == expected
+    assert "work that differs by design" in capsys.readouterr().out
