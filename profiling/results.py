@@ -99,6 +99,8 @@ def run_record(run: RunResult) -> dict[str, Any]:
         del record["dir"]
     if run.live_entries is None:
         del record["live_entries"]  # added later: older records and goldens lack it
+    if run.work is not None and run.work.stale_polls is None:
+        del record["work"]["stale_polls"]  # the same
     return dict(record)
 
 
