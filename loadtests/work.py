@@ -12,7 +12,9 @@ size, polled at the same rate. `WorkTracker` watches every status reply a scenar
 - per task, in the steady phase: its segment count and status reply size at the first and
   the last reply, how many replies there were, and how many were stale: showed fewer
   segments than a reply for that task already had (a poll served by another server
-  process from an older copy of the task, e.g. memory-first's DB copy).
+  process from an older copy of the task, e.g. memory-first's DB copy). A stale reply
+  counts as a poll but says nothing of the task's size: the first and last sizes come
+  from the replies that were not stale, so two processes still poll equal work.
 
 Load-generator processes each keep one; the master merges their `export()`s.
 Nothing here imports locust or gevent.
@@ -69,15 +71,19 @@ class WorkTracker:
         task.live = doc.get("status") not in _TERMINAL
         stale = count < task.highest
         task.highest = max(task.highest, count)
-        self.streak = self.streak + 1 if not task.live or count >= self.target_segments else 0
+        # A stale reply (another process's older copy) does not undo a size already shown.
+        grown = task.highest >= self.target_segments
+        self.streak = self.streak + 1 if not task.live or grown else 0
         if self.ready_at_s is None and self.streak >= self._live_count():
             self.ready_at_s = now_s
         if self.steady_start_s is not None and intended_s >= self.steady_start_s:
+            task.polls += 1
+            task.stale += stale
+            if stale:
+                return
             if task.start is None:
                 task.start = (count, body_bytes)
             task.end = (count, body_bytes)
-            task.polls += 1
-            task.stale += stale
 
     def _live_count(self) -> int:
         return max(1, sum(1 for t in self.tasks.values() if t.live))
