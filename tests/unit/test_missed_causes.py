@@ -237,3 +237,23 @@ def test_ablate_missed_dry_run_lists_them_and_the_time(capsys: pytest.CaptureFix
     assert "db-polling@driver=pymongo-async" in text and "min (estimated)" in text
     assert main(["ablate", "--base", "db-polling", "--switches", "two_processes"]) == 2
     assert "not a change db-polling makes" in capsys.readouterr().err
+
+
+def test_the_progress_bars_name_a_reference_run() -> None:
+    from profiling.cli import build_parser
+    from profiling.commands import ablate
+    from profiling.runargs import load_plan
+
+    args = build_parser().parse_args(["ablate", "--switches", "driver_async", "--quick"])
+    ablate._phase_defaults(args)
+    p = ablate.build_plan(args)
+    args.scenario = "polling-storm"
+    ((storm, jobs),) = ablate.jobs_for(p, load_plan(args), args)
+    assert storm == "storm" and len(jobs) == 3 * 2
+    describe = ablate._describer(p)
+    assert [describe(j) for j in jobs[:3]] == [
+        "base [polling_storm] memory-first r1",
+        "reference of driver_async [polling_storm] db-polling r1",
+        "driver_async (1/1) [polling_storm] db-polling@driver=pymongo-async r1",
+    ]
+    assert [j.config.driver for j in jobs[:3]] == [None, None, "pymongo-async"]
