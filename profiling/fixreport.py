@@ -125,7 +125,10 @@ CLAIMS: dict[str, Claim] = {
               "Merging a status update into the DB task no longer copies the task first: "
               "one full copy less per update",
               Expected("10-20 %", "relative", 0.10, 0.20), "storm",
-              ("peak_rss_bytes", "db_reply_bytes_per_s")),
+              ("peak_rss_bytes", "db_reply_bytes_per_s"),
+              note="measured where merges happen: from memory-first, with a checkpoint "
+              "every second, with and without the copy (memory-first merges only when a "
+              "task ends); dict.copy() is shallow, so the segments are never copied"),
         Claim("active_list_limit", "4",
               "The active-task query sorts newest first and loads 20 documents instead "
               "of 100: 80 % less memory for that query",
@@ -153,8 +156,9 @@ CLAIMS: dict[str, Claim] = {
               "in-memory dicts: no long-run leak",
               Expected("no long-run leak", "qualitative"), "churn",
               ("rss_growth_mib_per_min", "live_entries", "final_rss_bytes"),
-              note="memory-first's sweep runs every 600 s, which a short run never sees "
-              "fire; applied to db-polling it runs every 5 s"),
+              note="measured with the sweep every 5 s: memory-first's runs every 600 s, "
+              "which a run of a minute never sees fire, so from memory-first the sweep "
+              "every 5 s is set against memory-first itself (the sweep undone, in effect)"),
         Claim("checkpoint_interval_s", "1",
               "Updates happen in the in-memory dict; the DB is written when the task "
               "ends, not on every update",

@@ -182,7 +182,7 @@ def test_a_claim_is_judged_against_its_reference(fixture_runs: Path) -> None:
     """The fixture's storm has memory-first, a variant and db-polling: a row whose
     reference is db-polling compares the variant with db-polling, not with the base."""
     p, runs = _fixture(fixture_runs)
-    variant = "memory-first:copy_on_merge=true"
+    variant = "memory-first:checkpoint_interval_s=1,copy_on_merge=true"
     step = Step("driver_async", "driver_async", "storm", (), variant, True, "db-polling")
     judged = evaluate(replace(p, steps=(step,)), runs)
     rows = {r.metric: r for r in judged.claims}
@@ -209,7 +209,7 @@ def test_a_reference_that_never_ran_is_not_measured(fixture_runs: Path) -> None:
 
 def test_stale_replies_are_a_share_of_the_steady_polls(fixture_runs: Path) -> None:
     p, runs = _fixture(fixture_runs)
-    variant = "memory-first:copy_on_merge=true"
+    variant = "memory-first:checkpoint_interval_s=1,copy_on_merge=true"
 
     def with_stale(run: RunResult) -> RunResult:
         if run.work is None:
