@@ -110,6 +110,8 @@ class TaskWork:
     status_bytes_start: int  # size of the status reply body
     status_bytes_end: int
     polls: int  # status replies for this task in the steady phase
+    # Of those, replies showing fewer segments than one before them (0 in older results).
+    stale_polls: int = 0
 
 
 @dataclass(frozen=True, slots=True)

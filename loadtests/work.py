@@ -10,7 +10,11 @@ size, polled at the same rate. `WorkTracker` watches every status reply a scenar
   that ends and is replaced does not hold readiness back for good. The experiment
   runner starts the steady phase only then;
 - per task, in the steady phase: its segment count and status reply size at the first and
-  the last reply, and how many replies there were.
+  the last reply, how many replies there were, and how many were stale: showed fewer
+  segments than a reply for that task already had (a poll served by another server
+  process from an older copy of the task, e.g. memory-first's DB copy). A stale reply
+  counts as a poll but says nothing of the task's size: the first and last sizes come
+  from the replies that were not stale, so two processes still poll equal work.
 
 Load-generator processes each keep one; the master merges their `export()`s.
 Nothing here imports locust or gevent.
@@ -30,6 +34,8 @@ class _Task:
     start: tuple[int, int] | None = None  # (segments, status bytes) at the first steady reply
     end: tuple[int, int] | None = None
     polls: int = 0
+    highest: int = -1  # the most segments any reply for this task showed so far
+    stale: int = 0  # steady replies below `highest`
 
 
 @dataclass(slots=True)
@@ -63,14 +69,21 @@ class WorkTracker:
         if task is None:
             task = self.tasks[task_id] = _Task()
         task.live = doc.get("status") not in _TERMINAL
-        self.streak = self.streak + 1 if not task.live or count >= self.target_segments else 0
+        stale = count < task.highest
+        task.highest = max(task.highest, count)
+        # A stale reply (another process's older copy) does not undo a size already shown.
+        grown = task.highest >= self.target_segments
+        self.streak = self.streak + 1 if not task.live or grown else 0
         if self.ready_at_s is None and self.streak >= self._live_count():
             self.ready_at_s = now_s
         if self.steady_start_s is not None and intended_s >= self.steady_start_s:
+            task.polls += 1
+            task.stale += stale
+            if stale:
+                return
             if task.start is None:
                 task.start = (count, body_bytes)
             task.end = (count, body_bytes)
-            task.polls += 1
 
     def _live_count(self) -> int:
         return max(1, sum(1 for t in self.tasks.values() if t.live))
@@ -88,6 +101,7 @@ class WorkTracker:
                     "status_bytes_start": t.start[1],
                     "status_bytes_end": t.end[1],
                     "polls": t.polls,
+                    "stale_polls": t.stale,
                 }
                 for task_id, t in sorted(self.tasks.items())
                 if t.start is not None and t.end is not None

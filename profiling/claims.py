@@ -25,6 +25,7 @@ from typing import Any
 
 from profiling.ablation import CLAIMS, SCENARIOS, AblationPlan, Claim, Step
 from profiling.compare import METRICS_BY_KEY, Comparison, ConfigResult, Metric, compare
+from profiling.missed import STALE_REPLIES
 from profiling.results import MIB, SCHEMA_VERSION, RunResult
 from profiling.stats import DEFAULT_ALPHA, EffectFloor, verdict
 from profiling.validate import SchemaError
@@ -80,6 +81,7 @@ CLAIM_METRICS: dict[str, Metric] = {
     FINAL_RSS.key: FINAL_RSS,
     LIVE_ENTRIES.key: LIVE_ENTRIES,
     LIST_ALLOC_PEAK.key: LIST_ALLOC_PEAK,
+    STALE_REPLIES.key: STALE_REPLIES,
 }
 
 
@@ -144,9 +146,16 @@ def plan_document(p: AblationPlan) -> dict[str, Any]:
         "base": p.base,
         "direction": p.direction,
         "repeat": p.repeat,
-        "steps": [asdict(s) for s in p.steps],
+        "steps": [_step_document(s) for s in p.steps],
         "skipped": [{"key": k, "why": why} for k, why in p.skipped],
     }
+
+
+def _step_document(s: Step) -> dict[str, Any]:
+    doc = asdict(s)
+    if not s.reference:
+        del doc["reference"]  # judged against the base (as every plan before it was)
+    return doc
 
 
 def plan_from_document(doc: Any) -> AblationPlan:
@@ -169,6 +178,7 @@ def _plan(doc: dict[str, Any]) -> AblationPlan:
             tuple(s["overrides"]),
             s["spec"],
             bool(s["with_change"]),
+            str(s.get("reference", "")),
         )
         for s in doc["steps"]
     )
@@ -249,7 +259,8 @@ def _row(
     primary_key: str | None = None,
 ) -> ClaimRow:
     m = CLAIM_METRICS[key]
-    with_label, without_label = (step.spec, base) if step.with_change else (base, step.spec)
+    ref = step.reference or base
+    with_label, without_label = (step.spec, ref) if step.with_change else (ref, step.spec)
     with_conf, without_conf = comparison.config(with_label), comparison.config(without_label)
     w = _by_repeat(with_conf, m) if with_conf else {}
     wo = _by_repeat(without_conf, m) if without_conf else {}
@@ -274,7 +285,7 @@ def _row(
     if step.overrides:
         switch = ", ".join(step.overrides)
     elif "@" in step.spec:
-        switch = "@" + step.spec.partition("@")[2]  # an allocator under the base
+        switch = "@" + step.spec.partition("@")[2]  # an allocator, driver or process count
     else:
         switch = f"all changes ({step.spec})"
     return ClaimRow(
@@ -294,7 +305,8 @@ def _row(
 
 def _unmeasured(claim: Claim, step: Step, base: str) -> ClaimRow:
     m = CLAIM_METRICS[claim.metrics[0]]
-    with_label, without_label = (step.spec, base) if step.with_change else (base, step.spec)
+    ref = step.reference or base
+    with_label, without_label = (step.spec, ref) if step.with_change else (ref, step.spec)
     return ClaimRow(
         key=step.key, change=claim.change, claim=claim.wording, expected=claim.expected.text,
         switch=", ".join(step.overrides) or step.spec, scenario=SCENARIOS[step.load].scenario,

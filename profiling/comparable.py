@@ -84,6 +84,7 @@ def median_work(runs: Sequence[RunResult]) -> WorkFigures | None:
         return round(median(values), 3)
 
     ready = [w.ready_after_s for w in works if w.ready_after_s is not None]
+    stale = [w.stale_polls for w in works if w.stale_polls is not None]
     return WorkFigures(
         tasks=round(median([w.tasks for w in works])),
         target_segments=round(median([w.target_segments for w in works])),
@@ -94,6 +95,7 @@ def median_work(runs: Sequence[RunResult]) -> WorkFigures | None:
         polls=round(median([w.polls for w in works])),
         polls_per_s=mid([w.polls_per_s for w in works]),
         ready_after_s=mid(ready) if ready else None,
+        stale_polls=round(median(stale)) if stale else None,
     )
 
 

@@ -150,6 +150,7 @@ def work_figures(result: LoadResult) -> WorkFigures | None:
         polls=polls,
         polls_per_s=round(polls / seconds, 3) if seconds > 0 else 0.0,
         ready_after_s=ready_after_s,
+        stale_polls=sum(t.stale_polls for t in tasks),
     )
 
 

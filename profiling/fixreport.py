@@ -23,21 +23,21 @@ PRESETS: dict[str, dict[str, str]] = {
         "gc_after_conversion": "false", "cleanup_at_task_end": "false",
         "list_cleanup": "false", "orphan_sweep_interval_s": "0", "status_view": "full",
         "json_encoder": "json", "segment_storage": "embedded",
-        "checkpoint_interval_s": "1", "projections": "false",
+        "checkpoint_interval_s": "1", "projections": "false", "malloc_trim": "false",
     },
     "memory-first": {
         "poll_source": "memory", "copy_on_merge": "false", "active_list_limit": "20",
         "gc_after_conversion": "true", "cleanup_at_task_end": "true",
         "list_cleanup": "true", "orphan_sweep_interval_s": "600", "status_view": "full",
         "json_encoder": "json", "segment_storage": "embedded",
-        "checkpoint_interval_s": "-1", "projections": "false",
+        "checkpoint_interval_s": "-1", "projections": "false", "malloc_trim": "false",
     },
     "lean": {
         "poll_source": "memory", "copy_on_merge": "false", "active_list_limit": "20",
         "gc_after_conversion": "true", "cleanup_at_task_end": "true",
         "list_cleanup": "false", "orphan_sweep_interval_s": "600", "status_view": "summary",
         "json_encoder": "orjson", "segment_storage": "chunks",
-        "checkpoint_interval_s": "2", "projections": "true",
+        "checkpoint_interval_s": "2", "projections": "true", "malloc_trim": "false",
     },
 }  # fmt: skip
 
@@ -125,7 +125,10 @@ CLAIMS: dict[str, Claim] = {
               "Merging a status update into the DB task no longer copies the task first: "
               "one full copy less per update",
               Expected("10-20 %", "relative", 0.10, 0.20), "storm",
-              ("peak_rss_bytes", "db_reply_bytes_per_s")),
+              ("peak_rss_bytes", "db_reply_bytes_per_s"),
+              note="measured where merges happen: from memory-first, with a checkpoint "
+              "every second, with and without the copy (memory-first merges only when a "
+              "task ends); dict.copy() is shallow, so the segments are never copied"),
         Claim("active_list_limit", "4",
               "The active-task query sorts newest first and loads 20 documents instead "
               "of 100: 80 % less memory for that query",
@@ -155,8 +158,9 @@ CLAIMS: dict[str, Claim] = {
               "in-memory dicts: no long-run leak",
               Expected("no long-run leak", "qualitative"), "churn",
               ("rss_growth_mib_per_min", "live_entries", "final_rss_bytes"),
-              note="memory-first's sweep runs every 600 s, which a short run never sees "
-              "fire; applied to db-polling it runs every 5 s"),
+              note="measured with the sweep every 5 s: memory-first's runs every 600 s, "
+              "which a run of a minute never sees fire, so from memory-first the sweep "
+              "every 5 s is set against memory-first itself (the sweep undone, in effect)"),
         Claim("checkpoint_interval_s", "1",
               "Updates happen in the in-memory dict; the DB is written when the task "
               "ends, not on every update",
@@ -196,7 +200,8 @@ CLAIMS: dict[str, Claim] = {
               "consider, fixed",
               Expected("less memory, CPU and latency per poll", "qualitative"), "storm",
               ("peak_rss_bytes", *STORM_METRICS[1:])),
-        # Causes the report missed, measured the same way (opt-in: --switches).
+        # Causes the report missed, measured the same way (opt-in: --missed, --switches;
+        # profiling.missed says how each is applied).
         Claim("arenas_2", "missed",
               "glibc keeps a malloc arena per thread, and memory freed after decoding large "
               "documents may never go back to the OS (not in the report): MALLOC_ARENA_MAX=2",
@@ -206,6 +211,42 @@ CLAIMS: dict[str, Claim] = {
               "The same with jemalloc instead of glibc's malloc (not in the report)",
               Expected("less RSS (no figure given)", "qualitative"), "storm",
               ("final_rss_bytes", "peak_rss_bytes", "rss_growth_mib_per_min")),
+        Claim("driver_async", "missed",
+              "db-polling's polls go through motor, which runs PyMongo in a thread pool "
+              "and decodes every reply there (not in the report): PyMongo's own "
+              "AsyncMongoClient instead",
+              Expected("less RSS (no figure given)", "qualitative"), "storm",
+              ("peak_rss_bytes", "final_rss_bytes", "rss_growth_mib_per_min",
+               "server_cpu_percent"),
+              note="always db-polling against db-polling@driver=pymongo-async, whatever "
+              "the base: the design whose polls go through the driver"),
+        Claim("malloc_trim", "missed",
+              "Once a task has ended and been cleaned up, glibc's malloc_trim(0) hands the "
+              "free heap back to the OS (not in the report)",
+              Expected("less RSS after tasks end (no figure given)", "qualitative"), "churn",
+              ("final_rss_bytes", "peak_rss_bytes", "rss_growth_mib_per_min")),
+        Claim("orjson_in_memory", "missed",
+              "memory-first still encodes the whole in-memory task with json.dumps on every "
+              "poll (not in the report): orjson instead",
+              Expected("less CPU per poll (no figure given)", "qualitative"), "storm",
+              ("server_cpu_percent", "status_p99_ms", "peak_rss_bytes")),
+        Claim("summary_in_memory", "missed",
+              "memory-first still returns the whole in-memory task, segments and all, on "
+              "every poll (not in the report): a summary view instead",
+              Expected("less memory and CPU per poll (no figure given)", "qualitative"),
+              "storm", ("peak_rss_bytes", "server_cpu_percent", "status_p99_ms")),
+        Claim("two_processes", "missed",
+              "The report's design assumes one server process (not in the report): run as "
+              "two behind one port, each has its own in-memory dict, so a poll reaching "
+              "the process that does not run the task reads the DB copy, written only at "
+              "the end",
+              Expected("no saving: stale replies and more memory", "qualitative"), "storm",
+              ("peak_rss_bytes", "stale_replies_per_poll", "server_cpu_percent"),
+              note="the second process applied, so 'the opposite' is the expected outcome "
+              "(it costs); peak RSS is the sum of the server processes' kernel high-water "
+              "marks (VmHWM, an upper bound: pages shared since the fork count twice; PSS "
+              "is not sampled); stale replies are status replies showing fewer segments "
+              "than one before them for the same task, as a share of the steady polls"),
         Claim(ALL, "headline",
               "Polling once a second no longer loads the whole task with its segments: "
               "memory falls by 80-90 %",

@@ -103,6 +103,8 @@ def run_record(run: RunResult) -> dict[str, Any]:
         del record["live_entries"]  # added later: older records and goldens lack it
     if run.request_peaks is None:
         del record["request_peaks"]  # likewise (attribution runs only)
+    if run.work is not None and run.work.stale_polls is None:
+        del record["work"]["stale_polls"]  # the same
     return dict(record)
 
 

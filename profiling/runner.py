@@ -39,7 +39,7 @@ from profiling.results import (
     RunResult,
     run_json,
 )
-from profiling.runstate import RunState, stop_locust
+from profiling.runstate import RunState, server_processes, stop_locust
 from profiling.servers import Configuration, ReferenceServer, pid_alive
 
 __all__ = [
@@ -173,7 +173,9 @@ def measure_run(
                 if (what := dead()) is not None:
                     raise HarnessError(f"{what} died during the run")
 
-            state.drive(url, server_pid, db_pid, server, server.processes > 1, check)
+            state.drive(
+                url, server_pid, db_pid, server, server_processes(job.config, server) > 1, check
+            )
             check()
             if proc is not None:
                 proc.stop()  # memray writes its capture on a clean exit

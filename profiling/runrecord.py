@@ -81,6 +81,7 @@ def _work(f: Fields) -> WorkFigures:
         polls=f.count("polls"),
         polls_per_s=f.amount("polls_per_s"),
         ready_after_s=f.opt_amount("ready_after_s"),
+        stale_polls=f.opt_int("stale_polls"),
     )
 
 

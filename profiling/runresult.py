@@ -113,6 +113,9 @@ class WorkFigures:
     polls: int  # status replies in the steady phase, all polled tasks
     polls_per_s: float  # polls over the steady phase's seconds (the achieved poll rate)
     ready_after_s: float | None = None  # load start -> every task at its target size
+    # Steady replies that showed fewer segments than one before them for the same task
+    # (another server process's older copy); None in records made before it was counted.
+    stale_polls: int | None = None
 
     @property
     def task_segments(self) -> float:

@@ -46,7 +46,7 @@ from profiling.results import (
     HeapFigures,
     RequestPeaks,
 )
-from profiling.servers import ReferenceServer, reference_server_args
+from profiling.servers import Configuration, ReferenceServer, reference_server_args
 
 CONTROL_DIR = "control"  # the run's folder where runner and scenario exchange phase files
 STEADY_LEAD_S = 0.5
@@ -129,6 +129,11 @@ def stop_locust(pid: int | None) -> None:
         os.killpg(pid, 15)
 
 
+def server_processes(config: Configuration, server: ServerPlan) -> int:
+    """How many server processes a run of `config` starts (its own count first)."""
+    return config.processes if config.processes is not None else server.processes
+
+
 class RunState:
     """The mutable state of one run while it is measured (the result is frozen at the end)."""
 
@@ -164,12 +169,16 @@ class RunState:
             self.db_label = db.description
         self.mongo_uri = mongo_uri
         extra = list(server.extra_args)
-        if server.driver:
-            extra += ["--driver", server.driver]
+        # A configuration's own runtime options (`mode@driver=...+processes=N`) win over
+        # the command's, so one schedule can set two drivers or process counts side by side.
+        driver = self.job.config.driver or server.driver
+        processes = server_processes(self.job.config, server)
+        if driver:
+            extra += ["--driver", driver]
         if server.workers:
             extra += ["--workers", str(server.workers)]
-        if server.processes > 1:
-            extra += ["--processes", str(server.processes)]
+        if processes > 1:
+            extra += ["--processes", str(processes)]
         if self.job.profile == "tracemalloc":
             extra += ["--tracemalloc-frames", str(server.tracemalloc_frames)]
         database = f"memdiag_{uuid.uuid4().hex[:12]}"  # a fresh database per run
@@ -178,7 +187,7 @@ class RunState:
             mongo_uri=mongo_uri,
             database=database,
             extra=extra,
-            processes=server.processes,
+            processes=processes,
         )
         env = dict(os.environ)
         allocator = self.job.config.allocator or server.allocator

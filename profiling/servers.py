@@ -1,7 +1,9 @@
 """The servers under test, started as subprocesses through their entry points.
 
-`Configuration` is one design to measure: `mode[:switch=value,...]`, parsed from the
-`--configs` list (the same configuration twice is labelled apart for an A/A run).
+`Configuration` is one design to measure: `mode[:switch=value,...][@item+item...]`,
+parsed from the `--configs` list (the same configuration twice is labelled apart for an
+A/A run). The items after `@` are per-configuration runtime options: an allocator
+(jemalloc, arenas=N, glibc), `driver=motor|pymongo-async`, `processes=N`.
 `ReferenceServer` starts `python -m reference_server` (optionally under `memray run`),
 reads the base URL it prints first, keeps its output in a log file, and stops it with
 SIGTERM (SIGKILL after a timeout). Nothing here imports the reference server.
@@ -28,6 +30,10 @@ from profiling.subprocs import first_line, terminate
 
 MODES = ("db-polling", "memory-first", "lean")
 DEFAULT_CONFIGS = "db-polling,memory-first,lean"
+DRIVERS = ("motor", "pymongo-async")
+RUNTIME_HELP = (
+    "after @, items joined by +: jemalloc, arenas=N, glibc, driver=motor|pymongo-async, processes=N"
+)
 START_TIMEOUT_S = 60.0
 
 
@@ -37,11 +43,23 @@ class Configuration:
     mode: str
     overrides: tuple[str, ...] = ()  # "switch=value"
     allocator: str | None = None  # "jemalloc", "arenas=2", "glibc"; None: the run's default
+    driver: str | None = None  # "motor", "pymongo-async"; None: the command's --driver
+    processes: int | None = None  # server processes; None: the command's --processes
+
+    @property
+    def runtime(self) -> tuple[str, ...]:
+        """The items after `@`, in their canonical order (allocator, driver, processes)."""
+        items = [self.allocator] if self.allocator else []
+        if self.driver:
+            items.append(f"driver={self.driver}")
+        if self.processes is not None:
+            items.append(f"processes={self.processes}")
+        return tuple(items)
 
     @property
     def spec(self) -> str:
         text = self.mode + (":" + ",".join(self.overrides) if self.overrides else "")
-        return text + (f"@{self.allocator}" if self.allocator else "")
+        return text + ("@" + "+".join(self.runtime) if self.runtime else "")
 
     def server_args(self) -> list[str]:
         args = ["--mode", self.mode]
@@ -54,44 +72,74 @@ def parse_configurations(text: str) -> list[Configuration]:
     """'db-polling,lean:status_view=full,json_encoder=json,lean@jemalloc' -> three.
 
     A comma starts a new configuration unless the next item is a `switch=value`, which
-    belongs to the configuration before it. `@ALLOCATOR` (jemalloc, arenas=N, glibc) at
-    the end of a configuration runs that one with another malloc, so allocators can be
-    compared side by side.
+    belongs to the configuration before it. `@item+item...` at the end of a
+    configuration sets its runtime options: an allocator (jemalloc, arenas=N, glibc),
+    `driver=motor|pymongo-async`, `processes=N`; e.g. `memory-first@processes=2+jemalloc`.
+    Labels are written in the canonical order (`memory-first@jemalloc+processes=2`).
     """
-    parsed: list[tuple[str, list[str], str | None]] = []
+    parsed: list[tuple[str, list[str], str]] = []
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
-        item, _, allocator = item.partition("@")
+        item, at, runtime = item.partition("@")
+        if at and not runtime.strip():
+            raise UsageError(f"--configs: {item}@ has nothing after @; e.g. {item}@jemalloc")
         if "=" in item and ":" not in item.split("=", 1)[0]:
             if not parsed:
                 raise UsageError(
                     f"--configs {text!r}: {item!r} has no mode before it; write mode:{item}"
                 )
             mode, overrides, previous = parsed[-1]
-            parsed[-1] = (mode, [*overrides, item], allocator or previous)
+            parsed[-1] = (mode, [*overrides, item], runtime or previous)
             continue
         mode, _, first = item.partition(":")
         if mode not in MODES:
             raise UsageError(f"--configs: unknown mode {mode!r}; use one of {', '.join(MODES)}")
         if first and "=" not in first:
             raise UsageError(f"--configs: {item!r}: write switches as mode:switch=value")
-        parsed.append((mode, [first] if first else [], allocator or None))
+        parsed.append((mode, [first] if first else [], runtime))
     if not parsed:
         raise UsageError(f"--configs {text!r} names no configuration; e.g. {DEFAULT_CONFIGS}")
     configs: list[Configuration] = []
     seen: dict[str, int] = {}
-    for mode, overrides, chosen in parsed:
-        if chosen is not None:
-            try:
-                parse_choice(chosen)  # a bad name fails here, before anything starts
-            except ValueError as exc:
-                raise UsageError(f"--configs: {exc}") from None
-        config = Configuration("", mode, tuple(overrides), chosen)
+    for mode, overrides, runtime in parsed:
+        config = _with_runtime(Configuration("", mode, tuple(overrides)), runtime)
         seen[config.spec] = seen.get(config.spec, 0) + 1
         n = seen[config.spec]
         configs.append(replace(config, label=config.spec if n == 1 else f"{config.spec}#{n}"))
     return configs
+
+
+def _with_runtime(config: Configuration, runtime: str) -> Configuration:
+    """`config` with the runtime items of `@runtime`; a bad item fails here, before
+    anything starts, with the fix in one line."""
+    for raw in runtime.split("+") if runtime else ():
+        item = raw.strip()
+        name, sep, value = item.partition("=")
+        where = f"--configs: {config.mode}@{runtime}"
+        if sep and name == "driver":
+            if value not in DRIVERS:
+                raise UsageError(
+                    f"{where}: driver={value!r}: use driver=motor or driver=pymongo-async"
+                )
+            if config.driver is not None:
+                raise UsageError(f"{where}: two drivers; give one driver=...")
+            config = replace(config, driver=value)
+        elif sep and name == "processes":
+            if not value.isdigit() or int(value) < 1:
+                raise UsageError(f"{where}: processes={value!r}: use processes=N with N >= 1")
+            if config.processes is not None:
+                raise UsageError(f"{where}: two process counts; give one processes=N")
+            config = replace(config, processes=int(value))
+        else:
+            try:
+                parse_choice(item)
+            except ValueError as exc:
+                raise UsageError(f"{where}: {exc}, driver=... or processes=N") from None
+            if config.allocator is not None:
+                raise UsageError(f"{where}: two allocators; give one of jemalloc, arenas=N, glibc")
+            config = replace(config, allocator=item)
+    return config
 
 
 def check_configurations(configs: Sequence[Configuration], extra: Sequence[str] = ()) -> None:

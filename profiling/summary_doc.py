@@ -19,7 +19,7 @@ from typing import Any
 
 from profiling.comparable import DbBound, NotComparable
 from profiling.compare import Comparison
-from profiling.results import SCHEMA_VERSION, run_record
+from profiling.results import SCHEMA_VERSION, WorkFigures, run_record
 from profiling.stats import Verdict
 
 
@@ -29,6 +29,13 @@ def _not_comparable_record(n: NotComparable) -> dict[str, Any]:
 
 def _db_bound_record(b: DbBound | None) -> dict[str, Any] | None:
     return None if b is None else {**asdict(b), "reason": b.reason()}
+
+
+def work_record(w: WorkFigures) -> dict[str, Any]:
+    record = asdict(w)
+    if w.stale_polls is None:
+        del record["stale_polls"]  # added later: older summaries and goldens lack it
+    return record
 
 
 def _verdict_record(v: Verdict) -> dict[str, Any]:
@@ -69,7 +76,7 @@ def summary_document(c: Comparison) -> dict[str, Any]:
                 "n_runs": len(conf.runs),
                 "n_attribution_runs": len(conf.attribution),
                 "valid": all(r.valid for r in (*conf.runs, *conf.attribution)),
-                "work": None if conf.work is None else asdict(conf.work),
+                "work": None if conf.work is None else work_record(conf.work),
                 "db_bound": _db_bound_record(conf.db_bound),
                 **conf.medians,
             }

@@ -44,14 +44,17 @@ DESCRIPTION = (
     "--rate, --users and -O apply to the polling storm; the other scenarios bring their "
     "own load. Phases default to 15 s steady, 5 s warm-up (20 s for the polling storm, "
     "whose full-view designs ramp for about 20 s), 2 s cool-down (--quick: 10/5/1 for "
-    "every scenario, 2 repeats, the headline switches only). Exits 3 when a run is invalid. "
+    "every scenario, 2 repeats, the headline switches only). --missed adds the causes the "
+    "report missed (allocators, the driver, malloc_trim, orjson or a summary in memory, two "
+    "server processes), each applied alone. Exits 3 when a run is invalid. "
     "--attribution adds, after the dashboard's measured runs, one tracemalloc run per "
     "dashboard configuration (1 frame by default: a peak needs no tracebacks) that records "
     "each list request's allocation peak: the claims' list_alloc_peak_bytes rows, where RSS "
     "is too coarse; a profiled run never gates RSS.\n\n"
     "example: memdiag ablate --base memory-first --dry-run\n"
     "example: memdiag ablate --base db-polling --switches poll_source,copy_on_merge --repeat 4\n"
-    "example: memdiag ablate --quick"
+    "example: memdiag ablate --quick\n"
+    "example: memdiag ablate --missed --dry-run   (the causes the report missed, too)"
 )
 _PHASES = {False: (15.0, 5.0, 2.0), True: (10.0, 5.0, 1.0)}
 
@@ -63,6 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--switches",
         help="comma-separated switches or groups to flip (default: every change the base "
         "makes; see --dry-run)",
+    )
+    g.add_argument(
+        "--missed",
+        action="store_true",
+        help="also measure every cause the report missed that the base offers (allocators, "
+        "driver_async, malloc_trim, orjson_in_memory, summary_in_memory, two_processes); "
+        "--switches names them one by one",
     )
     g.add_argument("--repeat", type=int, help="measured runs per configuration (default 4)")
     g.add_argument("--quick", action="store_true", help="a CI smoke run of a few minutes")
@@ -101,7 +111,9 @@ def build_plan(args: argparse.Namespace) -> AblationPlan:
     if args.audio_dir is not None and not args.audio_dir.is_dir():
         raise UsageError(f"--audio-dir {args.audio_dir}: no such folder")
     repeat = args.repeat if args.repeat is not None else (2 if args.quick else 4)
-    return ablation.plan(args.base, switches, repeat=repeat, quick=args.quick, have=have)
+    return ablation.plan(
+        args.base, switches, repeat=repeat, quick=args.quick, have=have, missed=args.missed
+    )
 
 
 def load_for(base: LoadPlan, load: str, args: argparse.Namespace) -> LoadPlan:
@@ -179,12 +191,20 @@ def run_all(
 def _describer(p: AblationPlan) -> Callable[[Job], str]:
     keys = {(s.load, s.spec): s.key for s in p.steps}
     order = list(dict.fromkeys(s.key for s in p.steps))
+    # A reference that is no step's variant (db-polling for driver_async from memory-first).
+    references = {
+        (s.load, s.reference): s.key
+        for s in p.steps
+        if s.reference and (s.load, s.reference) not in keys
+    }
     by_scenario = {SCENARIOS[load].scenario: load for load in p.loads()}
 
     def describe(job: Job) -> str:
         load = by_scenario.get(job.load.scenario or "", "")
         key = keys.get((load, job.config.label))
         what = f"{key} ({order.index(key) + 1}/{len(order)})" if key else "base"
+        if key is None and (ref := references.get((load, job.config.label))) is not None:
+            what = f"reference of {ref}"
         run = f"r{job.repeat}" if job.profile == "none" else f"attribution ({job.profile})"
         return f"{what} [{job.load.scenario}] {job.config.label} {run}"
 

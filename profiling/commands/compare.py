@@ -17,7 +17,12 @@ from profiling.runargs import (
     server_plan,
 )
 from profiling.runner import run_schedule, schedule
-from profiling.servers import DEFAULT_CONFIGS, check_configurations, parse_configurations
+from profiling.servers import (
+    DEFAULT_CONFIGS,
+    RUNTIME_HELP,
+    check_configurations,
+    parse_configurations,
+)
 
 HELP = "measure several configurations under identical load (A B C A B C ...) and report"
 DESCRIPTION = (
@@ -36,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--configs",
         default=DEFAULT_CONFIGS,
-        help=f"comma-separated configurations (default {DEFAULT_CONFIGS})",
+        help="comma-separated configurations, each mode[:switch=value,...][@item+item] "
+        f"({RUNTIME_HELP}; e.g. memory-first@processes=2+jemalloc); default {DEFAULT_CONFIGS}",
     )
     parser.add_argument("--repeat", type=int, default=1, help="measured runs per configuration")
     add_load_arguments(parser)

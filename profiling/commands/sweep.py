@@ -20,7 +20,12 @@ from profiling.runargs import (
     server_plan,
 )
 from profiling.runner import Job, LoadPlan, run_schedule, schedule
-from profiling.servers import DEFAULT_CONFIGS, check_configurations, parse_configurations
+from profiling.servers import (
+    DEFAULT_CONFIGS,
+    RUNTIME_HELP,
+    check_configurations,
+    parse_configurations,
+)
 
 HELP = "measure configurations over a range of one parameter (rate, users, segments...)"
 DESCRIPTION = (
@@ -33,7 +38,11 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--configs", default=DEFAULT_CONFIGS, help="configurations to sweep")
+    parser.add_argument(
+        "--configs",
+        default=DEFAULT_CONFIGS,
+        help=f"configurations to sweep, mode[:switch=value,...][@item+item] ({RUNTIME_HELP})",
+    )
     parser.add_argument("--param", required=True, help="rate, users, or a scenario option name")
     parser.add_argument("--values", required=True, help="comma-separated values, e.g. 5,10,20")
     parser.add_argument("--repeat", type=int, default=1, help="measured runs per point")

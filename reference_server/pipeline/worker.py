@@ -13,6 +13,7 @@ on the switches:
 - a synthetic task with `initial_segments` gets them at once and checkpoints them in
   one write (as the design writes: the merge, or chunks), never one write per segment.
 - cleanup_at_task_end: `finally:` pops every per-task entry and runs gc.collect().
+- malloc_trim: then glibc's malloc_trim(0) (pipeline/trim.py), a cause the report missed.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from reference_server.pipeline.dbcalls import DatabaseGone, DbCaller
 from reference_server.pipeline.engines import create_engine
 from reference_server.pipeline.engines.base import EngineError, EngineInput, TaskCancelled
 from reference_server.pipeline.engines.synthetic import SyntheticParams
+from reference_server.pipeline.trim import trim
 from reference_server.settings import Settings
 from reference_server.store import Store
 
@@ -420,3 +422,7 @@ class TaskRun:
                 gc.collect()
                 self.w.metrics.gc_runs.labels("task-end").inc()
                 log.info("task %s: memory cleanup done", self.task_id)
+            if self.sw.malloc_trim:
+                # After the cleanup, so the pages it freed can go back to the OS too.
+                released = trim()
+                log.info("task %s: malloc_trim(0) -> %s", self.task_id, released)

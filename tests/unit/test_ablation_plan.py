@@ -31,11 +31,23 @@ def test_leave_one_out_from_memory_first_undoes_each_change_alone() -> None:
     steps = {s.key: s for s in p.steps}
     assert steps["copy_on_merge"].overrides == ("copy_on_merge=true",)
     assert steps["active_list_limit"].overrides == ("active_list_limit=100",)
-    assert steps["orphan_sweep_interval_s"].overrides == ("orphan_sweep_interval_s=0",)
     # Polls of the DB need the DB written as the task goes: both halves of change 1-2.
     assert steps["poll_source"].overrides == ("poll_source=db", "checkpoint_interval_s=1")
     assert steps[ALL].spec == "db-polling" and not steps[ALL].overrides
-    assert all(not s.with_change for s in p.steps)  # the base has every change
+    # Change 3 acts on a merge, which memory-first does only at a task's end: it is
+    # measured checkpointing every second, against the same without the copy (the
+    # checkpoint step's own configuration, so the schedule gains no run).
+    merge = steps["copy_on_merge"]
+    assert merge.spec == "memory-first:checkpoint_interval_s=1,copy_on_merge=true"
+    assert merge.reference == steps["checkpoint_interval_s"].spec
+    assert len(p.configs("storm")) == len({s.spec for s in p.steps if s.load == "storm"}) + 1
+    # Change 8's 600 s sweep never fires in a run: memory-first stands for it undone,
+    # and the sweep runs every 5 s in the configuration that has it.
+    sweep = steps["orphan_sweep_interval_s"]
+    assert sweep.overrides == ("orphan_sweep_interval_s=5",) and sweep.with_change
+    assert not sweep.reference
+    # The base has every other change.
+    assert all(not s.with_change for s in p.steps if s is not sweep)
     # Switches memory-first shares with db-polling are not changes it makes.
     assert not {"status_view", "json_encoder", "segment_storage", "projections"} & set(steps)
 
@@ -110,13 +122,18 @@ def test_every_schedule_parses_and_keeps_the_base_first() -> None:
         for load in p.loads():
             configs = parse_configurations(",".join(p.configs(load)))
             assert configs[0].label == base
-            assert [c.label for c in configs[1:]] == [s.spec for s in p.steps if s.load == load]
+            # Each step's configuration, after its reference when that is not the base.
+            expected: list[str] = []
+            for s in (s for s in p.steps if s.load == load):
+                expected += [c for c in (s.reference, s.spec) if c and c not in expected]
+            assert [c.label for c in configs[1:]] == expected
 
 
 def test_subset_quick_and_missing_inputs() -> None:
     p = plan("memory-first", ["copy_on_merge", "poll_source"], repeat=3)
     assert [s.key for s in p.steps] == ["copy_on_merge", "poll_source"] and p.repeat == 3
-    assert p.runs() == 3 * 3  # one schedule: the base and two variants
+    # One schedule: the base, copy_on_merge's reference (checkpointing) and two variants.
+    assert p.runs() == 4 * 3
     quick = plan("memory-first", quick=True)
     assert [s.key for s in quick.steps] == ["poll_source", ALL]
     skipped = dict(plan("memory-first").skipped)

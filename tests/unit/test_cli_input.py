@@ -40,6 +40,9 @@ RUNNING = ["--duration", "1", "--warmup", "0"]
         (["measure", "--url", "http://127.0.0.1:9/", "--pid", "999999999"], "no such process"),
         (["compare", "--configs", "lean", "--repeat", "0"], "--repeat 0: need at least 1"),
         (["compare", "--configs", "lean", "--allocator", "tcmalloc"], "--allocator"),
+        (["compare", "--configs", "db-polling@driver=motr"], "use driver=motor or driver=py"),
+        (["compare", "--configs", "memory-first@processes=0"], "use processes=N with N >= 1"),
+        (["sweep", "--param", "rate", "--values", "1,2", "--configs", "lean@x"], "allocator 'x'"),
     ],
 )
 def test_bad_run_arguments_start_nothing(

@@ -57,9 +57,50 @@ def test_steady_figures_come_from_the_first_and_last_steady_reply() -> None:
             "status_bytes_start": 1100,
             "status_bytes_end": 1300,
             "polls": 3,
+            "stale_polls": 0,
         }
     }
     assert doc["ready_at_s"] == 1.0 and doc["steady_start_s"] == 5.0
+
+
+def test_a_stale_reply_does_not_hold_readiness_back() -> None:
+    work = WorkTracker(target_segments=10)
+    work.expect("a")
+    work.expect("b")
+    work.observe("a", _status(10), 100, 1.0, 1.0)
+    work.observe("b", _status(0), 100, 1.1, 1.1)  # not grown yet: breaks the round
+    work.observe("b", _status(10), 100, 1.2, 1.2)
+    assert work.ready_at_s is None
+    work.observe("a", _status(0), 100, 1.3, 1.3)  # stale: a has shown 10 already
+    assert work.ready_at_s == 1.3
+
+
+def test_a_reply_below_the_highest_count_seen_is_stale() -> None:
+    # Two server processes: the one not running the task answers from the DB's copy.
+    work = WorkTracker(target_segments=10)
+    work.observe("a", _status(12), 1200, 1.0, 1.0)  # warm-up: sets the highest seen
+    work.steady_start_s = 5.0
+    work.observe("a", _status(0), 100, 5.0, 5.1)  # below 12 seen in the warm-up: stale
+    work.observe("a", _status(13), 1300, 6.0, 6.1)
+    work.observe("a", _status(13), 1300, 6.5, 6.6)  # as many as before: not stale
+    work.observe("a", _status(12), 1200, 7.0, 7.1)  # below 13: stale
+    work.observe("b", _status(5), 500, 7.0, 7.1)  # another task has its own highest
+    work.observe("b", _status(4), 400, 4.0, 7.2)  # stale, but meant for the warm-up
+    doc = work.export()
+    assert doc["tasks"]["a"]["polls"] == 4 and doc["tasks"]["a"]["stale_polls"] == 2
+    # The task's size comes from the replies that were not stale (13, not 0 or 12).
+    assert (doc["tasks"]["a"]["segments_start"], doc["tasks"]["a"]["segments_end"]) == (13, 13)
+    assert doc["tasks"]["a"]["status_bytes_start"] == 1300
+    assert doc["tasks"]["b"]["polls"] == 1 and doc["tasks"]["b"]["stale_polls"] == 0
+    rec = Recorder(started_at_s=0.0, warmup_s=0.0, late_threshold_s=0.01)
+    rec.record_request("GET /x", 1.0, 1.01)
+    result = rec.result(targets_per_s={}, meta=_meta(), stopped_at_s=2.0)
+    parsed = parse_result({**result, "work": merge_exports([doc])}).work
+    assert parsed is not None and parsed.tasks["a"].stale_polls == 2
+    # A result written before stale replies were counted reads as none.
+    del doc["tasks"]["a"]["stale_polls"]
+    older = parse_result({**result, "work": doc}).work
+    assert older is not None and older.tasks["a"].stale_polls == 0
 
 
 def test_merge_is_ready_only_when_every_process_was() -> None:

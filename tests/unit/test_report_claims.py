@@ -38,7 +38,7 @@ def test_golden_claims_markdown_and_json(ablation: Ablation, golden: Golden) -> 
 def test_each_claim_gets_its_verdict(ablation: Ablation) -> None:
     verdicts = {r.key: r.verdict for r in ablation.claims if r.primary}
     # The fixture's figures: 4.0 MiB per poll against "5-50 MB"; a copy that changes
-    # nothing; 2.3x less against "80-90 %"; 5x less decoded against "80 %"; a gc that
+    # nothing; 2.3x less against "80-90 %"; 5.3x less decoded against "80 %"; a gc that
     # costs memory.
     assert verdicts == {
         "poll_source": "smaller than claimed",
