@@ -251,7 +251,8 @@ def _attribution_text(p: AblationPlan, args: argparse.Namespace, phases_s: dict[
         minutes = n * (phases_s[load] + SCENARIOS[load].overhead_s + 5.0) / 60
         lines.append(
             f"\n+ {n} attribution run(s) under {SCENARIOS[load].scenario} (tracemalloc, "
-            f"{args.tracemalloc_frames} frame(s)), about {minutes:.0f} min more"
+            f"{args.tracemalloc_frames} frame(s)), about {minutes:.0f} min more; "
+            "list_cleanup judged on list_alloc_peak_bytes"
         )
     return "".join(lines)
 
