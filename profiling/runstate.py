@@ -30,7 +30,7 @@ from profiling.errors import HarnessError, MemdiagError, UsageError
 from profiling.plans import Job, Progress, ServerPlan
 from profiling.probes.allocator import active_allocator, allocator_env, parse_choice
 from profiling.probes.dbcalibrate import calibrate
-from profiling.probes.debugclient import DebugClient
+from profiling.probes.debugclient import DebugClient, request_peaks
 from profiling.probes.heapdiff import diff_files, include_patterns, render_text
 from profiling.probes.memray_capture import (
     memray_command,
@@ -294,8 +294,7 @@ class RunState:
         before = _metrics_text(url)
         self.sampler.set_phase("steady", reset_peak=True)
         if debug is not None:
-            # The snapshot first: pickling it allocates megabytes, which the phase's heap
-            # peak (and the first request's own peak) must not count.
+            # Snapshot, then reset: the phase's (and first request's) peak skips its pickling.
             debug.snapshot(self.run_dir / "steady-start.tracemalloc")
             debug.reset_peak()
         _sleep_until(steady_start + plan.duration_s, "steady", t0, self.progress, check)
@@ -368,7 +367,8 @@ class RunState:
         )
         self.artifacts["debug_memory"] = "debug-memory.json"
         tm = memory.get("tracemalloc") or {}
-        self.request_peaks = _request_peaks(tm.get("request_peaks"), "list")
+        if (found := request_peaks(memory, "list")) is not None:
+            self.request_peaks = RequestPeaks("list", *found)
         self.heap = HeapFigures(
             heap_peak_bytes=_int(tm.get("peak_bytes")),
             source="tracemalloc",
@@ -393,16 +393,6 @@ class RunState:
         self.artifacts["memray_summary"] = "memray-summary.json"
         self.sites = figures.memray_sites(summary)
         self.heap = HeapFigures(summary.peak_memory_bytes, "memray")
-
-
-def _request_peaks(found: object, kind: str) -> RequestPeaks | None:
-    """The steady phase's per-request peaks of `kind` from /debug/memory, if the server
-    reported any (older servers and other request kinds: None)."""
-    entry = found.get(kind) if isinstance(found, dict) else None
-    if not isinstance(entry, dict):
-        return None
-    peaks = tuple(v for v in entry.get("peaks_bytes") or () if isinstance(v, int))
-    return RequestPeaks(kind, peaks, _int(entry.get("overlapped")) or 0)
 
 
 def _int(value: object) -> int | None:

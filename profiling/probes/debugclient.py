@@ -71,3 +71,16 @@ class DebugClient:
 
     def malloc_trim(self) -> dict[str, Any]:
         return self._call("POST", "/debug/malloc-trim", {})
+
+
+def request_peaks(memory: dict[str, Any], kind: str) -> tuple[tuple[int, ...], int] | None:
+    """The per-request allocation peaks of `kind` ("list") in a /debug/memory reply and how
+    many requests overlapped another (so have none), or None when the server reported
+    none (tracemalloc off, an older server, no such request)."""
+    found = (memory.get("tracemalloc") or {}).get("request_peaks")
+    entry = found.get(kind) if isinstance(found, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    peaks = tuple(v for v in entry.get("peaks_bytes") or () if type(v) is int)
+    overlapped = entry.get("overlapped")
+    return peaks, overlapped if type(overlapped) is int else 0

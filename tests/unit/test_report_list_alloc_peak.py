@@ -163,3 +163,13 @@ def test_a_real_attribution_ablation_judges_change_7_per_request(
     expected = {"confirmed": 0, "inconclusive": 4}.get(own.verdict, 1)
     assert main(["gate", str(folder), "--claims", "list_cleanup"]) == expected
     assert "work that differs by design" in capsys.readouterr().out
+
+
+def test_the_debug_reply_is_read_defensively() -> None:
+    from profiling.probes.debugclient import request_peaks
+
+    reply = {"tracemalloc": {"request_peaks": {"list": {"peaks_bytes": [5, True, "x", 7],
+                                                        "overlapped": 2}}}}  # fmt: skip
+    assert request_peaks(reply, "list") == ((5, 7), 2)
+    assert request_peaks(reply, "status") is None
+    assert request_peaks({"tracemalloc": {"tracing": False}}, "list") is None
