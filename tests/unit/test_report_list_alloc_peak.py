@@ -173,3 +173,32 @@ def test_the_debug_reply_is_read_defensively() -> None:
     assert request_peaks(reply, "list") == ((5, 7), 2)
     assert request_peaks(reply, "status") is None
     assert request_peaks({"tracemalloc": {"tracing": False}}, "list") is None
+
+
+def test_ablate_attribution_profiles_the_dashboard_only_after_its_gated_runs() -> None:
+    from profiling.cli import build_parser
+    from profiling.commands import ablate
+    from profiling.errors import UsageError
+    from profiling.runargs import load_plan
+
+    argv = ["ablate", "--quick", "--switches", "poll_source,active_list_limit", "--attribution"]
+    args = build_parser().parse_args(argv)
+    ablate._phase_defaults(args)
+    p = ablate.build_plan(args)
+    args.scenario = "polling-storm"
+    schedules = dict(ablate.jobs_for(p, load_plan(args), args))
+    assert all(j.profile == "none" for j in schedules["storm"])
+    dash = schedules["dashboard"]
+    profiled = [j for j in dash if j.profile != "none"]
+    assert [j.profile for j in dash[-len(profiled) :]] == ["tracemalloc"] * len(
+        p.configs("dashboard")
+    )
+    assert {j.config.label for j in profiled} == set(p.configs("dashboard"))
+    assert args.tracemalloc_frames == 1  # a peak needs no tracebacks
+    describe = ablate._describer(p)
+    assert describe(profiled[0]).endswith("attribution (tracemalloc)")
+    # Nothing the server can attribute: a usage error, not a silent no-op.
+    args = build_parser().parse_args(["ablate", "--switches", "poll_source", "--attribution"])
+    ablate._phase_defaults(args)
+    with pytest.raises(UsageError, match="--attribution measures the dashboard"):
+        ablate.attribution_loads(ablate.build_plan(args), args)
