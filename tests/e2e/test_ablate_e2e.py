@@ -35,11 +35,16 @@ def test_ablate_quick_writes_a_valid_claims_table(tmp_path: Path) -> None:
         assert claim["verdict"] in VERDICTS and claim["verdict"] != "not measured"
         assert (claim["n_with"], claim["n_without"]) == (2, 2)
         assert claim["scenario"] == "polling_storm" and claim["expected"]
-        assert claim["with_change"] == "memory-first"
-    # One schedule: the base and the two variants, interleaved A B C A B C.
+    # Each judged against the configuration that has the change: the base, and for
+    # change 3 memory-first checkpointing every second (where merges happen).
+    assert [c["with_change"] for c in primary] == [
+        "memory-first", "memory-first:checkpoint_interval_s=1"
+    ]  # fmt: skip
+    # One schedule: the base, the checkpointing reference and the two variants,
+    # interleaved A B C D A B C D.
     runs = doc["scenarios"]["polling_storm"]["runs"]
-    assert [r["configuration"] for r in runs[:3]] == [r["configuration"] for r in runs[3:]]
-    assert len(runs) == 6
+    assert [r["configuration"] for r in runs[:4]] == [r["configuration"] for r in runs[4:]]
+    assert len(runs) == 8
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "## Claims" in md and "| 3 | Merging a status update" in md
     assert "data:image/png;base64," in (out / "report.html").read_text(encoding="utf-8")
