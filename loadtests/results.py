@@ -122,6 +122,9 @@ class WorkResult:
     ready_at_s: float | None  # when every polled task had first shown its target size
     steady_start_s: float | None  # the steady phase's start on the same (epoch) clock
     tasks: dict[str, TaskWork]
+    # Requests served in the steady phase when one showed many tasks (the task list);
+    # None: every task's status reply was a request of its own.
+    requests: int | None = None
 
     @property
     def ready(self) -> bool:
@@ -228,6 +231,7 @@ def _work(doc: Any) -> WorkResult | None:
         ready_at_s=None if ready is None else float(ready),
         steady_start_s=None if doc.get("steady_start_s") is None else float(doc["steady_start_s"]),
         tasks={str(k): TaskWork(**v) for k, v in doc["tasks"].items()},
+        requests=None if doc.get("requests") is None else int(doc["requests"]),
     )
 
 

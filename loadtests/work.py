@@ -16,6 +16,10 @@ size, polled at the same rate. `WorkTracker` watches every status reply a scenar
   counts as a poll but says nothing of the task's size: the first and last sizes come
   from the replies that were not stale, so two processes still poll equal work.
 
+A scenario whose one request shows many tasks (the dashboard's task list) counts its
+requests with `request()`: the polls served are then those requests, not the tasks each
+reply listed (a list of 100 tasks is one request, not 100 polls).
+
 Load-generator processes each keep one; the master merges their `export()`s.
 Nothing here imports locust or gevent.
 """
@@ -45,12 +49,19 @@ class WorkTracker:
     ready_at_s: float | None = None
     tasks: dict[str, _Task] = field(default_factory=dict)
     streak: int = 0  # replies in a row at the target size or of an ended task
+    requests: int | None = None  # steady requests, for a scenario that counts them
+
+    def request(self, intended_s: float) -> None:
+        """One request (of many tasks' replies) meant to go out at `intended_s`."""
+        if self.steady_start_s is not None and intended_s >= self.steady_start_s:
+            self.requests = (self.requests or 0) + 1
 
     def reset(self, target_segments: int) -> None:
         self.target_segments = target_segments
         self.steady_start_s = self.ready_at_s = None
         self.tasks.clear()
         self.streak = 0
+        self.requests = None
 
     def expect(self, task_id: str) -> None:
         """A task the scenario created: readiness waits for it too."""
@@ -90,7 +101,7 @@ class WorkTracker:
 
     def export(self) -> dict[str, Any]:
         """The JSON-ready `work` section of the load result (see loadtests.results)."""
-        return {
+        doc: dict[str, Any] = {
             "target_segments": self.target_segments,
             "ready_at_s": self.ready_at_s,
             "steady_start_s": self.steady_start_s,
@@ -107,6 +118,9 @@ class WorkTracker:
                 if t.start is not None and t.end is not None
             },
         }
+        if self.requests is not None:
+            doc["requests"] = self.requests
+        return doc
 
 
 def merge_exports(parts: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -119,9 +133,13 @@ def merge_exports(parts: list[dict[str, Any]]) -> dict[str, Any] | None:
     tasks: dict[str, Any] = {}
     for part in parts:
         tasks.update(part.get("tasks") or {})
-    return {
+    merged: dict[str, Any] = {
         "target_segments": max(int(p.get("target_segments") or 0) for p in parts),
         "ready_at_s": ready_at,
         "steady_start_s": min(starts) if starts else None,
         "tasks": dict(sorted(tasks.items())),
     }
+    requests = [int(p["requests"]) for p in parts if p.get("requests") is not None]
+    if requests:
+        merged["requests"] = sum(requests)
+    return merged

@@ -133,7 +133,8 @@ def work_figures(result: LoadResult) -> WorkFigures | None:
     if work is None or not work.tasks:
         return None
     tasks = list(work.tasks.values())
-    polls = sum(t.polls for t in tasks)
+    # A list request showing many tasks is one poll served, not one per task listed.
+    polls = work.requests if work.requests is not None else sum(t.polls for t in tasks)
     seconds = result.steady.duration_s
     # The recorder's steady phase starts warmup_s after the load did (same epoch clock).
     ready_after_s = None

@@ -63,6 +63,7 @@ class DashboardUser(ApiUser):
             intended_s=intended_s,
             check=lambda d: check_task_list(d, self.own),
         )
+        WORK.request(intended_s)
         if isinstance(doc, dict):
             for entry in doc.get("active_tasks") or []:
                 if isinstance(entry, dict) and entry.get("task_id") in self.own:

@@ -176,3 +176,26 @@ def test_replaced_tasks_do_not_hold_readiness_back_forever() -> None:
             work.observe(name, doc, 10, t, t)
         work.observe(f"new{n}", _status(50, "completed"), 10, t + 0.5, t + 0.5)
     assert work.ready_at_s is not None
+
+
+def test_a_list_request_is_one_poll_however_many_tasks_it_shows() -> None:
+    a = WorkTracker(target_segments=3)
+    b = WorkTracker(target_segments=3)
+    a.steady_start_s = b.steady_start_s = 10.0
+    a.request(9.0)  # a warm-up request is not counted
+    for when in (10.0, 11.0):
+        a.request(when)
+        for task in ("t1", "t2", "t3"):
+            a.observe(task, _status(3), 50, when, when)
+    b.request(10.5)
+    merged = merge_exports([a.export(), b.export()])
+    assert merged is not None and merged["requests"] == 3
+    rec = Recorder(started_at_s=0.0, warmup_s=10.0, late_threshold_s=0.01)
+    rec.record_request("GET /x", 11.0, 11.01)
+    work = parse_result(
+        {**rec.result(targets_per_s={}, meta=_meta(), stopped_at_s=12.0), "work": merged}
+    ).work
+    assert work is not None and work.requests == 3
+    assert sum(t.polls for t in work.tasks.values()) == 6  # what a per-task count says
+    # A scenario that counts no requests exports none; its polls are its replies.
+    assert "requests" not in WorkTracker(target_segments=3).export()

@@ -73,6 +73,9 @@ def test_work_figures_from_a_load_result() -> None:
     assert w.growth_pct == pytest.approx(4 / 30)
     never = figures.work_figures(load_result(replace(work, ready_at_s=None)))
     assert never is not None and never.ready_after_s is None
+    # A list request that showed all three tasks is one poll served, not three.
+    listed = figures.work_figures(load_result(replace(work, requests=200)))
+    assert listed is not None and (listed.polls, listed.polls_per_s) == (200, 10.0)
     unbounded = figures.work_figures(load_result(replace(work, steady_start_s=None)))
     assert unbounded is not None and unbounded.ready_after_s is None
     assert figures.work_figures(load_result(None)) is None  # a locustfile of the user's own
