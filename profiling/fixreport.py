@@ -70,9 +70,10 @@ class ScenarioLoad:
     # growth); None: the command's default.
     warmup_s: float | None = None
     # Seconds a run takes beyond its phases: DB and server start, the readiness wait,
-    # the DB calibration (measured here: about 4 s for the storm, 11 s for the dashboard,
-    # which pre-grows 220 tasks).
-    overhead_s: float = 5.0
+    # the DB calibration (measured here, a full ablation on a quiet machine: about 3 s
+    # for the storm, 1.5 s for the churn and 2-3 s for the uploads; 8.5 s for the
+    # dashboard, which pre-grows 220 tasks).
+    overhead_s: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +100,14 @@ SCENARIOS: dict[str, ScenarioLoad] = {
         "dashboard", "dashboard", 2.0, 2,
         {"tasks_per_user": 110, "segments": 60, "initial_segments": 50,
          "segments_per_second": 0.1, "words_per_segment": 8},
-        server_workers=240, overhead_s=12.0,
+        server_workers=240, overhead_s=9.0,
     ),
     # Many short tasks that complete, are cancelled or fail in the worker: what an
     # ended task leaves behind (a tab per task, so 8 users poll about once a second).
     "churn": ScenarioLoad("churn", "task_churn", 8.0, 8),
     "uploads": ScenarioLoad(
         "uploads", "uploads", 0.2, 2, {"expect_upload_status": "any"},
-        needs="audio_dir", overhead_s=10.0,
+        needs="audio_dir",
     ),
 }  # fmt: skip
 
