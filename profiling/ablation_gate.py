@@ -15,9 +15,9 @@ ablation is gated on what stays meaningful for every scenario:
   (too few repeats, as `ablate --quick` gives) is exit 4, any other verdict fails.
 
 A work difference that is the switch itself does not make a scenario not comparable:
-the dashboard records each listed task as a poll served, so `active_list_limit=100`
-serves five times the "polls" of the limit of 20 by design (`EXPECTED_WORK`); the
-output names it instead. The absolute limits and improvements of the thresholds are
+runs recorded before the dashboard counted its list requests as its polls counted
+each listed task as one, so there `active_list_limit=100` serves five times the
+"polls" of the limit of 20 by design (`EXPECTED_WORK`); the output names it instead. The absolute limits and improvements of the thresholds are
 not applied to an
 ablation (`ignored_limits` says which were skipped, so the output can say so).
 Check names start with the scenario: "polling_storm: memory-first peak RSS vs
