@@ -17,8 +17,8 @@ ablation is gated on what stays meaningful for every scenario:
 A work difference that is the switch itself does not make a scenario not comparable:
 runs recorded before the dashboard counted its list requests as its polls counted
 each listed task as one, so there `active_list_limit=100` serves five times the
-"polls" of the limit of 20 by design (`EXPECTED_WORK`); the output names it instead. The absolute limits and improvements of the thresholds are
-not applied to an
+"polls" of the limit of 20 by design (`EXPECTED_WORK`); the output names it instead.
+The absolute limits and improvements of the thresholds are not applied to an
 ablation (`ignored_limits` says which were skipped, so the output can say so).
 Check names start with the scenario: "polling_storm: memory-first peak RSS vs
 baseline <= +15 %", "claim poll_source confirmed".
