@@ -200,8 +200,8 @@ def plan(
 ) -> AblationPlan:
     """The ablation from `base` over `switches` (default: every change of the report
     `available` offers, or the headline ones with `quick`), plus with `missed` every
-    missed-cause row the base offers. `have` names the command options given (e.g.
-    "audio_dir"): a scenario that needs a missing one is skipped with the reason."""
+    missed-cause row the base offers. `have` names the inputs at hand (e.g. "audio_dir":
+    given, or makeable): a scenario that needs a missing one is skipped with the reason."""
     keys = available(base)
     if switches:
         unknown = [s for s in switches if s not in CLAIMS or s == "all_lean"]
@@ -228,7 +228,8 @@ def plan(
         load = SCENARIOS[CLAIMS[claim_key(base, key)].load]
         if load.needs and load.needs not in have:
             flag = "--" + load.needs.replace("_", "-")
-            skipped.append((key, f"needs {flag} (the {load.scenario} scenario's input)"))
+            why = f"needs {flag} (the {load.scenario} scenario's input)"
+            skipped.append((key, why + (f", or {load.made_by}" if load.made_by else "")))
             continue
         steps.append(_step(base, key))
     return AblationPlan(base, DIRECTION[base], tuple(steps), repeat, tuple(skipped))

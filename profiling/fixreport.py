@@ -63,6 +63,7 @@ class ScenarioLoad:
     users: int
     options: dict[str, Scalar] = field(default_factory=dict)
     needs: str = ""  # a command option without which the scenario cannot run
+    made_by: str = ""  # what makes that input when the option is not given
     note: str = ""
     server_workers: int | None = None  # the server's task threads (None: its default)
     # Warm-up when the command is not given one: the storm's full-view designs take about
@@ -107,7 +108,7 @@ SCENARIOS: dict[str, ScenarioLoad] = {
     "churn": ScenarioLoad("churn", "task_churn", 8.0, 8),
     "uploads": ScenarioLoad(
         "uploads", "uploads", 0.2, 2, {"expect_upload_status": "any"},
-        needs="audio_dir",
+        needs="audio_dir", made_by="espeak-ng and ffmpeg to make it (bash .ci/setup)",
     ),
 }  # fmt: skip
 

@@ -10,6 +10,7 @@ COMMANDS: list[str] = [
     "compare",
     "sweep",
     "ablate",
+    "audio",
     "diff",
     "report",
     "gate",

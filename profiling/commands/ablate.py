@@ -17,6 +17,7 @@ from pathlib import Path
 
 from profiling import ablation
 from profiling.ablation import SCENARIOS, AblationPlan
+from profiling.audio import SpeechSpec, cached_folder, ensure_speech, is_built, missing_tools
 from profiling.claims import PLAN_FILE, evaluate, plan_document
 from profiling.claims_report import verdict_text
 from profiling.errors import UsageError
@@ -39,8 +40,8 @@ DESCRIPTION = (
     HELP + ".\n\n--base memory-first undoes each change alone (leave-one-out), --base "
     "db-polling applies each alone (add-one-in), --base lean undoes lean's extras; each "
     "switch runs under the scenario that exercises it (polling storm, a dashboard with "
-    "more than 100 active tasks, short tasks, uploads of real audio with --audio-dir), "
-    "and the report's claims table gives each claim its measured effect and a verdict. "
+    "more than 100 active tasks, short tasks, uploads of 10 minutes of real speech as WAV "
+    "and MP3), and the report's claims table gives each claim its measured effect and a verdict. "
     "--rate, --users and -O apply to the polling storm; the other scenarios bring their "
     "own load. Phases default to 10 s steady, 5 s warm-up (20 s for the polling storm, "
     "whose full-view designs ramp for about 20 s), 1 s cool-down (--quick: 5 s warm-up for "
@@ -50,7 +51,9 @@ DESCRIPTION = (
     "--attribution adds, after the dashboard's measured runs, one tracemalloc run per "
     "dashboard configuration (1 frame by default: a peak needs no tracebacks) that records "
     "each list request's allocation peak: the claims' list_alloc_peak_bytes rows, where RSS "
-    "is too coarse; a profiled run never gates RSS.\n\n"
+    "is too coarse; a profiled run never gates RSS. The uploads' speech is made once by "
+    "espeak-ng and ffmpeg and cached (`memdiag audio`; under a minute the first time, "
+    "never for --dry-run); --audio-dir uploads your own files instead.\n\n"
     "example: memdiag ablate --base memory-first --dry-run\n"
     "example: memdiag ablate --base db-polling --switches poll_source,copy_on_merge --repeat 4\n"
     "example: memdiag ablate --quick\n"
@@ -59,6 +62,8 @@ DESCRIPTION = (
 # Steady, warm-up and cool-down seconds of every run (--quick: the same, but the storm
 # too warms up for 5 s). 10 s steady keeps the default ablation within 25 minutes here.
 _PHASES = (10.0, 5.0, 1.0)
+# The uploads the fix report's gc_after_conversion claim is about: 10 min of speech.
+SPEECH = SpeechSpec()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +86,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--dry-run", action="store_true", help="print the plan and its time; run nothing"
     )
-    g.add_argument("--audio-dir", type=Path, help="real audio files for gc_after_conversion")
+    g.add_argument(
+        "--audio-dir",
+        type=Path,
+        help="the audio files the uploads scenario sends (gc_after_conversion); default: "
+        "10 min of speech, WAV and MP3, made once and cached (memdiag audio)",
+    )
     g.add_argument(
         "--attribution",
         action="store_true",
@@ -109,9 +119,10 @@ def _phase_defaults(args: argparse.Namespace) -> None:
 
 def build_plan(args: argparse.Namespace) -> AblationPlan:
     switches = [s.strip() for s in (args.switches or "").split(",") if s.strip()]
-    have = ["audio_dir"] if args.audio_dir is not None else []
     if args.audio_dir is not None and not args.audio_dir.is_dir():
         raise UsageError(f"--audio-dir {args.audio_dir}: no such folder")
+    # Without --audio-dir, the uploads' speech is made (SPEECH) when the tools are here.
+    have = ["audio_dir"] if args.audio_dir is not None or not missing_tools() else []
     repeat = args.repeat if args.repeat is not None else (2 if args.quick else 4)
     return ablation.plan(
         args.base, switches, repeat=repeat, quick=args.quick, have=have, missed=args.missed
@@ -126,7 +137,7 @@ def load_for(base: LoadPlan, load: str, args: argparse.Namespace) -> LoadPlan:
         base = replace(base, warmup_s=scen.warmup_s)
     if load == "storm":
         return replace(base, scenario=scen.scenario, options={**options, **base.options})
-    if scen.needs == "audio_dir":
+    if scen.needs == "audio_dir" and args.audio_dir is not None:
         options["audio_dir"] = str(args.audio_dir)
     return replace(
         base,
@@ -226,11 +237,14 @@ def run(args: argparse.Namespace) -> int:
         plan = load_for(base, load, args)
         phases_s[load] = plan.warmup_s + plan.duration_s + plan.cooldown_s
     text = ablation.describe(p, phases_s) + _attribution_text(p, args, phases_s)
+    text += _audio_text(p, args)
     if args.dry_run:
         print(text)
         return 0
     if not p.steps:
         raise UsageError("nothing to measure: " + "; ".join(f"{k} {w}" for k, w in p.skipped))
+    if _uploads(p) and args.audio_dir is None:
+        args.audio_dir = ensure_speech(SPEECH, progress=_speech_progress)
     out = output_dir(args, f"ablate-{p.base}")
     schedules = jobs_for(p, base, args)
     # The plan first, so an interrupted folder can still be judged (memdiag report DIR).
@@ -243,6 +257,26 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     return finish(p, outcome, out, args.name or out.name, html=not args.no_html)
+
+
+def _uploads(p: AblationPlan) -> bool:
+    return any(SCENARIOS[load].needs == "audio_dir" for load in p.loads())
+
+
+def _audio_text(p: AblationPlan, args: argparse.Namespace) -> str:
+    if not _uploads(p):
+        return ""
+    if args.audio_dir is not None:
+        return f"\nuploads send the audio files of {args.audio_dir}"
+    folder = cached_folder(SPEECH)
+    what = f"{SPEECH.minutes:g} min of speech (speech.wav, speech.mp3)"
+    if is_built(folder, SPEECH):
+        return f"\nuploads send {what} from the cache: {folder}"
+    return f"\nuploads send {what}, built first into {folder} (under a minute, once)"
+
+
+def _speech_progress(line: str) -> None:
+    print(f"memdiag ablate: {line} (once; under a minute)", file=sys.stderr, flush=True)
 
 
 def _attribution_text(p: AblationPlan, args: argparse.Namespace, phases_s: dict[str, float]) -> str:

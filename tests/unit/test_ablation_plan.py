@@ -8,6 +8,7 @@ import pytest
 
 from profiling import ablation
 from profiling.ablation import ALL, CLAIMS, PRESETS, SCENARIOS, plan
+from profiling.audio import SpeechSpec
 from profiling.claims import CLAIM_METRICS, plan_document, plan_from_document
 from profiling.cli import main
 from profiling.errors import UsageError
@@ -136,8 +137,10 @@ def test_subset_quick_and_missing_inputs() -> None:
     assert p.runs() == 4 * 3
     quick = plan("memory-first", quick=True)
     assert [s.key for s in quick.steps] == ["poll_source", ALL]
+    # Without the uploads' input (no --audio-dir, and no tools to make speech).
     skipped = dict(plan("memory-first").skipped)
     assert "--audio-dir" in skipped["gc_after_conversion"]
+    assert "espeak-ng and ffmpeg" in skipped["gc_after_conversion"]
     with_audio = plan("memory-first", have=["audio_dir"])
     assert "gc_after_conversion" in {s.key for s in with_audio.steps}
 
@@ -192,7 +195,6 @@ def test_the_plan_round_trips_through_its_document() -> None:
         (["--scenario", "dashboard"], "picks the scenario per switch"),
         (["--repeat", "0"], "--repeat 0"),
         (["--audio-dir", "/nonexistent/audio"], "no such folder"),
-        (["--base", "db-polling", "--switches", "gc_after_conversion"], "nothing to measure"),
     ],
 )
 def test_ablate_refuses_bad_input_before_anything_starts(
@@ -204,6 +206,36 @@ def test_ablate_refuses_bad_input_before_anything_starts(
     out = tmp_path / "out"
     assert main(["ablate", *argv, "-o", str(out)]) == 2
     assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_without_audio_dir_the_uploads_claim_is_planned_and_dry_run_builds_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # espeak-ng and ffmpeg are here (bash .ci/setup installs them): the speech can be made.
+    monkeypatch.delenv("MEMDIAG_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    argv = ["ablate", "--switches", "gc_after_conversion", "--dry-run"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "gc_after_conversion      change 5" in text and "not measured" not in text
+    folder = tmp_path / "cache" / "memdiag" / "audio" / SpeechSpec().folder_name()
+    assert f"10 min of speech (speech.wav, speech.mp3), built first into {folder}" in text
+    assert not (tmp_path / "cache").exists()
+    assert main([*argv, "--audio-dir", str(tmp_path)]) == 0
+    assert f"uploads send the audio files of {tmp_path}" in capsys.readouterr().out
+
+
+def test_without_the_speech_tools_the_uploads_claim_names_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no espeak-ng, no ffmpeg
+    out = tmp_path / "out"
+    argv = ["ablate", "--base", "db-polling", "--switches", "gc_after_conversion"]
+    assert main([*argv, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "nothing to measure: gc_after_conversion needs --audio-dir" in err
+    assert "espeak-ng and ffmpeg to make it (bash .ci/setup)" in err
     assert not out.exists()
 
 
