@@ -125,6 +125,8 @@ class WorkResult:
     # Requests served in the steady phase when one showed many tasks (the task list);
     # None: every task's status reply was a request of its own.
     requests: int | None = None
+    # The scenario's tasks live their whole life in the run (loadtests.work).
+    tasks_end_in_run: bool = False
 
     @property
     def ready(self) -> bool:
@@ -232,6 +234,7 @@ def _work(doc: Any) -> WorkResult | None:
         steady_start_s=None if doc.get("steady_start_s") is None else float(doc["steady_start_s"]),
         tasks={str(k): TaskWork(**v) for k, v in doc["tasks"].items()},
         requests=None if doc.get("requests") is None else int(doc["requests"]),
+        tasks_end_in_run=doc.get("tasks_end_in_run") is True,
     )
 
 

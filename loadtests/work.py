@@ -16,6 +16,11 @@ size, polled at the same rate. `WorkTracker` watches every status reply a scenar
   counts as a poll but says nothing of the task's size: the first and last sizes come
   from the replies that were not stale, so two processes still poll equal work.
 
+A scenario whose tasks live their whole life inside the run (task churn, uploads:
+created, grown from nothing, ended, replaced) says so with `reset(..., tasks_end_in_run=
+True)`: their sizes then say where each task was in its life, and the work compared is
+the number of tasks run and the polls served (profiling.comparable).
+
 A scenario whose one request shows many tasks (the dashboard's task list) counts its
 requests with `request()`: the polls served are then those requests, not the tasks each
 reply listed (a list of 100 tasks is one request, not 100 polls).
@@ -50,14 +55,16 @@ class WorkTracker:
     tasks: dict[str, _Task] = field(default_factory=dict)
     streak: int = 0  # replies in a row at the target size or of an ended task
     requests: int | None = None  # steady requests, for a scenario that counts them
+    tasks_end_in_run: bool = False  # the scenario's tasks are short: they end in the run
 
     def request(self, intended_s: float) -> None:
         """One request (of many tasks' replies) meant to go out at `intended_s`."""
         if self.steady_start_s is not None and intended_s >= self.steady_start_s:
             self.requests = (self.requests or 0) + 1
 
-    def reset(self, target_segments: int) -> None:
+    def reset(self, target_segments: int, *, tasks_end_in_run: bool = False) -> None:
         self.target_segments = target_segments
+        self.tasks_end_in_run = tasks_end_in_run
         self.steady_start_s = self.ready_at_s = None
         self.tasks.clear()
         self.streak = 0
@@ -120,6 +127,8 @@ class WorkTracker:
         }
         if self.requests is not None:
             doc["requests"] = self.requests
+        if self.tasks_end_in_run:
+            doc["tasks_end_in_run"] = True
         return doc
 
 
@@ -142,4 +151,6 @@ def merge_exports(parts: list[dict[str, Any]]) -> dict[str, Any] | None:
     requests = [int(p["requests"]) for p in parts if p.get("requests") is not None]
     if requests:
         merged["requests"] = sum(requests)
+    if any(p.get("tasks_end_in_run") for p in parts):
+        merged["tasks_end_in_run"] = True
     return merged

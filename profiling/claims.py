@@ -216,7 +216,10 @@ def _claim_verdict(
     claim: Claim, outcome: str, saved: float | None, saving: float | None, best: float | None
 ) -> str:
     """A significant saving is "confirmed" when the claimed one is within reach: the
-    median saving, or the best of the paired repeats (`best`), is at least the claim."""
+    median saving, or the best of the paired repeats (`best`), is at least the claim.
+    A claim that expects a cost reads the other way: more is confirmed, less the opposite."""
+    if claim.expected.costs:
+        outcome = {"better": "worse", "worse": "better"}.get(outcome, outcome)
     if outcome == "missing":
         return "not measured"
     if outcome == "same":

@@ -8,6 +8,14 @@ baseline's by more than `WORK_TOLERANCE`, and `not_stationary` a run whose tasks
 more than that within the steady phase (its RSS growth then measures task growth, not
 retention). Runs without work figures (a user's own locustfile) are not checked.
 
+A scenario whose tasks live their whole life inside the run (it says so: task churn,
+uploads; `tasks_end_in_run`) grows them by design, and their size at a moment says where
+they were in their lives, not how much was done (a storm whose long tasks grow does not
+say so: its tasks' size is its work, and a starved worker shows there). There the work
+is the tasks run and the polls served: `work_differences` compares the number of polled
+tasks (beyond the tolerance and by more than one task, a count's own granularity at the
+phase's edges) and the poll rate, and `not_stationary` does not apply.
+
 `db_bound` says whether the database, not the server, set a run's pace: the DB process
 at `DB_CPU_BOUND_PERCENT` of one core or more, or the DB's time per poll (reads per poll
 x the calibrated find_one) more than `DB_SHARE_BOUND` of the median status latency. Then
@@ -31,6 +39,7 @@ DB_SHARE_BOUND = 0.5
 TASK_SEGMENTS = "task_segments"
 POLLS_PER_S = "polls_per_s"
 TASK_GROWTH = "task_growth"
+TASKS = "tasks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +47,7 @@ class NotComparable:
     """One reason a configuration's work is not the baseline's (or not stationary)."""
 
     configuration: str
-    metric: str  # TASK_SEGMENTS, POLLS_PER_S or TASK_GROWTH
+    metric: str  # TASK_SEGMENTS, POLLS_PER_S, TASK_GROWTH or TASKS
     baseline: str  # the baseline configuration; for TASK_GROWTH the run's own start
     baseline_value: float  # for TASK_GROWTH: the median task's segments at steady start
     value: float  # for TASK_GROWTH: at steady end
@@ -52,6 +61,11 @@ class NotComparable:
                 f"{self.configuration} run {self.run}: its tasks grew from "
                 f"{self.baseline_value:,.0f} to {self.value:,.0f} segments in the steady "
                 f"phase{pct}"
+            )
+        if self.metric == TASKS:
+            return (
+                f"{self.configuration} ran {self.value:,.0f} tasks in the steady phase, "
+                f"{self.baseline} {self.baseline_value:,.0f}{pct}"
             )
         if self.metric == POLLS_PER_S:
             return (
@@ -72,6 +86,11 @@ def _outside(base: float, value: float, tolerance: float) -> bool:
     if base == 0:
         return value != 0
     return abs(value / base - 1.0) > tolerance
+
+
+def grows_by_design(work: WorkFigures) -> bool:
+    """Whether the run's tasks live their whole life in it, as its scenario says."""
+    return work.tasks_end_in_run
 
 
 def median_work(runs: Sequence[RunResult]) -> WorkFigures | None:
@@ -96,6 +115,7 @@ def median_work(runs: Sequence[RunResult]) -> WorkFigures | None:
         polls_per_s=mid([w.polls_per_s for w in works]),
         ready_after_s=mid(ready) if ready else None,
         stale_polls=round(median(stale)) if stale else None,
+        tasks_end_in_run=all(w.tasks_end_in_run for w in works),
     )
 
 
@@ -110,11 +130,14 @@ def work_differences(
     if base is None or work is None:
         return []
     found = []
-    for metric, b, v in (
-        (TASK_SEGMENTS, base.task_segments, work.task_segments),
+    lifecycle = grows_by_design(base) and grows_by_design(work)
+    size = (TASKS, base.tasks, work.tasks) if lifecycle else None
+    figures = [
+        size or (TASK_SEGMENTS, base.task_segments, work.task_segments),
         (POLLS_PER_S, base.polls_per_s, work.polls_per_s),
-    ):
-        if _outside(b, v, tolerance):
+    ]
+    for metric, b, v in figures:
+        if _outside(b, v, tolerance) and not (metric == TASKS and abs(v - b) <= 1):
             found.append(NotComparable(configuration, metric, baseline, b, v, _diff_pct(b, v)))
     return found
 
@@ -122,7 +145,7 @@ def work_differences(
 def not_stationary(run: RunResult, tolerance: float = WORK_TOLERANCE) -> NotComparable | None:
     """The run's tasks grew by more than the tolerance within the steady phase."""
     w = run.work
-    if w is None or not _outside(w.segments_start, w.segments_end, tolerance):
+    if w is None or grows_by_design(w) or not _outside(w.segments_start, w.segments_end, tolerance):
         return None
     if w.segments_end < w.segments_start:
         return None  # tasks that shrink were replaced; the sizes still say what was polled

@@ -152,6 +152,7 @@ def work_figures(result: LoadResult) -> WorkFigures | None:
         polls_per_s=round(polls / seconds, 3) if seconds > 0 else 0.0,
         ready_after_s=ready_after_s,
         stale_polls=sum(t.stale_polls for t in tasks),
+        tasks_end_in_run=work.tasks_end_in_run,
     )
 
 

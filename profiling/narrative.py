@@ -14,6 +14,7 @@ from profiling.comparable import (
     DB_SHARE_BOUND,
     POLLS_PER_S,
     TASK_GROWTH,
+    TASKS,
     WORK_TOLERANCE,
 )
 from profiling.compare import HEADLINE, METRICS_BY_KEY, Comparison, ConfigResult
@@ -161,6 +162,8 @@ def _short_reasons(name: str, c: Comparison) -> list[str]:
             grew.append(pct.strip() or "from 0")
         elif n.metric == POLLS_PER_S:
             reasons.append(f"polls/s{pct}")
+        elif n.metric == TASKS:
+            reasons.append(f"tasks{pct}")
         else:
             reasons.append(f"task size{pct}")
     if grew:

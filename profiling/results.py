@@ -105,6 +105,8 @@ def run_record(run: RunResult) -> dict[str, Any]:
         del record["request_peaks"]  # likewise (attribution runs only)
     if run.work is not None and run.work.stale_polls is None:
         del record["work"]["stale_polls"]  # the same
+    if run.work is not None and not run.work.tasks_end_in_run:
+        del record["work"]["tasks_end_in_run"]  # the same
     return dict(record)
 
 

@@ -82,6 +82,7 @@ def _work(f: Fields) -> WorkFigures:
         polls_per_s=f.amount("polls_per_s"),
         ready_after_s=f.opt_amount("ready_after_s"),
         stale_polls=f.opt_int("stale_polls"),
+        tasks_end_in_run=f.bool_("tasks_end_in_run") if f.has("tasks_end_in_run") else False,
     )
 
 

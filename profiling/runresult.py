@@ -116,6 +116,9 @@ class WorkFigures:
     # Steady replies that showed fewer segments than one before them for the same task
     # (another server process's older copy); None in records made before it was counted.
     stale_polls: int | None = None
+    # The scenario's tasks live their whole life in the run (task churn, uploads): their
+    # sizes say where each was in its life; the tasks run are the work (comparable.py).
+    tasks_end_in_run: bool = False
 
     @property
     def task_segments(self) -> float:

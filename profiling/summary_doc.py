@@ -35,6 +35,8 @@ def work_record(w: WorkFigures) -> dict[str, Any]:
     record = asdict(w)
     if w.stale_polls is None:
         del record["stale_polls"]  # added later: older summaries and goldens lack it
+    if not w.tasks_end_in_run:
+        del record["tasks_end_in_run"]  # likewise
     return record
 
 

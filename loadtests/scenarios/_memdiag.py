@@ -65,13 +65,20 @@ READY_FILE, STEADY_FILE = "ready.json", "steady.json"
 _wanted: dict[str, Any] = {}  # option name -> default for this locustfile
 _streams: dict[str, str] = {}  # paced stream -> its rate option
 SCENARIO = {"name": "custom"}
+TASKS_END_IN_RUN = [False]  # set by want(), like SCENARIO
 
 
 def want(
-    scenario: str, *names: str, streams: dict[str, str] | None = None, **defaults: Any
+    scenario: str,
+    *names: str,
+    streams: dict[str, str] | None = None,
+    tasks_end_in_run: bool = False,
+    **defaults: Any,
 ) -> None:
-    """Called by a scenario module at import: its options, paced streams, own defaults."""
+    """Called by a scenario module at import: its options, paced streams, own defaults,
+    and whether its tasks live their whole life in the run (loadtests.work)."""
     SCENARIO["name"] = scenario  # the last call wins: soak imports the others first
+    TASKS_END_IN_RUN[0] = tasks_end_in_run
     for name in ("result_file", "warmup_s", "late_threshold_ms", "control_dir", *names):
         _wanted.setdefault(name, OPTIONS[name][1])
     _wanted.update(defaults)
@@ -220,7 +227,8 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
     # A scenario that pre-grows nothing (or a user's locustfile) is ready at once.
     # Tasks are pre-grown to initial_segments, or to all their segments when fewer.
     initial = int(getattr(opts, "initial_segments", 0) or 0)
-    WORK.reset(min(initial, int(getattr(opts, "segments", initial) or initial)))
+    target = min(initial, int(getattr(opts, "segments", initial) or initial))
+    WORK.reset(target, tasks_end_in_run=TASKS_END_IN_RUN[0])
     if "initial_segments" not in _wanted:
         WORK.ready_at_s = now_s
     if not isinstance(runner, WorkerRunner) and getattr(opts, "control_dir", ""):

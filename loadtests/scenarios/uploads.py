@@ -35,6 +35,7 @@ want(
     "view",
     "page_size",
     streams={"upload": "upload_rate"},
+    tasks_end_in_run=True,  # each upload ends in the run: the work is the tasks run
 )
 
 AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".m4a", ".webm", ".opus"}

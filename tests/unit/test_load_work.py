@@ -118,6 +118,29 @@ def test_merge_is_ready_only_when_every_process_was() -> None:
     assert merge_exports([]) is None
 
 
+def test_a_scenario_of_short_tasks_says_so_through_the_merge() -> None:
+    short, plain = WorkTracker(), WorkTracker()
+    short.reset(0, tasks_end_in_run=True)
+    plain.reset(0)
+    for w in (short, plain):
+        w.steady_start_s = 1.0
+        w.observe("t", _status(3), 10, 2.0, 2.0)
+    assert short.export()["tasks_end_in_run"] is True
+    assert "tasks_end_in_run" not in plain.export()  # what older results look like
+    merged = merge_exports([short.export(), short.export()])
+    assert merged is not None and merged["tasks_end_in_run"] is True
+    assert "tasks_end_in_run" not in (merge_exports([plain.export()]) or {})
+    rec = Recorder(started_at_s=0.0, warmup_s=0.0, late_threshold_s=0.01)
+    rec.record_request("GET /x", 1.0, 1.01)
+    result = rec.result(targets_per_s={}, meta=_meta(), stopped_at_s=2.0)
+    parsed = parse_result({**result, "work": merged}).work
+    assert parsed is not None and parsed.tasks_end_in_run
+    older = parse_result({**result, "work": plain.export()}).work
+    assert older is not None and not older.tasks_end_in_run
+    short.reset(5)
+    assert not short.tasks_end_in_run  # each reset says it again
+
+
 def test_recorder_counts_steady_from_the_runners_start() -> None:
     rec = Recorder(started_at_s=100.0, warmup_s=5.0, late_threshold_s=0.01)
     rec.steady_start_s = 120.0  # the warm-up waited for the tasks

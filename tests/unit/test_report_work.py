@@ -24,9 +24,11 @@ from profiling.comparable import (
     POLLS_PER_S,
     TASK_GROWTH,
     TASK_SEGMENTS,
+    TASKS,
     db_bound,
     not_stationary,
     run_db_bound,
+    work_differences,
 )
 from profiling.compare import compare
 from profiling.render import render_json, render_markdown, verdict_paragraph
@@ -353,3 +355,31 @@ def test_a_server_that_answers_fewer_polls_than_were_sent_did_not_keep_up() -> N
     assert served_short("polling_storm", 10.0, 5.0, work(7.0)) is not None
     assert served_short("dashboard", 10.0, 20.0, work(1.0)) is None  # lists, not polls
     assert served_short("polling_storm", 10.0, 20.0, None) is None
+
+
+def test_tasks_that_live_their_whole_life_in_the_run_are_compared_by_count() -> None:
+    # Task churn says its tasks end in the run: they grow from 0 segments to their end.
+    base = WorkFigures(17, 0, 0, 33, 500, 24_000, 89, 8.9, tasks_end_in_run=True)
+    runs = load_runs(Path(__file__).resolve().parents[1] / "fixtures" / "runs" / "single")
+    churn = replace(runs[0], work=base)
+    assert not_stationary(churn) is None  # growing is what these tasks do
+    mid_life = replace(base, segments_end=20)  # caught earlier in their lives: same work
+    assert work_differences("a", base, "b", mid_life) == []
+    assert work_differences("a", base, "b", replace(base, tasks=16)) == []  # one task
+    fewer = work_differences("a", base, "b", replace(base, tasks=14))
+    assert [(n.metric, n.value, n.diff_pct) for n in fewer] == [(TASKS, 14, -17.6)]
+    assert fewer[0].describe() == "b ran 14 tasks in the steady phase, a 17 (-18 %)"
+    slower = work_differences("a", base, "b", replace(base, polls_per_s=7.5))
+    assert [n.metric for n in slower] == [POLLS_PER_S]
+    # A storm whose long tasks grow (not pre-grown, but not ending either): their size is
+    # the work, so a starved worker's small tasks still show, and growth is flagged.
+    storm = replace(base, tasks=4, tasks_end_in_run=False)
+    assert not_stationary(replace(runs[0], work=storm)) is not None
+    assert [
+        n.metric for n in work_differences("a", storm, "b", replace(storm, segments_end=20))
+    ] == [TASK_SEGMENTS]
+    # Both must say so: against a run that does not, sizes are compared as before.
+    assert [n.metric for n in work_differences("a", storm, "b", mid_life)] == [TASK_SEGMENTS]
+    document = json.loads(run_json(churn))
+    assert document["work"]["tasks_end_in_run"] is True
+    assert "tasks_end_in_run" not in json.loads(run_json(runs[0]))["work"]  # omitted: False
