@@ -73,11 +73,20 @@ def caveats(c: Comparison) -> list[str]:
     if not c.not_comparable and len(works) == len(c.configurations) > 1:
         sizes = [w.task_segments for w in works]
         rates = [w.polls_per_s for w in works]
-        text.append(
-            f"Equal work: {works[0].tasks} task(s) of {min(sizes):,.0f} - {max(sizes):,.0f} "
-            f"segments, {min(rates):.1f} - {max(rates):.1f} status polls/s served (within "
-            f"{WORK_TOLERANCE * 100:g} % of {c.baseline.name}'s, and stationary)."
-        )
+        if all(w.tasks_end_in_run for w in works):
+            counts = [w.tasks for w in works]
+            text.append(
+                f"Equal work: {min(counts)} - {max(counts)} tasks run, each through its whole "
+                f"life, {min(rates):.1f} - {max(rates):.1f} status polls/s served (within "
+                f"{WORK_TOLERANCE * 100:g} % of {c.baseline.name}'s, or one task)."
+            )
+        else:
+            text.append(
+                f"Equal work: {works[0].tasks} task(s) of {min(sizes):,.0f} - "
+                f"{max(sizes):,.0f} segments, {min(rates):.1f} - {max(rates):.1f} status "
+                f"polls/s served (within {WORK_TOLERANCE * 100:g} % of {c.baseline.name}'s, "
+                "and stationary)."
+            )
     for conf in c.configurations:
         if conf.db_bound is not None:
             text.append(f"{conf.name} was bound by the database: {conf.db_bound.reason()}.")
@@ -146,9 +155,12 @@ def work_cell(conf: ConfigResult, c: Comparison) -> str:
     if w is None:
         return "not recorded"
     flagged = any(n.configuration == conf.name for n in c.not_comparable)
-    return f"{w.tasks} x {w.task_segments:,.0f} segments, {w.polls_per_s:.1f} polls/s" + (
-        " (not comparable)" if flagged else ""
+    size = (
+        f"{w.tasks} tasks run"
+        if w.tasks_end_in_run
+        else f"{w.tasks} x {w.task_segments:,.0f} segments"
     )
+    return f"{size}, {w.polls_per_s:.1f} polls/s" + (" (not comparable)" if flagged else "")
 
 
 def _short_reasons(name: str, c: Comparison) -> list[str]:

@@ -31,6 +31,7 @@ from profiling.comparable import (
     work_differences,
 )
 from profiling.compare import compare
+from profiling.narrative import work_cell
 from profiling.render import render_json, render_markdown, verdict_paragraph
 from profiling.results import WorkFigures, load_run, load_runs, run_json, run_record
 from profiling.validate import SchemaError
@@ -383,3 +384,9 @@ def test_tasks_that_live_their_whole_life_in_the_run_are_compared_by_count() -> 
     document = json.loads(run_json(churn))
     assert document["work"]["tasks_end_in_run"] is True
     assert "tasks_end_in_run" not in json.loads(run_json(runs[0]))["work"]  # omitted: False
+    # The report says what was compared: the tasks run, not a size.
+    a = [replace(r, work=base) for r in runs]
+    c = compare([*a, *(replace(r, configuration="b", spec="b") for r in a)])
+    assert c.comparable
+    assert work_cell(c.configurations[0], c) == "17 tasks run, 8.9 polls/s"
+    assert "Equal work: 17 - 17 tasks run, each through its whole life" in verdict_paragraph(c)
