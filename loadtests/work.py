@@ -19,7 +19,7 @@ size, polled at the same rate. `WorkTracker` watches every status reply a scenar
 A scenario whose tasks live their whole life inside the run (task churn, uploads:
 created, grown from nothing, ended, replaced) says so with `reset(..., tasks_end_in_run=
 True)`: their sizes then say where each task was in its life, and the work compared is
-the number of tasks run and the polls served (profiling.comparable).
+the number of tasks run and the polls served (profiling.verdict.comparable).
 
 A scenario whose one request shows many tasks (the dashboard's task list) counts its
 requests with `request()`: the polls served are then those requests, not the tasks each

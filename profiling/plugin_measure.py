@@ -3,7 +3,7 @@
 One call is one `memdiag measure` run against a server: one the test started (`url=`,
 `pid=`) or a command memdiag starts (`command=[...]`, whose first stdout line is its
 URL, as the reference server's is; or give `url=` too when it prints none). It goes
-through the same parts as the CLI: `runargs.load_plan` checks the load options,
+through the same parts as the CLI: `profiling.run.options.load_plan` checks the load options,
 `runner.measure_run` with an `Attach` measures, `outputs.write_reports` writes the run
 folder, and with limits `gate.parse_limits`/`gate.check` judge it and the gate's table
 of checks is the failure message. Imported only by a test that asks for the fixture.
@@ -22,17 +22,17 @@ from typing import Any
 
 import pytest
 
-from profiling import figures
 from profiling.commands.gate import format_checks
-from profiling.compare import compare
 from profiling.errors import MemdiagError, UsageError
-from profiling.gate import check, exit_code, parse_limits
-from profiling.outputs import write_reports
-from profiling.results import RUNS_DIR, SUMMARY_FILE, RunResult, load_any, load_runs
-from profiling.runargs import add_load_arguments, load_plan
-from profiling.runner import Attach, Job, ServerPlan, measure_run
-from profiling.servers import START_TIMEOUT_S, Configuration, ReferenceServer, wait_healthy
-from profiling.subprocs import terminate
+from profiling.report.write import write_reports
+from profiling.results.folder import RUNS_DIR, SUMMARY_FILE, RunResult, load_any, load_runs
+from profiling.run import environment
+from profiling.run.options import add_load_arguments, load_plan
+from profiling.run.runner import Attach, Job, ServerPlan, measure_run
+from profiling.run.servers import START_TIMEOUT_S, Configuration, ReferenceServer, wait_healthy
+from profiling.run.subprocs import terminate
+from profiling.verdict.compare import compare
+from profiling.verdict.gate import check, exit_code, parse_limits
 
 
 class _Command:
@@ -230,7 +230,7 @@ class Measurer:
                 out,
                 ServerPlan(sample_interval_s=sample_interval),
                 attach=Attach(url, pid, db_pid),
-                env=figures.environment(db_server="", db_version=""),
+                env=environment.environment(db_server="", db_version=""),
             )
         finally:
             self.close()

@@ -66,7 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def marker_limits(kwargs: dict[str, Any], args: tuple[Any, ...], where: str) -> dict[str, Any]:
     """The marker's keyword arguments, checked; a mistake is a one-line usage error."""
-    from profiling.gate import ABSOLUTE  # only when a test carries the marker
+    from profiling.verdict.gate import ABSOLUTE  # only when a test carries the marker
 
     # The gate's own keys: the same as [tool.memdiag.gate.configurations."X"].
     limit_keys = (*ABSOLUTE, INCREASE)

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from profiling.embedded_db import EmbeddedDB
 from profiling.errors import MemdiagError
-from profiling.subprocs import first_line, terminate
+from profiling.run.embedded_db import EmbeddedDB
+from profiling.run.subprocs import first_line, terminate
 
 # pytester runs pytest sessions of its own: the memdiag pytest plugin's tests need it.
 pytest_plugins = ["pytester"]

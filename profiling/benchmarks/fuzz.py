@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from profiling.embedded_db import EmbeddedDB
-from profiling.servers import MODES, Configuration, ReferenceServer, reference_server_args
+from profiling.run.embedded_db import EmbeddedDB
+from profiling.run.servers import MODES, Configuration, ReferenceServer, reference_server_args
 
 EXCLUDED = ("/debug/tracemalloc/snapshot",)
 

@@ -42,11 +42,11 @@ from typing import Any
 
 from profiling.benchmarks import sampling
 from profiling.benchmarks.closed_loop import LoadResult, have_wrk, run_ours, run_wrk
-from profiling.embedded_db import EmbeddedDB
 from profiling.errors import HarnessError, MemdiagError, UsageError
 from profiling.probes.dbevidence import scrape
 from profiling.probes.procmem import read_mem
-from profiling.subprocs import first_line, terminate
+from profiling.run.embedded_db import EmbeddedDB
+from profiling.run.subprocs import first_line, terminate
 
 
 def _call(url: str, method: str = "GET", body: Any = None, token: str | None = None) -> Any:

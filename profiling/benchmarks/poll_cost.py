@@ -18,9 +18,9 @@ import time
 import urllib.request
 from typing import Any
 
-from profiling.embedded_db import EmbeddedDB
 from profiling.probes.dbevidence import db_evidence, scrape
 from profiling.probes.procmem import read_mem
+from profiling.run.embedded_db import EmbeddedDB
 
 MODES = ("db-polling", "memory-first", "lean")
 MIB = 1024 * 1024

@@ -36,11 +36,11 @@ import pymongo
 
 from loadtests.results import LoadResult
 from loadtests.runner import LoadSpec, run_load
-from profiling import figures
-from profiling.embedded_db import EmbeddedDB
 from profiling.errors import HarnessError
 from profiling.probes.sampler import Sampler, Target
-from profiling.subprocs import first_line, terminate
+from profiling.results import figures
+from profiling.run.embedded_db import EmbeddedDB
+from profiling.run.subprocs import first_line, terminate
 
 MODES = ("lean", "memory-first", "db-polling")
 ACTIVE = ("queued", "converting", "transcribing", "diarizing")

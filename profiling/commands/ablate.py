@@ -2,8 +2,8 @@
 
 From a base design (`--base`), each change of the fix report is undone alone
 (memory-first, lean: leave-one-out) or applied alone (db-polling: add-one-in), under
-the scenario that exercises it (`profiling.ablation`); one interleaved schedule per
-scenario; then a claims table (`profiling.claims`) beside each scenario's comparison.
+the scenario that exercises it (`profiling.fixreport.ablation`); one interleaved schedule per
+scenario; then a claims table (`profiling.verdict.claims`) beside each scenario's comparison.
 """
 
 from __future__ import annotations
@@ -15,16 +15,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from profiling import ablation
-from profiling.ablation import SCENARIOS, AblationPlan
-from profiling.audio import SpeechSpec, cached_folder, ensure_speech, is_built, missing_tools
-from profiling.claims import PLAN_FILE, evaluate, plan_document
-from profiling.claims_report import verdict_text
 from profiling.errors import UsageError
-from profiling.outputs import write_ablation_reports, write_text
-from profiling.results import RunResult, dumps, load_runs
-from profiling.runargs import (
-    RichProgress,
+from profiling.fixreport import ablation
+from profiling.fixreport.ablation import SCENARIOS, AblationPlan
+from profiling.report.write import write_ablation_reports, write_text
+from profiling.results.folder import RunResult, dumps, load_runs
+from profiling.run.audio import SpeechSpec, cached_folder, ensure_speech, is_built, missing_tools
+from profiling.run.options import (
     add_load_arguments,
     add_output_arguments,
     add_server_arguments,
@@ -32,8 +29,10 @@ from profiling.runargs import (
     output_dir,
     server_plan,
 )
-from profiling.runner import Job, LoadPlan, Outcome, ServerPlan, run_schedule, schedule
-from profiling.servers import parse_configurations
+from profiling.run.progress import RichProgress
+from profiling.run.runner import Job, LoadPlan, Outcome, ServerPlan, run_schedule, schedule
+from profiling.run.servers import parse_configurations
+from profiling.verdict.claims import PLAN_FILE, evaluate, plan_document, verdict_text
 
 HELP = "measure the fix report's claims: one switch flipped at a time from a base design"
 DESCRIPTION = (

@@ -1,7 +1,7 @@
 """memdiag audio: make (or find in the cache) the speech the uploads scenario sends.
 
 The folder's path is the only line on stdout, so `--audio-dir "$(memdiag audio)"` works;
-what was done goes to stderr. See `profiling.audio`.
+what was done goes to stderr. See `profiling.run.audio`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import math
 import sys
 from pathlib import Path
 
-from profiling.audio import SpeechSpec, default_cache_dir, ensure_speech
 from profiling.errors import UsageError
+from profiling.run.audio import SpeechSpec, default_cache_dir, ensure_speech
 
 HELP = "make real speech audio (WAV and MP3) for the uploads scenario; print its folder"
 DESCRIPTION = (

@@ -1,7 +1,7 @@
 """memdiag db: run the embedded MongoDB-compatible server in the foreground.
 
 The engine is mongo-java-server (default) or FerretDB (`--engine`, env MEMDIAG_DB_ENGINE);
-see `profiling.embedded_db`.
+see `profiling.run.embedded_db`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from profiling.embedded_db import DEFAULT_ENGINE, ENGINES, EmbeddedDB, resolve_engine
 from profiling.errors import UsageError
+from profiling.run.embedded_db import DEFAULT_ENGINE, ENGINES, EmbeddedDB, resolve_engine
 
 HELP = "run the embedded MongoDB-compatible database in the foreground"
 DESCRIPTION = (

@@ -1,7 +1,7 @@
 """memdiag diff A B: compare two run folders or summary.json files from anywhere.
 
 Two ablations (`memdiag ablate`'s folders or summaries) are diffed scenario by scenario
-and their claims side by side (`profiling.ablation_diff`); an ablation against an
+and their claims side by side (`profiling.report.ablation_diff`); an ablation against an
 ordinary run is refused.
 """
 
@@ -11,14 +11,14 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from profiling import ablation_diff
-from profiling.ablation_io import is_ablation, load_ablation
-from profiling.claims import Ablation
-from profiling.compare import METRICS, Comparison, compare, scenario_differences
 from profiling.errors import UsageError
-from profiling.narrative import text_table, verdict_paragraph, work_text
-from profiling.outputs import write_reports, write_text
-from profiling.results import RunResult, load_any, rebase_dirs
+from profiling.report import ablation_diff
+from profiling.report.narrative import text_table, verdict_paragraph, work_text
+from profiling.report.write import write_reports, write_text
+from profiling.results.folder import RunResult, load_any, rebase_dirs
+from profiling.verdict.claims import Ablation
+from profiling.verdict.compare import METRICS, Comparison, compare, scenario_differences
+from profiling.verdict.read_ablation import is_ablation, load_ablation
 
 HELP = "compare two run folders or summary.json files (two branches of your app, say)"
 DESCRIPTION = (

@@ -3,7 +3,7 @@
 Exit codes: 0 every check passed, 1 a check failed, 2 usage (missing file, bad
 thresholds), 3 a run in the summary is invalid, 4 a significance check was asked for
 with too few repeats. With GITHUB_STEP_SUMMARY set, the Markdown verdict is appended there.
-An ablation (`memdiag ablate`'s folder or summary) is gated by `profiling.ablation_gate`:
+An ablation (`memdiag ablate`'s folder or summary) is gated by `profiling.verdict.ablation_gate`:
 its scenarios' validity, `--baseline` per scenario and `--claims` that must be confirmed.
 """
 
@@ -12,16 +12,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from profiling import ablation_gate
-from profiling.ablation_io import is_ablation, load_ablation
-from profiling.claims import Ablation
-from profiling.compare import Comparison, compare
 from profiling.errors import UsageError
-from profiling.gate import Check, check, exit_code, load_limits
-from profiling.narrative import not_comparable_line, verdict_paragraph, work_text
-from profiling.results import load_any
+from profiling.report.narrative import not_comparable_line, verdict_paragraph, work_text
+from profiling.results.folder import load_any
+from profiling.verdict import ablation_gate
+from profiling.verdict.claims import Ablation
+from profiling.verdict.compare import Comparison, compare
+from profiling.verdict.gate import Check, check, exit_code, load_limits
+from profiling.verdict.read_ablation import is_ablation, load_ablation
 
 HELP = "check a summary against thresholds; exit 1 on violations (a CI gate)"
 DESCRIPTION = (
@@ -119,32 +120,44 @@ def run(args: argparse.Namespace) -> int:
     if summary_file := os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(summary_file, "a", encoding="utf-8") as fh:
             fh.write(markdown(checks, comparison, code))
+    unequal = (
+        f" (more than 10 % apart from {comparison.baseline.name}, or growing): "
+        + not_comparable_line(comparison)
+    )
+    _print_outcome(
+        code,
+        checks,
+        invalid=None if comparison.valid else comparison.invalid_reasons,
+        unequal=unequal,
+        more_repeats="a significance check needs more repeats (memdiag compare --repeat N)",
+    )
+    return code
+
+
+def _print_outcome(
+    code: int,
+    checks: Sequence[Check],
+    *,
+    invalid: Sequence[str] | None,
+    unequal: str,
+    more_repeats: str,
+) -> None:
+    """The gate's last line: why it exits `code` (on stderr unless it passed)."""
     failed = sum(c.status == "failed" for c in checks)
-    if code == 3 and not comparison.valid:
-        print(
-            "memdiag gate: invalid run: " + "; ".join(comparison.invalid_reasons), file=sys.stderr
-        )
+    if code == 3 and invalid is not None:
+        print("memdiag gate: invalid run: " + "; ".join(invalid), file=sys.stderr)
     elif code == 3:
-        print(
-            "memdiag gate: work not comparable (more than 10 % apart from "
-            f"{comparison.baseline.name}, or growing): {not_comparable_line(comparison)}",
-            file=sys.stderr,
-        )
+        print(f"memdiag gate: work not comparable{unequal}", file=sys.stderr)
     elif code == 1:
         print(f"memdiag gate: {failed} of {len(checks)} check(s) failed", file=sys.stderr)
     elif code == 4:
-        print(
-            "memdiag gate: inconclusive: a significance check needs more repeats "
-            "(memdiag compare --repeat N)",
-            file=sys.stderr,
-        )
+        print(f"memdiag gate: inconclusive: {more_repeats}", file=sys.stderr)
     else:
         skipped = sum(c.status == "skipped" for c in checks)
         print(
             f"memdiag gate: {len(checks) - skipped} check(s) passed"
             + (f", {skipped} skipped" if skipped else "")
         )
-    return code
 
 
 def _baseline_scenarios(path: Path) -> dict[str, Comparison]:
@@ -205,25 +218,11 @@ def run_ablation(args: argparse.Namespace) -> int:
     if summary_file := os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(summary_file, "a", encoding="utf-8") as fh:
             fh.write(ablation_markdown(checks, a, code))
-    failed = sum(c.status == "failed" for c in checks)
-    if code == 3 and not a.valid:
-        print("memdiag gate: invalid run: " + "; ".join(a.invalid_reasons), file=sys.stderr)
-    elif code == 3:
-        print(
-            "memdiag gate: work not comparable: " + "; ".join(ablation_gate.unequal_work(a)),
-            file=sys.stderr,
-        )
-    elif code == 1:
-        print(f"memdiag gate: {failed} of {len(checks)} check(s) failed", file=sys.stderr)
-    elif code == 4:
-        print(
-            "memdiag gate: inconclusive: a claim needs more repeats (memdiag ablate --repeat 4)",
-            file=sys.stderr,
-        )
-    else:
-        skipped = sum(c.status == "skipped" for c in checks)
-        print(
-            f"memdiag gate: {len(checks) - skipped} check(s) passed"
-            + (f", {skipped} skipped" if skipped else "")
-        )
+    _print_outcome(
+        code,
+        checks,
+        invalid=None if a.valid else a.invalid_reasons,
+        unequal=": " + "; ".join(ablation_gate.unequal_work(a)),
+        more_repeats="a claim needs more repeats (memdiag ablate --repeat 4)",
+    )
     return code

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import argparse
 
+from profiling.commands.finish import finish
 from profiling.errors import UsageError
-from profiling.runargs import (
+from profiling.run.options import (
     ENV_NOTE,
-    RichProgress,
     add_load_arguments,
     add_output_arguments,
     add_server_arguments,
-    finish,
     load_plan,
     output_dir,
     server_plan,
 )
-from profiling.runner import Attach, run_schedule, schedule
-from profiling.servers import (
+from profiling.run.progress import RichProgress
+from profiling.run.runner import Attach, run_schedule, schedule
+from profiling.run.servers import (
     MODES,
     Configuration,
     check_configurations,

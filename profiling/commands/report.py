@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from profiling.claims import PLAN_FILE, evaluate, plan_from_document
-from profiling.compare import compare
 from profiling.errors import UsageError
-from profiling.outputs import write_ablation_reports, write_reports
-from profiling.results import load_any, read_json, rebase_dirs
+from profiling.report.write import write_ablation_reports, write_reports
+from profiling.results.folder import load_any, read_json, rebase_dirs
+from profiling.verdict.claims import PLAN_FILE, evaluate, plan_from_document
+from profiling.verdict.compare import compare
 
 HELP = "re-render Markdown and HTML reports from a run folder's stored data (nothing re-run)"
 DESCRIPTION = (

@@ -6,21 +6,21 @@ import argparse
 from dataclasses import replace
 
 from loadtests.options import check_option
+from profiling.commands.finish import finish
 from profiling.errors import UsageError
-from profiling.runargs import (
+from profiling.run.options import (
     ENV_NOTE,
-    RichProgress,
     add_load_arguments,
     add_output_arguments,
     add_server_arguments,
     default_users,
-    finish,
     load_plan,
     output_dir,
     server_plan,
 )
-from profiling.runner import Job, LoadPlan, run_schedule, schedule
-from profiling.servers import (
+from profiling.run.progress import RichProgress
+from profiling.run.runner import Job, LoadPlan, run_schedule, schedule
+from profiling.run.servers import (
     DEFAULT_CONFIGS,
     RUNTIME_HELP,
     check_configurations,

@@ -32,8 +32,11 @@ debugclient    admin client for the server's /debug routes: DebugClient(base_url
                .malloc_trim()
 pollbench      prepare_task(url) -> (token, task_id); poll(url, token, task_id,
                count=|duration_s=, concurrency=) -> PollResult (closed-loop polls/s)
+dbcalibrate    calibrate(uri, segments=...) -> Calibration (find_one of a task-sized
+               document against the client's decode), time_one_field_set(uri, ...)
+taskdoc        task_document(task_id, segments=, words_per_segment=) -> a task-shaped document
 
-Benchmarks (run by hand, figures in /work/notes/issue3.md):
+Benchmarks (run by hand):
   python -m profiling.probes.overhead --hz 2,10        sampler CPU % of a core
   python -m profiling.probes.profiler_overhead --mongo-uri URI
                                                        poll throughput vs profilers

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from profiling.claims import VERDICTS
+from profiling.verdict.claims import VERDICTS
 
 MEMDIAG = [sys.executable, "-m", "profiling"]
 

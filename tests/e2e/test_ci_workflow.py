@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from profiling.embedded_db import cache_dir
-from profiling.results import MIB, load_runs
+from profiling.results.folder import MIB, load_runs
+from profiling.run.embedded_db import cache_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = ROOT / "examples" / "ci"

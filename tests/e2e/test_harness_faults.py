@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from profiling.results import load_summary
+from profiling.results.folder import load_summary
 
 MEMDIAG = [sys.executable, "-m", "profiling"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from profiling.results import load_summary
+from profiling.results.folder import load_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = Path(__file__).resolve().parent / "plugin_apps" / "items_app.py"
@@ -184,7 +184,7 @@ def test_plugin_idle_for_plain_tests_and_a_marker_without_a_measurement_fails(
         def test_plain():
             # The plugin is loaded, but nothing of memdiag's runner came with it.
             assert "profiling.plugin_measure" not in sys.modules
-            assert "profiling.runner" not in sys.modules
+            assert "profiling.run.runner" not in sys.modules
             assert "locust" not in sys.modules
 
         @pytest.mark.memdiag(peak_rss_mib=100)

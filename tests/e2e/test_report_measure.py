@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from profiling.embedded_db import resolve_engine
-from profiling.results import load_summary
+from profiling.results.folder import load_summary
+from profiling.run.embedded_db import resolve_engine
 
 APPS = Path(__file__).resolve().parent / "report_apps"
 MEMDIAG = [sys.executable, "-m", "profiling"]

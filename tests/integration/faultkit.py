@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from profiling.embedded_db import EmbeddedDB
+from profiling.run.embedded_db import EmbeddedDB
 
 # A request that has not answered by then counts as a hang (the server's own bound is
 # --db-timeout-s, a few seconds; this leaves room for a loaded machine).

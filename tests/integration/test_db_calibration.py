@@ -9,10 +9,10 @@ import bson
 import pymongo
 import pytest
 
-from profiling.embedded_db import ENGINES, EmbeddedDB
 from profiling.errors import UsageError
 from profiling.probes.dbcalibrate import calibrate
-from profiling.taskdoc import task_document
+from profiling.probes.taskdoc import task_document
+from profiling.run.embedded_db import ENGINES, EmbeddedDB
 
 
 @pytest.fixture(scope="module", params=ENGINES)
@@ -62,7 +62,7 @@ def test_cli_prints_one_table_row(engine_db: EmbeddedDB) -> None:
         [
             sys.executable,
             "-m",
-            "profiling.probes.dbcalibrate",
+            "profiling.benchmarks.dbcalibrate",
             "--segments",
             "50",
             "--reads",
@@ -90,7 +90,7 @@ def test_cli_bad_engine_is_a_usage_error() -> None:
         [
             sys.executable,
             "-m",
-            "profiling.probes.dbcalibrate",
+            "profiling.benchmarks.dbcalibrate",
             "--segments",
             "5",
             "--db-engine",

@@ -18,8 +18,8 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from profiling.embedded_db import ENGINES, EmbeddedDB
 from profiling.errors import DatabaseUnavailable
+from profiling.run.embedded_db import ENGINES, EmbeddedDB
 
 both_engines = pytest.mark.parametrize("engine", ENGINES)
 
@@ -86,7 +86,7 @@ def test_launcher_exits_when_its_parent_is_killed(engine: str) -> None:
     # A parent process that starts the DB, prints the launcher's pid, and sleeps.
     code = (
         "import sys, time\n"
-        "from profiling.embedded_db import EmbeddedDB\n"
+        "from profiling.run.embedded_db import EmbeddedDB\n"
         f"db = EmbeddedDB(engine={engine!r}).start()\n"
         "print(db.pid, db.uri, flush=True)\n"
         "time.sleep(600)\n"
@@ -177,7 +177,10 @@ def test_concurrent_first_uses_build_once(tmp_path: Path) -> None:
         "MEMDIAG_CACHE_DIR": str(tmp_path / "cache"),
         "PYTHONPATH": os.environ.get("PYTHONPATH", str(Path(__file__).resolve().parents[2])),
     }
-    code = "from profiling.launchers import launcher_command; print(launcher_command('mongo-java'))"
+    code = (
+        "from profiling.run.launchers import launcher_command; "
+        "print(launcher_command('mongo-java'))"
+    )
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", code],

@@ -20,7 +20,7 @@ import pymongo
 import pytest
 from faultkit import Pollers, RestartableDB, bad_replies, call, wait_until
 
-from profiling.embedded_db import ENGINES
+from profiling.run.embedded_db import ENGINES
 
 MODES = ["db-polling", "memory-first", "lean"]
 DRIVERS = ["motor", "pymongo-async"]

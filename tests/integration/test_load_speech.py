@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from profiling.audio import SCHEMA_VERSION, SpeechSpec, ensure_speech
 from profiling.cli import main
+from profiling.run.audio import SCHEMA_VERSION, SpeechSpec, ensure_speech
 
 SPEC = SpeechSpec(minutes=0.1, rate_hz=22050, channels=2, mp3_kbps=64, seed=3)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from profiling.embedded_db import ENGINES
+from profiling.run.embedded_db import ENGINES
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from profiling import ablation
-from profiling.ablation import ALL, CLAIMS, PRESETS, SCENARIOS, plan
-from profiling.audio import SpeechSpec
-from profiling.claims import CLAIM_METRICS, plan_document, plan_from_document
 from profiling.cli import main
 from profiling.errors import UsageError
-from profiling.runargs import load_plan
-from profiling.servers import parse_configurations
-from profiling.validate import SchemaError
+from profiling.fixreport import ablation
+from profiling.fixreport.ablation import ALL, CLAIMS, PRESETS, SCENARIOS, plan
+from profiling.results.validate import SchemaError
+from profiling.run.audio import SpeechSpec
+from profiling.run.options import load_plan
+from profiling.run.servers import parse_configurations
+from profiling.verdict.claims import CLAIM_METRICS, plan_document, plan_from_document
 from reference_server import modes
 
 

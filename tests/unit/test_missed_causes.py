@@ -10,21 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from profiling import ablation, missed
-from profiling.ablation import CLAIMS, SCENARIOS, AblationPlan, Step, plan
-from profiling.claims import (
+from profiling.cli import main
+from profiling.errors import UsageError
+from profiling.fixreport import ablation
+from profiling.fixreport.ablation import CLAIMS, SCENARIOS, AblationPlan, Step, plan
+from profiling.results.folder import RunResult, load_runs
+from profiling.run.plans import ServerPlan
+from profiling.run.servers import Configuration, parse_configurations
+from profiling.run.state import server_processes
+from profiling.verdict.claims import (
     CLAIM_METRICS,
     PLAN_FILE,
+    STALE_REPLIES,
     evaluate,
     plan_document,
     plan_from_document,
 )
-from profiling.cli import main
-from profiling.errors import UsageError
-from profiling.plans import ServerPlan
-from profiling.results import RunResult, load_runs
-from profiling.runstate import server_processes
-from profiling.servers import Configuration, parse_configurations
 
 MISSED = ("driver_async", "malloc_trim", "orjson_in_memory", "summary_in_memory",
           "two_processes")  # fmt: skip
@@ -219,7 +220,7 @@ def test_stale_replies_are_a_share_of_the_steady_polls(fixture_runs: Path) -> No
         return replace(run, work=replace(run.work, stale_polls=stale))
 
     metric = CLAIM_METRICS["stale_replies_per_poll"]
-    assert metric is missed.STALE_REPLIES
+    assert metric is STALE_REPLIES
     assert metric.extract(runs[0]) is None, "a record made before stale replies were counted"
     step = Step("two_processes", "two_processes", "storm", (), variant, True)
     judged = evaluate(replace(p, steps=(step,)), [with_stale(r) for r in runs])
@@ -250,7 +251,7 @@ def test_ablate_missed_dry_run_lists_them_and_the_time(capsys: pytest.CaptureFix
 def test_the_progress_bars_name_a_reference_run() -> None:
     from profiling.cli import build_parser
     from profiling.commands import ablate
-    from profiling.runargs import load_plan
+    from profiling.run.options import load_plan
 
     args = build_parser().parse_args(["ablate", "--switches", "driver_async", "--quick"])
     ablate._phase_defaults(args)

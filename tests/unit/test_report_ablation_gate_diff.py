@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from profiling import ablation_diff, ablation_gate
-from profiling.ablation_io import is_ablation, load_ablation
 from profiling.cli import main
-from profiling.gate import parse_limits
+from profiling.report import ablation_diff
+from profiling.verdict import ablation_gate
+from profiling.verdict.gate import parse_limits
+from profiling.verdict.read_ablation import is_ablation, load_ablation
 
 GATE_TOML = "max_peak_rss_increase_pct = 10\n"
 

@@ -10,15 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from profiling.claims import PLAN_FILE, VERDICTS, Ablation, evaluate, plan_from_document
-from profiling.claims_report import (
+from profiling.cli import main
+from profiling.report.claims import (
     render_ablation_html,
     render_ablation_json,
     render_ablation_markdown,
+)
+from profiling.results.folder import load_runs
+from profiling.verdict.claims import (
+    PLAN_FILE,
+    VERDICTS,
+    Ablation,
+    evaluate,
+    plan_from_document,
     verdict_text,
 )
-from profiling.cli import main
-from profiling.results import load_runs
 
 Golden = Callable[[str, str], None]
 

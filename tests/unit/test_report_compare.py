@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from profiling.compare import METRICS, compare
-from profiling.results import load_runs
+from profiling.results.folder import load_runs
+from profiling.verdict.compare import METRICS, compare
 
 
 def test_three_modes_medians_and_verdicts(fixture_runs: Path) -> None:

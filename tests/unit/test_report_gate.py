@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from profiling.compare import compare
 from profiling.errors import UsageError
-from profiling.gate import check, exit_code, load_limits, parse_limits
-from profiling.results import load_runs
+from profiling.results.folder import load_runs
+from profiling.verdict.compare import compare
+from profiling.verdict.gate import check, exit_code, load_limits, parse_limits
 
 
 def three(fixture_runs: Path):  # type: ignore[no-untyped-def]

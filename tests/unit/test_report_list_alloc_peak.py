@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from profiling.claims import PLAN_FILE, evaluate, plan_from_document
-from profiling.results import RequestPeaks, load_runs, run_json, run_record
-from profiling.runrecord import run_from_record
-from profiling.validate import Fields, SchemaError
+from profiling.results.folder import RequestPeaks, load_runs, run_json, run_record
+from profiling.results.record import run_from_record
+from profiling.results.validate import Fields, SchemaError
+from profiling.verdict.claims import PLAN_FILE, evaluate, plan_from_document
 from reference_server.allocpeak import RequestPeaks as ServerPeaks
 
 MIB = 1024 * 1024
@@ -137,9 +137,9 @@ def test_a_real_attribution_ablation_judges_change_7_per_request(
     fixture_runs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """tests/fixtures/runs/ablation-attribution: made by `memdiag ablate --attribution`."""
-    from profiling import ablation_gate
-    from profiling.ablation_io import load_ablation
     from profiling.cli import main
+    from profiling.verdict import ablation_gate
+    from profiling.verdict.read_ablation import load_ablation
 
     folder = fixture_runs / "ablation-attribution"
     a = load_ablation(folder)
@@ -179,7 +179,7 @@ def test_ablate_attribution_profiles_the_dashboard_only_after_its_gated_runs() -
     from profiling.cli import build_parser
     from profiling.commands import ablate
     from profiling.errors import UsageError
-    from profiling.runargs import load_plan
+    from profiling.run.options import load_plan
 
     argv = ["ablate", "--quick", "--switches", "poll_source,active_list_limit", "--attribution"]
     args = build_parser().parse_args(argv)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from profiling.compare import compare
-from profiling.render import render_html, render_json, render_markdown, verdict_paragraph
-from profiling.results import load_runs
+from profiling.report.render import render_html, render_json, render_markdown, verdict_paragraph
+from profiling.results.folder import load_runs
+from profiling.verdict.compare import compare
 
 Golden = Callable[[str, str], None]
 

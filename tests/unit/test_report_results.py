@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from profiling.errors import UsageError
-from profiling.results import (
+from profiling.results.folder import (
     load_any,
     load_run,
     load_runs,
@@ -19,7 +19,7 @@ from profiling.results import (
     rebase_dirs,
     run_json,
 )
-from profiling.validate import SchemaError
+from profiling.results.validate import SchemaError
 
 
 def first_run_dir(fixture_runs: Path) -> Path:
@@ -134,8 +134,8 @@ def test_timeline_reads_the_samplers_wide_csv(tmp_path: Path) -> None:
 
 
 def test_summary_round_trip_keeps_runs_and_timelines(fixture_runs: Path, tmp_path: Path) -> None:
-    from profiling.compare import compare
-    from profiling.render import render_json
+    from profiling.report.render import render_json
+    from profiling.verdict.compare import compare
 
     folder = tmp_path / "three-modes"
     shutil.copytree(fixture_runs / "three-modes", folder)

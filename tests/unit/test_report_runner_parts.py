@@ -6,12 +6,12 @@ import argparse
 
 import pytest
 
-from profiling import figures
 from profiling.errors import UsageError
-from profiling.plans import Job, LoadPlan
-from profiling.runargs import _options, add_load_arguments, default_users, load_plan
-from profiling.runner import schedule
-from profiling.servers import Configuration, parse_configurations
+from profiling.results import figures
+from profiling.run.options import _options, add_load_arguments, default_users, load_plan
+from profiling.run.plans import Job, LoadPlan
+from profiling.run.runner import schedule
+from profiling.run.servers import Configuration, parse_configurations
 
 
 def test_parse_configurations_with_switches_and_aa_labels() -> None:
@@ -198,7 +198,7 @@ def test_db_figures_count_the_status_path_only_when_tagged() -> None:
 
 
 def test_output_folder_must_not_hold_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from profiling.runargs import output_dir
+    from profiling.run.options import output_dir
 
     args = argparse.Namespace(output=tmp_path / "out", name=None)
     assert output_dir(args, "compare") == tmp_path / "out"
@@ -211,7 +211,7 @@ def test_output_folder_must_not_hold_runs(tmp_path) -> None:  # type: ignore[no-
 
 def test_sweep_plans_vary_one_parameter() -> None:
     from profiling.commands.sweep import plan_for
-    from profiling.plans import LoadPlan
+    from profiling.run.plans import LoadPlan
 
     base = LoadPlan(rate_per_s=5.0, users=100, options={"segments": 300})
     assert plan_for(base, "rate", 20).rate_per_s == 20.0

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from profiling.stats import (
+from profiling.verdict.stats import (
     EffectFloor,
     fold_label,
     mann_whitney_u,
@@ -70,7 +70,7 @@ def test_normal_approximation_close_to_exact_for_larger_samples() -> None:
     exact = mann_whitney_u(small_x, small_y)
     assert exact.method == "exact"
     # The same statistic through the approximation formula: within 1 % absolute.
-    from profiling.stats import _normal_p
+    from profiling.verdict.stats import _normal_p
 
     approx = _normal_p(small_x, small_y, exact.u, 40 * 40 / 2)
     assert approx == pytest.approx(exact.p_value, abs=0.01)

@@ -18,9 +18,13 @@ from loadtests.results import (
     TaskWork,
     WorkResult,
 )
-from profiling import figures
 from profiling.cli import main
-from profiling.comparable import (
+from profiling.report.narrative import work_cell
+from profiling.report.render import render_json, render_markdown, verdict_paragraph
+from profiling.results import figures
+from profiling.results.folder import WorkFigures, load_run, load_runs, run_json, run_record
+from profiling.results.validate import SchemaError
+from profiling.verdict.comparable import (
     POLLS_PER_S,
     TASK_GROWTH,
     TASK_SEGMENTS,
@@ -30,11 +34,7 @@ from profiling.comparable import (
     run_db_bound,
     work_differences,
 )
-from profiling.compare import compare
-from profiling.narrative import work_cell
-from profiling.render import render_json, render_markdown, verdict_paragraph
-from profiling.results import WorkFigures, load_run, load_runs, run_json, run_record
-from profiling.validate import SchemaError
+from profiling.verdict.compare import compare
 
 BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
@@ -308,8 +308,8 @@ def test_diff_marks_unequal_branches_and_gate_refuses_them(
 def test_compare_exits_3_on_unequal_work(
     fixture_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from profiling.plans import Outcome
-    from profiling.runargs import finish
+    from profiling.commands.finish import finish
+    from profiling.run.plans import Outcome
 
     for name, expected in (("unequal", 3), ("three-modes", 0)):
         out = tmp_path / name
@@ -338,8 +338,8 @@ def test_live_entries_from_a_scrape_and_through_run_json(
 
 
 def test_a_server_that_answers_fewer_polls_than_were_sent_did_not_keep_up() -> None:
-    from profiling.figures import served_short
-    from profiling.results import WorkFigures
+    from profiling.results.figures import served_short
+    from profiling.results.folder import WorkFigures
 
     def work(polls_per_s: float) -> WorkFigures:
         return WorkFigures(

@@ -1,0 +1,60 @@
+"""The claims plot for the ablation's HTML report: measured saving against the claim.
+
+One horizontal bar per claim (its own metric): the measured saving in percent of the
+configuration without the change, with its range over the paired repeats as an error
+bar, and the claimed saving as a shaded band (a tick where the report gives one
+figure, nothing where it gives none). Built like `profiling.report.plots`, without pyplot.
+"""
+
+from __future__ import annotations
+
+from profiling.report.plots import Plot, _figure, _png
+from profiling.verdict.claims import Ablation
+
+_CLIP = 100.0  # no saving exceeds the whole metric
+_VERDICT_COLORS = {
+    "confirmed": "#2ca02c",
+    "smaller than claimed": "#ff7f0e",
+    "no measurable effect": "#7f7f7f",
+    "the opposite": "#d62728",
+    "inconclusive": "#bcbd22",
+}
+
+
+def claims(a: Ablation) -> Plot | None:
+    rows = [r for r in a.claims if r.primary and r.saving is not None]
+    if not rows:
+        return None
+    fig, (ax,) = _figure(width=10.0, height=0.55 * len(rows) + 1.4)
+    ys = list(range(len(rows)))[::-1]
+    for y, r in zip(ys, rows, strict=True):
+        saving = (r.saving or 0.0) * 100
+        color = _VERDICT_COLORS.get(r.verdict, "#1f77b4")
+        ax.barh(y, saving, height=0.55, color=color, alpha=0.85)
+        if r.saving_low is not None and r.saving_high is not None:
+            lo, hi = r.saving_low * 100, r.saving_high * 100
+            ax.errorbar(saving, y, xerr=[[saving - lo], [hi - saving]], fmt="none",
+                        ecolor="#222", capsize=3)  # fmt: skip
+        if r.claimed_low is not None:
+            # An absolute claim can exceed the metric's whole value (5-50 MB per poll of
+            # a 4 MiB task): the band stops at 100 % and the label says what was claimed.
+            lo = min(r.claimed_low * 100, _CLIP)
+            hi = min((r.claimed_high if r.claimed_high is not None else r.claimed_low) * 100, _CLIP)
+            if hi > lo:
+                ax.fill_betweenx([y - 0.4, y + 0.4], lo, hi, color="#1f77b4", alpha=0.25)
+            ax.plot([lo, lo], [y - 0.4, y + 0.4], color="#1f77b4", linewidth=2)
+        ax.text(_CLIP + 3, y, f"claimed {r.expected}", va="center", fontsize=8, color="#1f4e79")
+    lowest = min((min(r.saving or 0.0, r.saving_low or 0.0) * 100 for r in rows), default=0.0)
+    left = min(-10.0, lowest - 10.0)
+    ax.set_xlim(left, _CLIP + 60)
+    ax.set_xticks([t for t in range(-100, 101, 25) if t >= left])
+    ax.axvline(0, color="#444", linewidth=0.8)
+    ax.set_yticks(ys, [f"{r.change}: {r.key} ({r.verdict})" for r in rows])
+    ax.set_xlabel("saving with the change, % of the metric without it (blue: claimed)")
+    ax.grid(axis="x", alpha=0.3)
+    return Plot(
+        "The fix report's claims: measured saving against the claimed one",
+        "bars: median saving on the claim's own metric, whiskers: range over the paired "
+        "repeats; blue band or tick: the saving the report expected",
+        _png(fig),
+    )

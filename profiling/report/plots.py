@@ -1,0 +1,287 @@
+"""Matplotlib plots for the HTML report, each returned as a base64 PNG (pure).
+
+Figures are built with `matplotlib.figure.Figure` and the Agg canvas directly, never
+through pyplot, so rendering has no global state and works without a display.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
+
+from profiling.results.folder import MIB, RunResult
+from profiling.verdict.compare import Comparison, ConfigResult
+from profiling.verdict.stats import median
+
+_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+_PERCENTILES = (
+    ("p50", "p50_ms"),
+    ("p90", "p90_ms"),
+    ("p95", "p95_ms"),
+    ("p99", "p99_ms"),
+    ("p99.9", "p999_ms"),
+    ("max", "max_ms"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Plot:
+    title: str
+    caption: str
+    png_base64: str
+
+
+def _png(fig: Figure) -> str:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight", metadata={"Software": None})
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _color(i: int) -> str:
+    return _COLORS[i % len(_COLORS)]
+
+
+def _figure(ncols: int = 1, width: float = 10.0, height: float = 4.0) -> tuple[Figure, list[Axes]]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def rss_timeline(c: Comparison, process: str) -> Plot | None:
+    """RSS over time, every run of every configuration overlaid; t=0 is the steady start."""
+    fig, (ax,) = _figure()
+    drawn = False
+    for i, conf in enumerate(c.configurations):
+        for k, run in enumerate(conf.runs):
+            series = run.timeline.get(process)
+            if series is None or not series.t_s:
+                continue
+            t0 = run.phases.steady_start_s if run.phases else 0.0
+            ax.plot(
+                [t - t0 for t in series.t_s],
+                [b / MIB for b in series.rss_bytes],
+                color=_color(i),
+                alpha=0.85,
+                linewidth=1.2,
+                label=conf.name if k == 0 else None,
+            )
+            drawn = True
+    if not drawn:
+        return None
+    ax.axvline(0, color="#999", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("seconds since the steady phase began (warm-up before 0)")
+    ax.set_ylabel("RSS (MiB)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    return Plot(
+        f"RSS over time ({process} process)",
+        "every run overlaid, one colour per configuration",
+        _png(fig),
+    )
+
+
+def _median_of(runs: tuple[RunResult, ...], get: Callable[[RunResult], float | None]) -> float:
+    values = [v for r in runs if (v := get(r)) is not None]
+    return median(values) if values else 0.0
+
+
+def _bars(ax: Axes, names: list[str], groups: list[tuple[str, list[float]]]) -> None:
+    width = 0.8 / max(len(groups), 1)
+    for g, (label, values) in enumerate(groups):
+        xs = [i + (g - (len(groups) - 1) / 2) * width for i in range(len(names))]
+        ax.bar(xs, values, width=width, label=label, color=_color(g))
+    ax.set_xticks(range(len(names)), names)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def peaks(c: Comparison) -> Plot | None:
+    """Kernel peak vs sampled peak vs heap peak (server), and the DB's kernel peak."""
+    names = [conf.name for conf in c.configurations]
+
+    def mem(conf: ConfigResult, process: str, attr: str) -> float:
+        def get(r: RunResult) -> float | None:
+            m = r.memory.get(process)
+            v = getattr(m, attr) if m is not None else None
+            return None if v is None else v / MIB
+
+        return _median_of(conf.runs, get)
+
+    def heap(conf: ConfigResult) -> float:
+        runs = conf.attribution or conf.runs
+        return _median_of(
+            runs,
+            lambda r: r.heap.heap_peak_bytes / MIB if r.heap and r.heap.heap_peak_bytes else None,
+        )
+
+    groups = [
+        (
+            "server kernel peak (VmHWM)",
+            [mem(conf, "server", "kernel_peak_bytes") for conf in c.configurations],
+        ),
+        (
+            "server sampled peak",
+            [mem(conf, "server", "sampled_peak_bytes") for conf in c.configurations],
+        ),
+        ("server heap peak (attribution run)", [heap(conf) for conf in c.configurations]),
+        ("DB kernel peak", [mem(conf, "db", "kernel_peak_bytes") for conf in c.configurations]),
+    ]
+    groups = [g for g in groups if any(g[1])]
+    if not groups:
+        return None
+    fig, (ax,) = _figure()
+    _bars(ax, names, groups)
+    ax.set_ylabel("MiB")
+    ax.legend(loc="best")
+    return Plot(
+        "Peak memory: kernel high-water mark vs sampled vs Python heap",
+        "the gap between heap and RSS is what the allocator keeps",
+        _png(fig),
+    )
+
+
+def _status_getter(attr: str) -> Callable[[RunResult], float | None]:
+    def get(run: RunResult) -> float | None:
+        return None if run.status is None else float(getattr(run.status, attr))
+
+    return get
+
+
+def latency(c: Comparison) -> Plot | None:
+    fig, (ax,) = _figure()
+    drawn = False
+    for i, conf in enumerate(c.configurations):
+        if not any(r.status for r in conf.runs):
+            continue
+        ys = [_median_of(conf.runs, _status_getter(attr)) for _, attr in _PERCENTILES]
+        ax.plot([p for p, _ in _PERCENTILES], ys, marker="o", color=_color(i), label=conf.name)
+        drawn = True
+    if not drawn:
+        return None
+    ax.set_yscale("log")
+    ax.set_ylabel("status poll latency (ms, log scale)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="best")
+    return Plot(
+        "Status poll latency percentiles", "from the intended send time (open model)", _png(fig)
+    )
+
+
+def db(c: Comparison) -> Plot | None:
+    names = [conf.name for conf in c.configurations]
+    commands = [conf.medians.get("db_commands_per_poll") or 0.0 for conf in c.configurations]
+    reads = [conf.medians.get("db_reads_per_poll") or 0.0 for conf in c.configurations]
+    kib = [(conf.medians.get("db_reply_bytes_per_poll") or 0.0) / 1024 for conf in c.configurations]
+    if not any(commands + reads + kib):
+        return None
+    fig, (left, right) = _figure(2)
+    _bars(
+        left,
+        names,
+        [("commands per poll (all traffic)", commands), ("reads per poll (status path)", reads)],
+    )
+    left.legend(loc="best")
+    left.set_ylabel("DB commands per status poll")
+    _bars(right, names, [("reply KiB per poll (status path)", kib)])
+    right.set_ylabel("DB reply KiB per status poll (status path)")
+    return Plot(
+        "Database work per status poll", "steady phase, from the server's /metrics", _png(fig)
+    )
+
+
+def loop_lag(c: Comparison) -> Plot | None:
+    names = [conf.name for conf in c.configurations]
+    lag = [conf.medians.get("loop_lag_p99_ms") or 0.0 for conf in c.configurations]
+    cpu = [conf.medians.get("server_cpu_percent") or 0.0 for conf in c.configurations]
+    if not any(lag + cpu):
+        return None
+    fig, (left, right) = _figure(2)
+    _bars(left, names, [("event-loop lag p99 (ms)", lag)])
+    left.set_ylabel("ms")
+    _bars(right, names, [("server CPU (% of one core)", cpu)])
+    right.set_ylabel("%")
+    return Plot("Event-loop lag p99 and server CPU", "", _png(fig))
+
+
+def rss_vs_in_flight(c: Comparison) -> Plot | None:
+    """Each measured run's peak RSS against the status requests it held at once: the
+    incident's mechanism (every request in flight in db-polling holds a decoded task)."""
+    fig, (left, right) = _figure(2)
+    drawn = False
+    maxima: list[int] = []
+    for i, conf in enumerate(c.configurations):
+        points = [
+            (r.status_in_flight, peak / MIB)
+            for r in conf.runs
+            if r.status_in_flight is not None
+            and (m := r.memory.get("server")) is not None
+            and (peak := m.kernel_peak_bytes) is not None
+        ]
+        if not points:
+            continue
+        drawn = True
+        maxima += [p.max_in_flight for p, _ in points]
+        for ax, values in (
+            (left, [p.max_in_flight for p, _ in points]),
+            (right, [p.mean_in_flight for p, _ in points]),
+        ):
+            ax.scatter(values, [mib for _, mib in points], color=_color(i), label=conf.name)
+    if not drawn:
+        return None
+    if min(maxima) > 0:
+        left.set_xscale("log", base=2)  # the bucket bounds are powers of two
+        left.xaxis.set_major_formatter(ScalarFormatter())
+    for ax, label in (
+        (left, "status requests in flight, steady max (bucket bound)"),
+        (right, "status requests in flight, steady mean"),
+    ):
+        ax.set_xlabel(label)
+        ax.set_ylabel("peak RSS, server (MiB)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best")
+    return Plot(
+        "Peak RSS against status requests in flight",
+        "one point per measured run; requests in flight hold what they decoded",
+        _png(fig),
+    )
+
+
+def sweep(c: Comparison) -> Plot | None:
+    if c.sweep is None:
+        return None
+    fig, (left, right) = _figure(2)
+    numeric = all(isinstance(v, int | float) for v in c.sweep.values)
+    for i, conf in enumerate(c.configurations):
+        points = [p for p in c.sweep.points if p.configuration == conf.name]
+        xs = [p.value if numeric else str(p.value) for p in points]
+        rss = [(p.medians.get("peak_rss_bytes") or 0.0) / MIB for p in points]
+        p99 = [p.medians.get("status_p99_ms") or 0.0 for p in points]
+        left.plot(xs, rss, marker="o", color=_color(i), label=conf.name)
+        right.plot(xs, p99, marker="o", color=_color(i), label=conf.name)
+    for ax, label in ((left, "peak RSS (MiB)"), (right, "status p99 (ms)")):
+        ax.set_xlabel(c.sweep.param)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best")
+    return Plot(f"Sweep over {c.sweep.param}", "medians per point", _png(fig))
+
+
+def all_plots(c: Comparison) -> list[Plot]:
+    made = [
+        rss_timeline(c, "server"),
+        rss_timeline(c, "db"),
+        peaks(c),
+        rss_vs_in_flight(c),
+        latency(c),
+        db(c),
+        loop_lag(c),
+        sweep(c),
+    ]
+    return [p for p in made if p is not None]

@@ -1,0 +1,9 @@
+"""The run folder and summary.json: layout, schema, typed loading, figures.
+
+`model` holds the typed figures of one run (`RunResult`); `folder` the run folder's
+layout and the reading and writing of run.json, rss.csv and summary.json; `record`
+parses one run record; `validate` is the typed JSON reading whose errors name the file
+and the field; `figures` computes a run's figures from its probe and load outputs. Pure
+data and parsing: nothing here starts a process or imports another stage of memdiag
+but the probes' output types.
+"""

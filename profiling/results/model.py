@@ -1,0 +1,298 @@
+"""The typed figures of one measured run (`RunResult`) and its parts, all frozen.
+
+`profiling.results.folder` reads and writes them (run.json, summary.json); every other layer
+(compare, gate, render) takes them as values. Units are in the field names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from profiling.results.validate import Scalar
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """The load a run was measured under; two runs compare only if these agree."""
+
+    name: str  # built-in scenario ("polling-storm") or "locustfile:<path>"
+    target_rate_per_s: float
+    duration_s: float  # steady phase
+    warmup_s: float
+    cooldown_s: float = 0.0
+    users: int | None = None
+    params: dict[str, Scalar] = field(default_factory=dict)  # scenario-specific knobs
+
+    def as_dict(self) -> dict[str, Scalar | None]:
+        return {
+            "name": self.name,
+            "target_rate_per_s": self.target_rate_per_s,
+            "duration_s": self.duration_s,
+            "warmup_s": self.warmup_s,
+            "cooldown_s": self.cooldown_s,
+            "users": self.users,
+            **{f"params.{k}": v for k, v in sorted(self.params.items())},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessMemory:
+    """One process's memory over the steady phase."""
+
+    kernel_peak_bytes: int | None  # VmHWM, reset after warm-up; None if unreadable
+    sampled_peak_bytes: int
+    final_bytes: int
+    median_bytes: int
+    growth_mib_per_min: float  # least-squares slope over the steady phase
+    samples: int
+    cpu_percent: float | None = None  # of one core, averaged over the steady phase
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointLatency:
+    """Latency from the intended send time (open model), steady phase only."""
+
+    requests: int
+    failures: int
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p95_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFigures:
+    target_rate_per_s: float
+    achieved_rate_per_s: float
+    late_sends: int = 0
+    saturated: bool = False  # Locust warned that the load generator's CPU was saturated
+
+
+@dataclass(frozen=True, slots=True)
+class CommandCount:
+    commands: int
+    reply_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class DbFigures:
+    """DB commands and reply bytes over the steady phase, scraped from /metrics."""
+
+    commands_total: int
+    reply_bytes_total: int
+    status_polls: int
+    reads_per_poll: float | None  # reads (find, getMore, ...) the status path sent, per poll
+    commands_per_poll: float | None  # every command the server sent, per poll
+    reply_bytes_per_poll: float | None  # reply bytes of the status path's commands, per poll
+    by_command: dict[str, CommandCount] = field(default_factory=dict)
+    # Every reply byte the server decoded from the DB per steady second (all traffic): how
+    # much BSON it turned into Python objects, the incident's mechanism.
+    reply_bytes_per_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkFigures:
+    """The work a run measured: the polled tasks as their status replies showed them in the
+    steady phase (medians over the tasks), and the status polls served.
+
+    Two runs measure their designs, not their work, only when these agree; with tasks that
+    stay the same size, steady-phase RSS growth measures retention.
+    """
+
+    tasks: int  # polled tasks
+    target_segments: int  # the size they were pre-grown to (0: not pre-grown)
+    segments_start: float  # median over tasks of the status view's segment_count
+    segments_end: float
+    status_bytes_start: float  # median over tasks of the status reply's size
+    status_bytes_end: float
+    polls: int  # status replies in the steady phase, all polled tasks
+    polls_per_s: float  # polls over the steady phase's seconds (the achieved poll rate)
+    ready_after_s: float | None = None  # load start -> every task at its target size
+    # Steady replies that showed fewer segments than one before them for the same task
+    # (another server process's older copy); None in records made before it was counted.
+    stale_polls: int | None = None
+    # The scenario's tasks live their whole life in the run (task churn, uploads): their
+    # sizes say where each was in its life; the tasks run are the work (comparable.py).
+    tasks_end_in_run: bool = False
+
+    @property
+    def task_segments(self) -> float:
+        """The size the run polled: the mean of the median task at start and end."""
+        return (self.segments_start + self.segments_end) / 2.0
+
+    @property
+    def growth_pct(self) -> float | None:
+        """How much the median task grew within the steady phase (None from 0 segments)."""
+        if self.segments_start <= 0:
+            return None
+        return (self.segments_end / self.segments_start - 1.0) * 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class DbCalibration:
+    """How fast the DB a run used serves one task of the scenario's size, against the
+    client's own decode of the same bytes (medians of `reads` reads after a warm-up).
+
+    find_one by `_id` returning raw BSON is the DB's share plus the wire; a ratio far
+    above 1 means the DB, not the server, sets the pace of a design that reads per poll.
+    """
+
+    engine: str  # "FerretDB 1.24.2", "mongo-java-server 1.47.0", "MongoDB 7.0.4"
+    segments: int
+    words_per_segment: int
+    doc_bytes: int  # the task document's BSON size
+    find_one_ms: float
+    decode_ms: float  # bson.decode of the same bytes in the client
+    reads: int
+
+    @property
+    def ratio(self) -> float | None:
+        return self.find_one_ms / self.decode_ms if self.decode_ms > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """Status requests in flight over the steady phase, from the server's histogram
+    `memdiag_status_in_flight` (observed as each status request starts, counting itself):
+    how many decoded task documents db-polling may hold at once."""
+
+    max_in_flight: int  # upper bound of the highest bucket that got an observation
+    mean_in_flight: float  # sum / count of the observations
+    polls: int  # observations: status requests started in the steady phase
+    above_buckets: bool = False  # an observation fell above the last finite bucket
+
+
+@dataclass(frozen=True, slots=True)
+class HeapFigures:
+    """Heap high-water mark beside RSS, from an attribution run or /debug."""
+
+    heap_peak_bytes: int | None
+    source: str  # "tracemalloc", "memray" or "debug"
+    rss_at_heap_peak_bytes: int | None = None
+    malloc_arenas: int | None = None
+    malloc_trim_returned_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPeaks:
+    """Per-request allocation peaks of one request kind, from a tracemalloc attribution
+    run: the traced peak above each request's start (the server's /debug/memory)."""
+
+    kind: str  # "list": the task-list request
+    peaks_bytes: tuple[int, ...]  # one per request that overlapped no other, in order
+    overlapped: int = 0  # requests that overlapped another, so have no peak of their own
+
+    @property
+    def median_bytes(self) -> float | None:
+        ordered = sorted(self.peaks_bytes)
+        n = len(ordered)
+        if not n:
+            return None
+        return float(ordered[n // 2]) if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationSite:
+    location: str  # "file.py:123 in function" or memray's frame description
+    size_bytes: int
+    count: int
+    source: str  # "tracemalloc-diff" or "memray"
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    host: str = ""
+    cpu_count: int | None = None
+    platform: str = ""
+    python: str = ""
+    git_commit: str = ""
+    # "mongo-java-server 1.47.0 (embedded, memory backend)", "FerretDB (embedded, SQLite)"
+    # or "MongoDB" (a --mongo-uri server)
+    db_server: str = ""
+    db_version: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Phases:
+    """Phase boundaries in seconds on the timeline's clock (t_s in rss.csv)."""
+
+    steady_start_s: float
+    steady_end_s: float
+    end_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    t_s: tuple[float, ...]
+    rss_bytes: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """One measured (or attribution) run of one configuration."""
+
+    configuration: str  # label in reports; "lean#2" for the second copy in an A/A run
+    spec: str  # "mode[:switch=value,...]" or "url:<URL>" for an attached server
+    repeat: int  # 1-based repeat index
+    order: int  # position in the interleaved schedule
+    profile: str  # "none", "tracemalloc" or "memray"; only "none" runs gate RSS
+    started_at: str
+    scenario: Scenario
+    memory: dict[str, ProcessMemory]  # "server", "db", "loadgen"
+    latency: dict[str, EndpointLatency]
+    status_endpoint: str | None  # the key in `latency` that is the status poll
+    load: LoadFigures
+    valid: bool
+    invalid_reasons: tuple[str, ...] = ()
+    db: DbFigures | None = None
+    loop_lag_p99_ms: float | None = None
+    heap: HeapFigures | None = None
+    top_sites: tuple[AllocationSite, ...] = ()
+    artifacts: dict[str, str] = field(default_factory=dict)
+    environment: Environment = field(default_factory=Environment)
+    phases: Phases | None = None
+    sweep_param: str | None = None  # the Scenario field or param a sweep varied
+    # The host's 1-minute load average when the run started: on a shared machine it says
+    # how much else competed for the CPUs.
+    host_load_1m: float | None = None
+    work: WorkFigures | None = None  # None: the load (a user's locustfile) reported none
+    calibration: DbCalibration | None = None
+    status_in_flight: InFlight | None = None
+    # Entries each per-task structure of the reference server still held at the steady
+    # phase's end (`memdiag_live_entries`); None for servers that do not expose them.
+    live_entries: dict[str, int] | None = None
+    # The list requests' allocation peaks in an attribution run (reference server under
+    # tracemalloc); None for measured runs and servers that do not report them.
+    request_peaks: RequestPeaks | None = None
+    dir: str | None = None  # run folder relative to the summary; not stored in run.json
+    timeline: dict[str, Series] = field(default_factory=dict)  # from rss.csv, not JSON
+
+    @property
+    def requests(self) -> int:
+        return sum(e.requests for e in self.latency.values())
+
+    @property
+    def failures(self) -> int:
+        return sum(e.failures for e in self.latency.values())
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.failures / self.requests if self.requests else None
+
+    @property
+    def status(self) -> EndpointLatency | None:
+        return self.latency.get(self.status_endpoint) if self.status_endpoint else None
+
+    def sweep_value(self) -> Scalar | None:
+        if self.sweep_param is None:
+            return None
+        if self.sweep_param in self.scenario.params:
+            return self.scenario.params[self.sweep_param]
+        value = getattr(self.scenario, self.sweep_param, None)
+        return value if isinstance(value, str | int | float) else None

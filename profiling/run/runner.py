@@ -1,0 +1,311 @@
+"""The experiment runner: one measured run, and an interleaved schedule of them.
+
+A run (`measure_run`) starts a fresh embedded DB and the reference server (or attaches
+to a running server by URL and PID), starts the load (Locust in its own process via
+`loadtests.runner`), samples server, DB and load generator (`profiling.probes`),
+and walks the phases:
+
+    warm-up   load runs, nothing counts
+    steady    VmHWM reset at its start; /metrics scraped at both ends; measured
+    cool-down load stopped, sampling goes on for --cooldown seconds
+
+then writes `run.json` beside the raw files in the run's folder. Attribution runs add
+tracemalloc snapshots at the steady phase's ends (through the admin /debug routes) or
+run the server under `memray run`; their figures never gate RSS.
+
+`run_schedule` measures every configuration `repeat` times interleaved (A B C A B C),
+then one attribution run per configuration if asked. Ctrl-C stops the servers and the
+load, leaves `INTERRUPTED` in the unfinished run's folder, and returns what finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from profiling.errors import HarnessError, UsageError
+from profiling.probes.dbevidence import db_evidence, parse_metrics
+from profiling.results import figures
+from profiling.results.folder import (
+    RUNS_DIR,
+    Environment,
+    LoadFigures,
+    RunResult,
+    run_json,
+)
+from profiling.run import environment
+from profiling.run.embedded_db import EmbeddedDB
+from profiling.run.plans import PROFILES, Attach, Job, LoadPlan, Outcome, Progress, ServerPlan
+from profiling.run.servers import Configuration, ReferenceServer, pid_alive
+from profiling.run.state import RunState, server_processes, stop_locust
+
+__all__ = [
+    "PROFILES",
+    "Attach",
+    "Job",
+    "LoadPlan",
+    "Outcome",
+    "Progress",
+    "ServerPlan",
+    "measure_run",
+    "run_schedule",
+    "schedule",
+]
+
+
+def schedule(
+    configs: Sequence[Configuration],
+    repeat: int,
+    load: LoadPlan,
+    *,
+    profile: str = "none",
+    sweep_param: str | None = None,
+    start_order: int = 1,
+) -> list[Job]:
+    """A B C A B C ... then one attribution run per configuration when `profile` is set."""
+    jobs: list[Job] = []
+    for r in range(1, repeat + 1):
+        for config in configs:
+            jobs.append(Job(config, r, start_order + len(jobs), "none", load, sweep_param))
+    if profile != "none":
+        for config in configs:
+            jobs.append(Job(config, 1, start_order + len(jobs), profile, load, sweep_param))
+    return jobs
+
+
+def run_schedule(
+    jobs: Sequence[Job],
+    out_dir: Path,
+    server: ServerPlan,
+    *,
+    attach: Attach | None = None,
+    progress: Progress | None = None,
+) -> Outcome:
+    """Measure every job in order. A run that fails (a server that never came up or died,
+    Locust crashing, the DB dying) is kept as an invalid run with its reason and the
+    schedule goes on; Ctrl-C ends it, keeping the runs that finished."""
+    done: list[RunResult] = []
+    env = _environment(server, attach)
+    for job in jobs:
+        try:
+            run = measure_run(job, out_dir, server, attach=attach, progress=progress, env=env)
+        except KeyboardInterrupt:
+            return Outcome(done, interrupted=True)
+        except HarnessError as exc:
+            return Outcome(done, error=f"{job.config.label} run {job.repeat}: {exc}")
+        done.append(run)
+    return Outcome(done)
+
+
+def _environment(server: ServerPlan, attach: Attach | None) -> Environment:
+    if attach is not None:
+        return environment.environment(db_server="", db_version="")
+    if server.mongo_uri:
+        kind, version = environment.db_version(server.mongo_uri)
+        return environment.environment(db_server=kind or "MongoDB", db_version=version)
+    with EmbeddedDB(engine=server.db_engine) as db:
+        db_server, version = environment.embedded_db_identity(db)
+    return environment.environment(db_server=db_server, db_version=version)
+
+
+def measure_run(
+    job: Job,
+    out_dir: Path,
+    server: ServerPlan,
+    *,
+    attach: Attach | None = None,
+    progress: Progress | None = None,
+    env: Environment | None = None,
+) -> RunResult:
+    """One run of `job` into `out_dir/runs/<folder>/`; see the module docstring."""
+    progress = progress or Progress()
+    if job.profile not in PROFILES:
+        raise UsageError(f"--profile {job.profile!r}: use one of {', '.join(PROFILES)}")
+    if attach is not None and job.profile != "none":
+        raise UsageError("--profile needs the reference server; it cannot attach to --pid")
+    run_dir = out_dir / RUNS_DIR / job.folder_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    plan = job.load
+    started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    load_1m = round(os.getloadavg()[0], 2)
+    progress.run_started(job, plan.warmup_s + plan.duration_s + plan.cooldown_s)
+    state = RunState(job, run_dir, progress)
+    watched: dict[str, int] = {}  # processes this run started, by what they are
+    deaths: list[str] = []  # what had died when the run ended early
+
+    def dead(*, loadgen: bool = False) -> str | None:
+        """What died of the run's own processes (a probe error often follows from it).
+        Locust ends by itself at the end of the load (and then has written its result),
+        so it counts only after an error, and only when it left no result."""
+        finished = (run_dir / "load.json").is_file()
+        if loadgen and state.locust_pid is not None and not finished:
+            watched.setdefault("the load generator (Locust)", state.locust_pid)
+        return next((what for what, pid in watched.items() if not _running(pid)), None)
+
+    try:
+        with contextlib.ExitStack() as stack:
+            proc: ReferenceServer | None = None
+            if attach is not None:
+                if not pid_alive(attach.pid):
+                    raise UsageError(f"--pid {attach.pid}: no such process")
+                url, server_pid, db_pid = attach.url, attach.pid, attach.db_pid
+            else:
+                url, server_pid, db_pid, proc = state.start_server(stack, server)
+                watched["the server"] = server_pid
+                if db_pid is not None:
+                    watched["the embedded DB"] = db_pid
+                # Runs before the server and DB are stopped (the stack unwinds in reverse).
+                stack.callback(lambda: deaths.append(dead(loadgen=True) or ""))
+
+            def check() -> None:
+                if (
+                    proc is not None
+                    and proc.process is not None
+                    and proc.process.poll() is not None
+                ):
+                    raise HarnessError(
+                        f"the server exited with {proc.process.returncode} during the run; "
+                        f"see {run_dir / 'server.log'}"
+                    )
+                if (what := dead()) is not None:
+                    raise HarnessError(f"{what} died during the run")
+
+            state.drive(
+                url, server_pid, db_pid, server, server_processes(job.config, server) > 1, check
+            )
+            check()
+            if proc is not None:
+                proc.stop()  # memray writes its capture on a clean exit
+        if job.profile == "memray":
+            state.memray()
+    except HarnessError as exc:
+        # The load generator, the server or the DB died, or one never came up: this run
+        # is recorded invalid with the reason, and a schedule goes on with the next one.
+        stop_locust(state.locust_pid)
+        if state.sampler is not None:
+            state.sampler.stop()
+        reason = str(exc)
+        if deaths and deaths[0] and deaths[0] not in reason:
+            reason = f"{deaths[0]} died during the run ({reason})"
+        failed = _failed_run(state, started_at, env or Environment(), reason, load_1m)
+        (run_dir / "run.json").write_text(run_json(failed), encoding="utf-8")
+        progress.run_finished(failed)
+        return replace(failed, dir=f"{RUNS_DIR}/{job.folder_name}")
+    except BaseException:
+        stop_locust(state.locust_pid)
+        if state.sampler is not None:
+            state.sampler.stop()
+        (run_dir / "INTERRUPTED").write_text(
+            "This run did not finish (Ctrl-C or an error); it is not in the summary.\n"
+        )
+        progress.run_finished(None)
+        raise
+    run = _assemble(state, started_at, env or Environment(), attach, load_1m)
+    (run_dir / "run.json").write_text(run_json(run), encoding="utf-8")
+    progress.run_finished(run)
+    return replace(run, dir=f"{RUNS_DIR}/{job.folder_name}")
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a killed child of ours stays in /proc until reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _failed_run(
+    state: RunState, started_at: str, env: Environment, reason: str, load_1m: float
+) -> RunResult:
+    """The record of a run that could not be measured: no figures, invalid, and why."""
+    job, plan = state.job, state.job.load
+    return RunResult(
+        configuration=job.config.label,
+        spec=job.config.spec,
+        repeat=job.repeat,
+        order=job.order,
+        profile=job.profile,
+        started_at=started_at,
+        scenario=plan.record(),
+        memory={},
+        latency={},
+        status_endpoint=None,
+        load=LoadFigures(target_rate_per_s=plan.rate_per_s, achieved_rate_per_s=0.0),
+        valid=False,
+        invalid_reasons=(f"the run failed: {reason}",),
+        artifacts={k: v for k, v in state.artifacts.items() if (state.run_dir / v).is_file()},
+        environment=env,
+        sweep_param=job.sweep_param,
+        host_load_1m=load_1m,
+    )
+
+
+def _assemble(
+    state: RunState, started_at: str, env: Environment, attach: Attach | None, load_1m: float
+) -> RunResult:
+    job, plan = state.job, state.job.load
+    assert state.load is not None and state.sampler is not None
+    samples = state.sampler.samples()
+    memory = {}
+    for label in ("server", "db", "loadgen"):
+        figures_ = figures.process_memory(samples, label)
+        if figures_ is not None:
+            memory[label] = figures_
+    reasons = list(state.reasons) + state.load.problems()
+    work = figures.work_figures(state.load)
+    if (
+        short := figures.served_short(plan.scenario, plan.rate_per_s, plan.duration_s, work)
+    ) is not None:
+        reasons.append(short)
+    if "server" in state.sampler.gone:
+        reasons.append("the server process disappeared while it was sampled")
+    if "server" not in memory:
+        reasons.append("no steady-phase samples of the server")
+    latency = figures.latency(state.load)
+    before, after = state.metrics
+    db = lag = None
+    if before is not None and after is not None:
+        # With several server processes each scrape reaches one of them at random, so
+        # the two scrapes may not be of the same counters: then there are no DB figures.
+        with contextlib.suppress(HarnessError):
+            db = figures.db_figures(
+                db_evidence(parse_metrics(before), parse_metrics(after)), plan.duration_s
+            )
+        lag = figures.histogram_quantile_ms(before, after, 0.99)
+    spec = job.config.spec if attach is None else f"url:{attach.url}"
+    if state.allocator:
+        spec += f" [allocator {state.allocator}]"
+    return RunResult(
+        configuration=job.config.label,
+        spec=spec,
+        repeat=job.repeat,
+        order=job.order,
+        profile=job.profile,
+        started_at=started_at,
+        scenario=plan.record(),
+        memory=memory,
+        latency=latency,
+        status_endpoint=figures.status_endpoint(latency, plan.status_endpoint),
+        load=figures.load_figures(state.load, plan.rate_per_s),
+        valid=not reasons,
+        invalid_reasons=tuple(reasons),
+        db=db,
+        loop_lag_p99_ms=None if lag is None else round(lag, 3),
+        heap=state.heap,
+        top_sites=state.sites,
+        artifacts=state.artifacts,
+        environment=env,
+        phases=figures.phases_of(samples),
+        sweep_param=job.sweep_param,
+        host_load_1m=load_1m,
+        work=work,
+        calibration=state.calibration,
+        status_in_flight=figures.in_flight(before, after) if before and after else None,
+        live_entries=figures.live_entries(after) if after else None,
+        request_peaks=state.request_peaks,
+    )

@@ -1,0 +1,333 @@
+"""Compare measured runs: medians per configuration and a verdict per metric and pair.
+
+`compare(runs) -> Comparison` is pure. Runs are grouped by configuration label in
+the order they first appear; the first configuration is the baseline of the report's
+tables, and verdicts are computed for every pair. Attribution runs (tracemalloc or
+memray attached) are kept for their allocation sites but never enter the medians:
+profilers cost time and tens of MiB. In a sweep, the tables use the points at the
+sweep's last value and `Comparison.sweep` carries every point for the scaling charts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from profiling.results.folder import MIB, RunResult, Scenario, WorkFigures
+from profiling.results.validate import Scalar
+from profiling.verdict.comparable import (
+    DbBound,
+    NotComparable,
+    config_db_bound,
+    median_work,
+    not_stationary,
+    work_differences,
+)
+from profiling.verdict.stats import DEFAULT_ALPHA, EffectFloor, Verdict, median, verdict
+
+
+def format_bytes(value: float) -> str:
+    if abs(value) >= MIB:
+        return f"{value / MIB:.1f} MiB"
+    return f"{value / 1024:.1f} KiB" if abs(value) >= 1024 else f"{value:.0f} B"
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A figure that gets a row in the report and a verdict (lower is always better)."""
+
+    key: str
+    title: str
+    unit: str  # "bytes" is shown as MiB
+    floor: EffectFloor
+    extract: Callable[[RunResult], float | None]
+    difference_unit: str | None = None  # metrics with no meaningful ratio
+
+    def format(self, value: float | None) -> str:
+        if value is None:
+            return "n/a"
+        if self.unit == "bytes":
+            return format_bytes(value)
+        if self.unit == "bytes/s":
+            return format_bytes(value) + "/s"
+        if self.unit == "requests":
+            return f"{value:.1f}" if value != int(value) else f"{value:.0f}"
+        if self.unit == "ratio":
+            return f"{value * 100:.2f} %"
+        if self.unit == "ms":
+            return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
+        return f"{value:.2f} {self.unit}".rstrip()
+
+    def format_delta(self, value: float) -> str:
+        return ("+" if value >= 0 else "-") + self.format(abs(value))
+
+
+def _memory(process: str, attr: str) -> Callable[[RunResult], float | None]:
+    def extract(run: RunResult) -> float | None:
+        memory = run.memory.get(process)
+        value = getattr(memory, attr) if memory is not None else None
+        return None if value is None else float(value)
+
+    return extract
+
+
+def _status(attr: str) -> Callable[[RunResult], float | None]:
+    def extract(run: RunResult) -> float | None:
+        status = run.status
+        return None if status is None else float(getattr(status, attr))
+
+    return extract
+
+
+def _db(attr: str) -> Callable[[RunResult], float | None]:
+    def extract(run: RunResult) -> float | None:
+        value = getattr(run.db, attr) if run.db is not None else None
+        return None if value is None else float(value)
+
+    return extract
+
+
+def _in_flight(attr: str) -> Callable[[RunResult], float | None]:
+    def extract(run: RunResult) -> float | None:
+        found = run.status_in_flight
+        return None if found is None else float(getattr(found, attr))
+
+    return extract
+
+
+_RSS = EffectFloor(relative=0.05, absolute=5 * MIB)
+_LATENCY = EffectFloor(relative=0.10, absolute=1.0)
+
+METRICS: tuple[Metric, ...] = (
+    Metric("peak_rss_bytes", "Peak RSS (server, kernel high-water mark)", "bytes", _RSS,
+           _memory("server", "kernel_peak_bytes")),
+    Metric("sampled_peak_rss_bytes", "Peak RSS (server, sampled)", "bytes", _RSS,
+           _memory("server", "sampled_peak_bytes")),
+    Metric("median_rss_bytes", "Median RSS (server)", "bytes", _RSS,
+           _memory("server", "median_bytes")),
+    Metric("rss_growth_mib_per_min", "RSS growth (server, steady phase)", "MiB/min",
+           EffectFloor(relative=0.0, absolute=1.0), _memory("server", "growth_mib_per_min"),
+           difference_unit="MiB/min"),
+    Metric("server_cpu_percent", "Server CPU (% of one core)", "%",
+           EffectFloor(relative=0.10, absolute=2.0), _memory("server", "cpu_percent")),
+    Metric("db_peak_rss_bytes", "Peak RSS (DB process, kernel high-water mark)", "bytes", _RSS,
+           _memory("db", "kernel_peak_bytes")),
+    Metric("db_cpu_percent", "DB process CPU (% of one core)", "%",
+           EffectFloor(relative=0.10, absolute=2.0), _memory("db", "cpu_percent")),
+    Metric("status_p50_ms", "Status poll latency p50", "ms", _LATENCY, _status("p50_ms")),
+    Metric("status_p99_ms", "Status poll latency p99", "ms", _LATENCY, _status("p99_ms")),
+    Metric("error_rate", "Error rate (all requests)", "ratio",
+           EffectFloor(relative=0.0, absolute=0.001), lambda r: r.error_rate),
+    Metric("db_reads_per_poll", "DB reads per status poll (status path)", "",
+           EffectFloor(relative=0.05, absolute=0.05), _db("reads_per_poll")),
+    Metric("db_commands_per_poll", "DB commands per status poll (all traffic)", "",
+           EffectFloor(relative=0.05, absolute=0.05), _db("commands_per_poll")),
+    Metric("db_reply_bytes_per_poll", "DB reply bytes per status poll (status path)", "bytes",
+           EffectFloor(relative=0.05, absolute=1024.0), _db("reply_bytes_per_poll")),
+    Metric("db_reply_bytes_per_s", "DB bytes decoded per second (all traffic)", "bytes/s",
+           EffectFloor(relative=0.05, absolute=64 * 1024.0), _db("reply_bytes_per_s")),
+    Metric("status_in_flight_max", "Status requests in flight (steady max, bucket bound)",
+           "requests", EffectFloor(relative=0.10, absolute=1.0), _in_flight("max_in_flight")),
+    Metric("status_in_flight_mean", "Status requests in flight (steady mean)", "requests",
+           EffectFloor(relative=0.10, absolute=0.5), _in_flight("mean_in_flight")),
+    Metric("loop_lag_p99_ms", "Event-loop lag p99", "ms", _LATENCY, lambda r: r.loop_lag_p99_ms),
+)  # fmt: skip
+METRICS_BY_KEY = {m.key: m for m in METRICS}
+# The figures summary.json guarantees for scripts, per configuration.
+HEADLINE = ("peak_rss_bytes", "rss_growth_mib_per_min", "status_p99_ms", "db_reads_per_poll",
+            "error_rate")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigResult:
+    name: str
+    spec: str
+    runs: tuple[RunResult, ...]  # measured runs (no profiler), schedule order
+    attribution: tuple[RunResult, ...]  # tracemalloc / memray runs
+    medians: dict[str, float | None]
+    work: WorkFigures | None = None  # medians over the measured runs that recorded work
+    db_bound: DbBound | None = None  # the DB set the pace (on the medians), and why
+
+    def values(self, metric: str) -> list[float]:
+        extract = METRICS_BY_KEY[metric].extract
+        return [v for r in self.runs if (v := extract(r)) is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPoint:
+    configuration: str
+    value: Scalar
+    runs: int
+    medians: dict[str, float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    param: str
+    values: tuple[Scalar, ...]
+    points: tuple[SweepPoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    name: str
+    configurations: tuple[ConfigResult, ...]
+    verdicts: tuple[Verdict, ...]
+    scenario: Scenario
+    valid: bool
+    invalid_reasons: tuple[str, ...]
+    scenario_mismatch: tuple[str, ...]  # "params.segments: 3000 vs 5000"
+    alpha: float = DEFAULT_ALPHA
+    sweep: Sweep | None = None
+    runs: tuple[RunResult, ...] = field(default=())  # every run, schedule order
+    # Work unlike the baseline's, or not stationary: the differences measure the work too.
+    not_comparable: tuple[NotComparable, ...] = ()
+
+    @property
+    def comparable(self) -> bool:
+        return not self.not_comparable
+
+    @property
+    def baseline(self) -> ConfigResult:
+        return self.configurations[0]
+
+    def config(self, name: str) -> ConfigResult | None:
+        return next((c for c in self.configurations if c.name == name), None)
+
+    def verdict(self, metric: str, baseline: str, candidate: str) -> Verdict | None:
+        for v in self.verdicts:
+            if (v.metric, v.baseline, v.candidate) == (metric, baseline, candidate):
+                return v
+        return None
+
+    def pair_verdict(self, metric: str, baseline: str, candidate: str) -> Verdict:
+        """The verdict for any pair, computed when it is not among the stored ones."""
+        found = self.verdict(metric, baseline, candidate)
+        if found is not None:
+            return found
+        base, cand = self.config(baseline), self.config(candidate)
+        m = METRICS_BY_KEY[metric]
+        return verdict(
+            metric,
+            baseline,
+            candidate,
+            base.values(metric) if base else [],
+            cand.values(metric) if cand else [],
+            m.floor,
+            alpha=self.alpha,
+            difference_unit=m.difference_unit,
+        )
+
+
+def scenario_differences(a: Scenario, b: Scenario, *, ignore: str | None = None) -> list[str]:
+    da, db = a.as_dict(), b.as_dict()
+    skip = {ignore, f"params.{ignore}"} if ignore else set()
+    return [
+        f"{k}: {da.get(k)} vs {db.get(k)}"
+        for k in sorted(set(da) | set(db))
+        if k not in skip and da.get(k) != db.get(k)
+    ]
+
+
+def _medians(runs: Sequence[RunResult]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for m in METRICS:
+        values = [v for r in runs if (v := m.extract(r)) is not None]
+        out[m.key] = median(values) if values else None
+    return out
+
+
+def _sweep(runs: Sequence[RunResult], order: list[str]) -> Sweep | None:
+    param = next((r.sweep_param for r in runs if r.sweep_param), None)
+    if param is None:
+        return None
+    values: list[Scalar] = []
+    for r in runs:
+        v = r.sweep_value()
+        if v is not None and v not in values:
+            values.append(v)
+    values.sort(key=lambda v: (isinstance(v, str), v))
+    points = []
+    for name in order:
+        for value in values:
+            group = [r for r in runs if r.configuration == name and r.sweep_value() == value]
+            if group:
+                points.append(SweepPoint(name, value, len(group), _medians(group)))
+    return Sweep(param, tuple(values), tuple(points))
+
+
+def _not_comparable(configs: Sequence[ConfigResult]) -> list[NotComparable]:
+    """Work unlike the baseline's, then every measured run whose tasks kept growing."""
+    base = configs[0]
+    found = []
+    for conf in configs[1:]:
+        found += work_differences(base.name, base.work, conf.name, conf.work)
+    for conf in configs:
+        found += [n for r in conf.runs if (n := not_stationary(r)) is not None]
+    return found
+
+
+def compare(
+    runs: Sequence[RunResult], *, name: str = "", alpha: float = DEFAULT_ALPHA
+) -> Comparison:
+    """Group runs by configuration, take medians, and judge every metric for every pair."""
+    if not runs:
+        raise ValueError("compare() needs at least one run")
+    runs = sorted(runs, key=lambda r: r.order)
+    order: list[str] = []
+    for r in runs:
+        if r.configuration not in order:
+            order.append(r.configuration)
+    sweep = _sweep([r for r in runs if r.profile == "none"], order)
+    table_runs = runs
+    if sweep is not None:
+        last = sweep.values[-1]
+        table_runs = [r for r in runs if r.sweep_value() in (last, None)]
+    configs = []
+    for conf in order:
+        group = [r for r in table_runs if r.configuration == conf]
+        measured = tuple(r for r in group if r.profile == "none")
+        attribution = tuple(r for r in group if r.profile != "none")
+        spec = group[0].spec if group else next(r.spec for r in runs if r.configuration == conf)
+        configs.append(
+            ConfigResult(
+                conf,
+                spec,
+                measured,
+                attribution,
+                _medians(measured),
+                median_work(measured),
+                config_db_bound(measured),
+            )
+        )
+    verdicts = []
+    for i, base in enumerate(configs):
+        for cand in configs[i + 1 :]:
+            for m in METRICS:
+                v = verdict(m.key, base.name, cand.name, base.values(m.key), cand.values(m.key),
+                            m.floor, alpha=alpha, difference_unit=m.difference_unit)  # fmt: skip
+                if v.outcome != "missing":
+                    verdicts.append(v)
+    reasons = [
+        f"{r.configuration} run {r.repeat}: {reason}"
+        for r in runs
+        for reason in (r.invalid_reasons or (() if r.valid else ("marked invalid",)))
+    ]
+    mismatch: list[str] = []
+    for r in runs[1:]:
+        for diff in scenario_differences(runs[0].scenario, r.scenario, ignore=r.sweep_param):
+            if diff not in mismatch:
+                mismatch.append(diff)
+    return Comparison(
+        not_comparable=tuple(_not_comparable(configs)),
+        name=name,
+        configurations=tuple(configs),
+        verdicts=tuple(verdicts),
+        scenario=table_runs[0].scenario if table_runs else runs[0].scenario,
+        valid=all(r.valid for r in runs),
+        invalid_reasons=tuple(reasons),
+        scenario_mismatch=tuple(mismatch),
+        alpha=alpha,
+        sweep=sweep,
+        runs=tuple(runs),
+    )
