@@ -164,6 +164,7 @@ def served_short(
     return (
         f"the server answered {work.polls_per_s:.2f} status polls/s of the {rate_per_s:g}/s"
         f" sent in the steady phase (about {missing:.0f} polls short): it did not keep up"
+        " (on this machine; a lower --rate or smaller tasks, -O initial_segments=N, fit it)"
     )
 
 

@@ -350,6 +350,7 @@ def test_a_server_that_answers_fewer_polls_than_were_sent_did_not_keep_up() -> N
 
     reason = served_short("polling_storm", 10.0, 20.0, work(4.04))
     assert reason is not None and "4.04 status polls/s of the 10/s" in reason
+    assert "--rate" in reason and "initial_segments" in reason  # it says what fits instead
     assert served_short("polling_storm", 10.0, 20.0, work(9.6)) is None  # within 5 %
     # A short steady phase: the few polls in flight at the stop are not a shortfall.
     assert served_short("polling_storm", 10.0, 5.0, work(9.46)) is None
