@@ -192,7 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             *reference_server_args(
                 Configuration(args.mode, args.mode), mongo_uri=db.uri, database="fuzz"
             ),
-            *("--admin-token", admin, "--workers", "1", "--upload-dir", str(workdir / "up")),
+            # "=": a token that starts with "-" would read as an option.
+            *(f"--admin-token={admin}", "--workers", "1", "--upload-dir", str(workdir / "up")),
         ]
         with ReferenceServer(server_argv, workdir / "server.log") as server:
             result = run_fuzz(
