@@ -4,6 +4,6 @@
 layout and the reading and writing of run.json, rss.csv and summary.json; `record`
 parses one run record; `validate` is the typed JSON reading whose errors name the file
 and the field; `figures` computes a run's figures from its probe and load outputs. Pure
-data and parsing: nothing here starts a process or imports another stage of memdiag
-but the probes' output types.
+data and parsing: nothing here starts a process, and of memdiag's other stages it
+imports only the probes, to read what they wrote.
 """
