@@ -15,12 +15,21 @@
 | checkpoint_interval_s     | progress written to the DB every N s     | 1.0        | -1 (at end)  | 2.0      |
 | projections               | lean: DB reads skip segments             | false      | false        | true     |
 | malloc_trim               | missed: glibc malloc_trim(0) at task end | false      | false        | false    |
+| release_body_after_send   | missed: an idle keep-alive connection    | false      | false        | true     |
+|                           | holds its last reply body (aiohttp)      |            |              |          |
 
 *lean counts with count_documents and projects, but runs no gc.collect() on a request
 path: `list_cleanup` there would only add the collection.
 
 `malloc_trim` is not in the fix report (a cause it missed): once a task has ended and
 been cleaned up, the worker asks glibc to hand its free heap pages back to the OS.
+
+`release_body_after_send` is not in the fix report either: aiohttp's connection loop
+(`web_protocol.RequestHandler.start`) keeps its last `Response`, body and all, in a
+local while it waits for the next request on a keep-alive connection (up to the 75 s
+keep-alive timeout), so every idle connection holds one reply body. With the switch on,
+JSON replies are written through a `StreamResponse` from the handler, which keeps no
+body once sent (examples/keepalive_body/ shows it with plain aiohttp).
 
 A configuration is a mode plus overrides, written `mode` or `mode:switch=value,...`.
 """
@@ -54,6 +63,7 @@ class Switches:
     checkpoint_interval_s: float
     projections: bool
     malloc_trim: bool
+    release_body_after_send: bool
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -74,6 +84,7 @@ PRESETS: dict[str, Switches] = {
         checkpoint_interval_s=1.0,
         projections=False,
         malloc_trim=False,
+        release_body_after_send=False,
     ),
     "memory-first": Switches(
         poll_source="memory",
@@ -89,6 +100,7 @@ PRESETS: dict[str, Switches] = {
         checkpoint_interval_s=-1.0,
         projections=False,
         malloc_trim=False,
+        release_body_after_send=False,
     ),
     "lean": Switches(
         poll_source="memory",
@@ -104,6 +116,7 @@ PRESETS: dict[str, Switches] = {
         checkpoint_interval_s=2.0,
         projections=True,
         malloc_trim=False,
+        release_body_after_send=True,
     ),
 }
 

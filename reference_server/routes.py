@@ -24,8 +24,23 @@ from reference_server.uploads import create_upload_task
 JSON = "application/json"
 
 
-def _json_bytes(body: bytes, status: int = 200) -> web.Response:
-    return web.Response(body=body, status=status, content_type=JSON)
+async def _send_json(request: web.Request, body: bytes) -> web.StreamResponse:
+    """A JSON reply of already encoded bytes.
+
+    aiohttp's connection loop keeps the returned `Response` (and so its body) alive
+    until the next request on the same keep-alive connection: one reply body per idle
+    connection. With `release_body_after_send` the handler writes the body itself
+    through a `StreamResponse`, which keeps no reference to it once sent.
+    """
+    if not request.app[SETTINGS].switches.release_body_after_send:
+        return web.Response(body=body, content_type=JSON)
+    resp = web.StreamResponse()
+    resp.content_type = JSON
+    resp.content_length = len(body)
+    await resp.prepare(request)
+    await resp.write(body)
+    await resp.write_eof()
+    return resp
 
 
 async def _json_body(request: web.Request, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -77,33 +92,33 @@ async def create_task(request: web.Request) -> web.Response:
     return web.json_response({"task_id": task_id}, status=202)
 
 
-async def task_status(request: web.Request) -> web.Response:
+async def task_status(request: web.Request) -> web.StreamResponse:
     figures = request.app[METRICS].status
     figures.started()
     try:
         user_id = await request.app[AUTH].user_id(request)
         body = await request.app[SERVICE].status(request.match_info["task_id"], user_id)
-        return _json_bytes(body)
+        return await _send_json(request, body)
     finally:
         figures.ended()
 
 
-async def task_segments(request: web.Request) -> web.Response:
+async def task_segments(request: web.Request) -> web.StreamResponse:
     user_id = await request.app[AUTH].user_id(request)
     offset = _int_query(request, "offset", 0, 0, 10**9)
     limit = _int_query(request, "limit", 100, 1, 1000)
     body = await request.app[SERVICE].segments(
         request.match_info["task_id"], user_id, offset, limit
     )
-    return _json_bytes(body)
+    return await _send_json(request, body)
 
 
-async def list_tasks(request: web.Request) -> web.Response:
+async def list_tasks(request: web.Request) -> web.StreamResponse:
     user_id = await request.app[AUTH].user_id(request)
     # Under tracemalloc, the request's own allocation peak (allocpeak.py); else nothing.
     with REQUEST_PEAKS.measure("list"):
         body = await request.app[SERVICE].list_tasks(user_id)
-    return _json_bytes(body)
+    return await _send_json(request, body)
 
 
 async def cancel_task(request: web.Request) -> web.Response:

@@ -3,8 +3,10 @@
 INCIDENT.md's report names eight changes; the issue names what it did not look at: the
 allocator (`@arenas=2`, `@jemalloc`, `malloc_trim(0)` after a task), motor's thread
 pool against PyMongo's `AsyncMongoClient`, JSON encoding of the in-memory task on every
-poll (orjson, a summary view), and a second server process (each has its own in-memory
-dict, so a poll that reaches the other one reads the DB copy: stale replies).
+poll (orjson, a summary view), a second server process (each has its own in-memory
+dict, so a poll that reaches the other one reads the DB copy: stale replies), and
+aiohttp keeping each idle keep-alive connection's last reply body alive (the switch
+`release_body_after_send`; examples/keepalive_body/ reproduces it with plain aiohttp).
 
 Each is a `Claim` of change "missed" in `profiling.fixreport.claims.CLAIMS`, measured like the
 others (interleaved with its scenario's schedule, U test, effect floors) and always
@@ -18,8 +20,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Allocators: the base under another malloc (`mode@ALLOCATOR`).
-ALLOCATORS = {"arenas_2": "arenas=2", "jemalloc": "jemalloc"}
+# Allocators and their knobs: the base with an item after `@` (`mode@ITEM`).
+# mmap_fixed: glibc's default mmap threshold (128 KiB), fixed, so a reply body of 1 MiB
+# is mmapped and unmapped on free instead of moving into the heap once a freed mmapped
+# block has raised the dynamic threshold.
+ALLOCATORS = {
+    "arenas_2": "arenas=2",
+    "jemalloc": "jemalloc",
+    "mmap_fixed": "mmap_threshold=131072",
+    "pymalloc_off": "pymalloc=off",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,10 @@ ROWS: dict[str, MissedRow] = {
     "orjson_in_memory": MissedRow("memory-first", ("json_encoder=orjson",)),
     "summary_in_memory": MissedRow("memory-first", ("status_view=summary",)),
     "two_processes": MissedRow("", runtime="processes=2", bases=("memory-first", "lean")),
+    # Lean releases its bodies already (and its summary replies are small).
+    "release_bodies": MissedRow(
+        "", ("release_body_after_send=true",), bases=("db-polling", "memory-first")
+    ),
 }
 
 

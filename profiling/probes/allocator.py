@@ -10,6 +10,14 @@ preloading jemalloc (Debian/Ubuntu package `libjemalloc2`) shows how much of the
 "RSS minus heap" gap is the allocator's.
 
 The jemalloc library is looked up at run time (`find_jemalloc`), never assumed.
+
+Tuning items (`parse_tuning`) set one knob each, beside the allocator choice:
+`mmap_threshold=N` and `trim_threshold=N` fix glibc's MALLOC_MMAP_THRESHOLD_ /
+MALLOC_TRIM_THRESHOLD_ to N bytes (either one also switches off glibc's dynamic mmap
+threshold, which otherwise rises to the size of the largest freed mmapped block, up to
+32 MiB, so that 1 MiB reply bodies move from mmap, returned on free, into the heap,
+which keeps them); `pymalloc=off` sets PYTHONMALLOC=malloc, so Python's small objects
+go to malloc too and every byte shows in malloc's own statistics.
 """
 
 from __future__ import annotations
@@ -60,6 +68,39 @@ def parse_choice(text: str) -> AllocatorChoice:
         if number.isdigit() and int(number) > 0:
             return AllocatorChoice(kind="glibc", arena_max=int(number))
     raise ValueError(f"unknown allocator {text!r}: use glibc, jemalloc or arenas=N (N >= 1)")
+
+
+TUNING_ENV = {
+    "mmap_threshold": "MALLOC_MMAP_THRESHOLD_",
+    "trim_threshold": "MALLOC_TRIM_THRESHOLD_",
+    "pymalloc": "PYTHONMALLOC",
+}
+TUNING_HELP = "mmap_threshold=BYTES, trim_threshold=BYTES, pymalloc=off"
+
+
+def parse_tuning(text: str) -> tuple[str, str] | None:
+    """`mmap_threshold=131072` -> ("MALLOC_MMAP_THRESHOLD_", "131072"); None when `text`
+    is not a tuning item at all; ValueError when it is one with a bad value."""
+    name, sep, value = text.strip().lower().partition("=")
+    if not sep or name not in TUNING_ENV:
+        return None
+    if name == "pymalloc":
+        if value != "off":
+            raise ValueError(f"pymalloc={value!r}: the one choice is pymalloc=off")
+        return TUNING_ENV[name], "malloc"
+    if not value.isdigit():
+        raise ValueError(f"{name}={value!r}: give a number of bytes, e.g. {name}=131072")
+    return TUNING_ENV[name], str(int(value))
+
+
+def tuning_env(items: tuple[str, ...], base: Mapping[str, str]) -> dict[str, str]:
+    """`base` with each tuning item's variable set (items already checked)."""
+    env = dict(base)
+    for item in items:
+        found = parse_tuning(item)
+        if found is not None:
+            env[found[0]] = found[1]
+    return env
 
 
 def find_jemalloc(environ: Mapping[str, str] | None = None) -> Path:

@@ -25,14 +25,15 @@ from pathlib import Path
 from typing import IO
 
 from profiling.errors import HarnessError, UsageError
-from profiling.probes.allocator import parse_choice
+from profiling.probes.allocator import TUNING_HELP, parse_choice, parse_tuning
 from profiling.run.subprocs import first_line, terminate
 
 MODES = ("db-polling", "memory-first", "lean")
 DEFAULT_CONFIGS = "db-polling,memory-first,lean"
 DRIVERS = ("motor", "pymongo-async")
 RUNTIME_HELP = (
-    "after @, items joined by +: jemalloc, arenas=N, glibc, driver=motor|pymongo-async, processes=N"
+    "after @, items joined by +: jemalloc, arenas=N, glibc, "
+    f"{TUNING_HELP}, driver=motor|pymongo-async, processes=N"
 )
 START_TIMEOUT_S = 60.0
 
@@ -43,13 +44,16 @@ class Configuration:
     mode: str
     overrides: tuple[str, ...] = ()  # "switch=value"
     allocator: str | None = None  # "jemalloc", "arenas=2", "glibc"; None: the run's default
+    tuning: tuple[str, ...] = ()  # "mmap_threshold=131072", "pymalloc=off" (allocator knobs)
     driver: str | None = None  # "motor", "pymongo-async"; None: the command's --driver
     processes: int | None = None  # server processes; None: the command's --processes
 
     @property
     def runtime(self) -> tuple[str, ...]:
-        """The items after `@`, in their canonical order (allocator, driver, processes)."""
+        """The items after `@`, in their canonical order (allocator, tuning, driver,
+        processes)."""
         items = [self.allocator] if self.allocator else []
+        items += self.tuning
         if self.driver:
             items.append(f"driver={self.driver}")
         if self.processes is not None:
@@ -131,11 +135,21 @@ def _with_runtime(config: Configuration, runtime: str) -> Configuration:
             if config.processes is not None:
                 raise UsageError(f"{where}: two process counts; give one processes=N")
             config = replace(config, processes=int(value))
+        elif sep and name.lower() in ("mmap_threshold", "trim_threshold", "pymalloc"):
+            try:
+                parse_tuning(item)
+            except ValueError as exc:
+                raise UsageError(f"{where}: {exc}") from None
+            if any(t.partition("=")[0] == name.lower() for t in config.tuning):
+                raise UsageError(f"{where}: {name} given twice")
+            config = replace(config, tuning=tuple(sorted((*config.tuning, item.lower()))))
         else:
             try:
                 parse_choice(item)
             except ValueError as exc:
-                raise UsageError(f"{where}: {exc}, driver=... or processes=N") from None
+                raise UsageError(
+                    f"{where}: {exc}, {TUNING_HELP}, driver=... or processes=N"
+                ) from None
             if config.allocator is not None:
                 raise UsageError(f"{where}: two allocators; give one of jemalloc, arenas=N, glibc")
             config = replace(config, allocator=item)

@@ -25,7 +25,12 @@ from loadtests.defaults import polled_task_size
 from loadtests.results import LoadResult
 from loadtests.runner import LoadRunError, LoadSpec, LoadSpecError, run_load
 from profiling.errors import HarnessError, MemdiagError, UsageError
-from profiling.probes.allocator import active_allocator, allocator_env, parse_choice
+from profiling.probes.allocator import (
+    active_allocator,
+    allocator_env,
+    parse_choice,
+    tuning_env,
+)
 from profiling.probes.dbcalibrate import calibrate
 from profiling.probes.debugclient import DebugClient, request_peaks
 from profiling.probes.heapdiff import diff_files, include_patterns, render_text
@@ -193,6 +198,7 @@ class RunState:
         allocator = self.job.config.allocator or server.allocator
         if allocator:
             env = allocator_env(parse_choice(allocator), env)
+        env = tuning_env(self.job.config.tuning, env)
         if self.job.profile == "tracemalloc":
             # By environment, not argv: argv is in processes.json and in everyone's `ps`.
             env["MEMDIAG_ADMIN_TOKEN"] = self.admin_token

@@ -28,7 +28,8 @@ from profiling.verdict.claims import (
 )
 
 MISSED = ("driver_async", "malloc_trim", "orjson_in_memory", "summary_in_memory",
-          "two_processes")  # fmt: skip
+          "two_processes", "release_bodies")  # fmt: skip
+ALLOCATOR_ROWS = ["arenas_2", "jemalloc", "mmap_fixed", "pymalloc_off"]
 
 
 @pytest.mark.parametrize(
@@ -42,6 +43,8 @@ MISSED = ("driver_async", "malloc_trim", "orjson_in_memory", "summary_in_memory"
          "lean:status_view=full,json_encoder=json@arenas=2+driver=motor", "arenas=2",
          "motor", None),
         ("memory-first@arenas=2", "memory-first@arenas=2", "arenas=2", None, None),
+        ("memory-first@pymalloc=off+arenas=2+mmap_threshold=131072",
+         "memory-first@arenas=2+mmap_threshold=131072+pymalloc=off", "arenas=2", None, None),
         ("memory-first", "memory-first", None, None, None),
     ],
 )  # fmt: skip
@@ -77,6 +80,9 @@ def test_the_same_runtime_options_in_another_order_are_one_configuration() -> No
         ("memory-first@tcmalloc", "unknown allocator 'tcmalloc'"),
         ("memory-first@", "memory-first@ has nothing after @"),
         ("memory-first@jemalloc+", "unknown allocator ''"),
+        ("memory-first@mmap_threshold=lots", "mmap_threshold='lots': give a number of bytes"),
+        ("memory-first@pymalloc=on", "pymalloc='on': the one choice is pymalloc=off"),
+        ("memory-first@trim_threshold=1+trim_threshold=2", "trim_threshold given twice"),
     ],
 )
 def test_bad_runtime_items_name_the_fix(text: str, message: str) -> None:
@@ -102,9 +108,9 @@ def test_the_default_plans_are_unchanged_by_the_missed_causes() -> None:
 @pytest.mark.parametrize(
     ("base", "offered"),
     [
-        ("memory-first", ["arenas_2", "jemalloc", *MISSED]),
-        ("db-polling", ["arenas_2", "jemalloc", "driver_async"]),
-        ("lean", ["arenas_2", "jemalloc", "malloc_trim", "two_processes"]),
+        ("memory-first", [*ALLOCATOR_ROWS, *MISSED]),
+        ("db-polling", [*ALLOCATOR_ROWS, "driver_async", "release_bodies"]),
+        ("lean", [*ALLOCATOR_ROWS, "malloc_trim", "two_processes"]),
     ],
 )
 def test_missed_adds_every_row_the_base_offers(base: str, offered: list[str]) -> None:
@@ -128,6 +134,11 @@ def test_each_missed_row_has_its_configuration_scenario_metric_and_reference() -
         "orjson_in_memory": ("memory-first:json_encoder=orjson", "storm", "server_cpu_percent", ""),
         "summary_in_memory": ("memory-first:status_view=summary", "storm", "peak_rss_bytes", ""),
         "two_processes": ("memory-first@processes=2", "storm", "peak_rss_bytes", ""),
+        "release_bodies": ("memory-first:release_body_after_send=true", "storm",
+                           "peak_rss_bytes", ""),
+        "arenas_2": ("memory-first@arenas=2", "storm", "peak_rss_bytes", ""),
+        "mmap_fixed": ("memory-first@mmap_threshold=131072", "storm", "peak_rss_bytes", ""),
+        "pymalloc_off": ("memory-first@pymalloc=off", "storm", "peak_rss_bytes", ""),
     }  # fmt: skip
     for key, (spec, load, metric, reference) in expect.items():
         step = steps[key]
@@ -266,3 +277,13 @@ def test_the_progress_bars_name_a_reference_run() -> None:
         "driver_async (1/1) [polling_storm] db-polling@driver=pymongo-async r1",
     ]
     assert [j.config.driver for j in jobs[:3]] == [None, None, "pymongo-async"]
+
+
+def test_tuning_items_set_their_variables_and_nothing_else() -> None:
+    from profiling.probes.allocator import tuning_env
+
+    (config,) = parse_configurations("memory-first@mmap_threshold=131072+pymalloc=off")
+    env = tuning_env(config.tuning, {"KEEP": "1"})
+    assert env == {"KEEP": "1", "MALLOC_MMAP_THRESHOLD_": "131072", "PYTHONMALLOC": "malloc"}
+    (plain,) = parse_configurations("memory-first@arenas=2")
+    assert plain.tuning == () and tuning_env(plain.tuning, {"A": "b"}) == {"A": "b"}
