@@ -191,8 +191,10 @@ def test_ctrl_c_stops_servers_and_leaves_a_readable_partial_folder(tmp_path: Pat
             "compare",
             "--configs",
             "lean,memory-first",
+            # A steady phase long enough that the second run is still measuring when
+            # the signal comes (with 3 s it could end first on a slow machine).
             "--duration",
-            "3",
+            "20",
             "--warmup",
             "1",
             "--cooldown",
@@ -218,6 +220,7 @@ def test_ctrl_c_stops_servers_and_leaves_a_readable_partial_folder(tmp_path: Pat
         time.sleep(0.2)
     time.sleep(1.0)
     pids = json.loads((second / "processes.json").read_text())
+    assert not (second / "run.json").exists(), "the second run ended before the signal"
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=90)
     assert proc.returncode == 130, stderr
