@@ -1,6 +1,6 @@
 """The ablation plan: which configurations measure which claim of the fix report (pure).
 
-The fix report (INCIDENT.md) attaches an expected saving to each of its eight changes;
+The fix report (docs/INCIDENT.md) attaches an expected saving to each of its eight changes;
 the reference server has one switch per change. An ablation flips one switch (or a
 named group of switches that only make sense together) at a time from a base:
 

@@ -1,6 +1,6 @@
 """The fix report's claims as data: what each change promises, and where it shows.
 
-INCIDENT.md tells the report change by change; here each change is a `Claim`: its
+docs/INCIDENT.md tells the report change by change; here each change is a `Claim`: its
 wording in English, its expected saving (`Expected`), the scenario that exercises it
 (`SCENARIOS`, a `ScenarioLoad` each) and its metric, first of the ones it is judged on.
 `PRESETS` restates the three designs' switch values (profiling/ must not import the

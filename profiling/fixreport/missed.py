@@ -1,6 +1,6 @@
 """The causes the fix report missed, as opt-in rows of the claims table (pure).
 
-INCIDENT.md's report names eight changes; the issue names what it did not look at: the
+docs/INCIDENT.md's report names eight changes; the issue names what it did not look at: the
 allocator (`@arenas=2`, `@jemalloc`, `malloc_trim(0)` after a task), motor's thread
 pool against PyMongo's `AsyncMongoClient`, JSON encoding of the in-memory task on every
 poll (orjson, a summary view), a second server process (each has its own in-memory
