@@ -98,9 +98,9 @@ def test_breakdown_without_steady_ticks() -> None:
 def test_parts_csv_round_trip_and_errors() -> None:
     _, points = breakdown({1: [line(float(i), 100 + i) for i in range(3)]}, 1, 1.0, (0, 3), 0.0)
     assert parse_parts_csv(parts_csv(points), "agent.csv") == tuple(points)
-    with pytest.raises(ValueError, match="agent.csv: expected the header"):
+    with pytest.raises(ValueError, match=r"agent\.csv: expected the header"):
         parse_parts_csv("t_s,rss\n", "agent.csv")
-    with pytest.raises(ValueError, match="agent.csv: line 3"):
+    with pytest.raises(ValueError, match=r"agent\.csv: line 3"):
         parse_parts_csv(parts_csv(points).replace("\n1.000,", "\n1.000,x", 1), "agent.csv")
 
 
@@ -122,7 +122,7 @@ def test_run_json_carries_the_breakdown(fixture_runs: Path, tmp_path: Path) -> N
     document = json.loads(run_json(run))
     document["rss_parts"]["at_peak"]["file_bytes"] = "lots"
     (tmp_path / "run.json").write_text(json.dumps(document))
-    with pytest.raises(SchemaError, match="rss_parts.at_peak.file_bytes"):
+    with pytest.raises(SchemaError, match=r"rss_parts\.at_peak\.file_bytes"):
         load_run(tmp_path)
 
 
