@@ -165,7 +165,6 @@ class RunState:
         self.agent_dir: Path | None = None
         self.server_pid: int | None = None
         self.server_processes = 1
-        self.steady_epoch_s: tuple[float, float] | None = None  # wall clock
         self.rss_parts: RssBreakdown | None = None
 
     def start_server(
@@ -307,7 +306,6 @@ class RunState:
         tmp.write_text(json.dumps(steady, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         tmp.replace(control / "steady.json")
         steady_start = time.monotonic() + STEADY_LEAD_S
-        self.steady_epoch_s = (steady_epoch_s, steady_epoch_s + plan.duration_s)
         _sleep_until(steady_start, "warm-up", t0, self.progress, check)
         before = _metrics_text(url)
         self.sampler.set_phase("steady", reset_peak=True)
@@ -345,14 +343,23 @@ class RunState:
         """The agent's lines -> agent.csv and the steady phase's RSS breakdown."""
         if self.agent_dir is None or self.server_pid is None or self.sampler is None:
             return
+        # The sampler's steady phase (it ends after the closing /metrics scrape), so the
+        # breakdown's peak is taken over the same span as the run's sampled peak.
+        phases = figures.phases_of(self.sampler.samples())
+        t0 = self.sampler.t0_epoch_s
+        steady = (
+            None
+            if phases is None
+            else (t0 + phases.steady_start_s, t0 + phases.steady_end_s + interval_s / 2)
+        )
         self.rss_parts, problem = collect(
             self.agent_dir,
             self.run_dir,
             self.server_pid,
             self.server_processes,
             interval_s,
-            self.steady_epoch_s,
-            self.sampler.t0_epoch_s,
+            steady,
+            t0,
         )
         if problem is not None:
             self.reasons.append(problem)

@@ -180,3 +180,39 @@ def test_read_status() -> None:
         "file": 1000 * 1024,
         "shmem": 24 * 1024,
     }
+
+
+def test_report_shows_the_decomposition(fixture_runs: Path) -> None:
+    from profiling.report.render import render_html, render_json, render_markdown
+    from profiling.results.folder import load_runs
+    from profiling.verdict.compare import compare
+
+    runs = load_runs(fixture_runs / "three-modes")
+    lines = [line(10.0 + i, 100 + 10 * i) for i in range(4)]  # 30 % unaccounted at 130
+    found, points = breakdown({1: lines}, 1, 1.0, (10.0, 13.0), 10.0)
+    first = runs[0].configuration
+    with_parts = [
+        dataclasses.replace(r, rss_parts=found, rss_parts_timeline=tuple(points))
+        if r.configuration == first
+        else r
+        for r in runs
+    ]
+    c = compare(with_parts)
+    md = render_markdown(c)
+    assert "## What makes up RSS at the peak" in md
+    row = next(r for r in md.splitlines() if r.startswith(f"| {first} | 130.0 |"))
+    # 40 pymalloc, 6 free, 20 malloc, 5 free held, 10 mmapped, 9 file; 40 unaccounted.
+    assert "| 40.0 | 6.0 | 20.0 | 5.0 | 10.0 | 9.0 | 40.0 (+30.8 %) (over 10 %) |" in row
+    assert (
+        sum(
+            r.startswith("| ") and "MiB" not in r
+            for r in md.split("## What")[1].split("##")[0].splitlines()
+        )
+        == 2
+    )
+    summary = json.loads(render_json(c))["configurations"]
+    assert summary[first]["rss_parts_at_peak"]["pymalloc_used_bytes"] == 40 * MIB
+    assert all("rss_parts_at_peak" not in v for k, v in summary.items() if k != first)
+    assert "What makes up RSS over time" in render_html(c)
+    # Without agent data, no section (the golden reports stay as they were).
+    assert "What makes up RSS" not in render_markdown(compare(runs))
