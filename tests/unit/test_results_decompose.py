@@ -212,3 +212,36 @@ def test_report_shows_the_decomposition(fixture_runs: Path) -> None:
     assert "What makes up RSS over time" in render_html(c)
     # Without agent data, no section (the golden reports stay as they were).
     assert "What makes up RSS" not in render_markdown(compare(runs))
+
+
+def test_no_agent_option_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from profiling.run.options import add_server_arguments, server_plan
+
+    parser = argparse.ArgumentParser()
+    add_server_arguments(parser)
+    monkeypatch.delenv("MEMDIAG_NO_AGENT", raising=False)
+    assert server_plan(parser.parse_args([])).agent is True
+    assert server_plan(parser.parse_args(["--no-agent"])).agent is False
+    monkeypatch.setenv("MEMDIAG_NO_AGENT", "1")
+    assert server_plan(parser.parse_args([])).agent is False
+    monkeypatch.setenv("MEMDIAG_NO_AGENT", "maybe")
+    with pytest.raises(Exception, match="MEMDIAG_NO_AGENT='maybe'"):
+        server_plan(parser.parse_args([]))
+
+
+def test_agent_overhead_ratios() -> None:
+    from profiling.benchmarks.agent_overhead import Measured, overhead
+
+    runs = [
+        Measured(True, 30.0, 110 * MIB, 0.4, True),
+        Measured(False, 29.0, 100 * MIB, None, True),
+        Measured(True, 32.0, 130 * MIB, 0.6, True),
+        Measured(False, 31.0, 120 * MIB, None, False),
+    ]
+    o = overhead(runs)
+    assert o.cpu_ratio == pytest.approx(31.0 / 30.0)
+    assert o.rss_ratio == pytest.approx(120 / 110)
+    assert o.agent_cpu_percent == pytest.approx(0.5)
+    assert overhead(runs[:1]).cpu_ratio is None  # nothing to compare with
