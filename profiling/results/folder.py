@@ -9,6 +9,8 @@ A run folder (default `reports/<UTC timestamp>-<name>/`) looks like this::
         run.json          one measured run: figures, validity and reasons (RunResult)
         rss.csv           RSS timeline (the probes' sampler CSV; memdiag reads its t_s,
                           label and rss_bytes columns; label: server, db, loadgen)
+        agent.csv         the RSS decomposition over time (profiling.results.decompose),
+                          from agent/agent-<pid>.jsonl, the in-process agent's lines
         ...               raw probe output (load JSON, Locust CSVs, /metrics scrapes,
                           tracemalloc diffs, memray flamegraphs), named in run.json
                           `artifacts` by path relative to the run's folder
