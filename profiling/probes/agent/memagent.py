@@ -121,6 +121,11 @@ def parse_debugmallocstats(text: str) -> tuple[dict[str, int] | None, list[str]]
     return found, foreign
 
 
+# Held while fd 2 points at the capture file, and around every fork (see start_from_env):
+# a child forked inside that window would keep the capture file as its stderr.
+_REDIRECT_LOCK = threading.Lock()
+
+
 class _StderrCapture:
     """Points fd 2 at one reused temp file for the length of a call."""
 
@@ -134,13 +139,14 @@ class _StderrCapture:
         f.truncate()
         with contextlib.suppress(Exception):
             sys.stderr.flush()  # what Python buffered so far belongs to the real stderr
-        saved = os.dup(2)
-        try:
-            os.dup2(f.fileno(), 2)
-            call()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+        with _REDIRECT_LOCK:
+            saved = os.dup(2)
+            try:
+                os.dup2(f.fileno(), 2)
+                call()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
         f.seek(0)
         return f.read().decode("utf-8", errors="replace")
 
@@ -375,6 +381,14 @@ class Agent:
 _AGENT: Agent | None = None
 
 
+def _in_child(agent: Agent) -> Any:
+    def rearm() -> None:
+        _REDIRECT_LOCK.release()  # taken before the fork, copied into the child held
+        agent.after_fork_in_child()
+
+    return rearm
+
+
 def start_from_env(environ: dict[str, str] | None = None) -> Agent | None:
     """Start the agent if `MEMDIAG_AGENT_DIR` is set (once per process); None if not."""
     global _AGENT
@@ -388,6 +402,10 @@ def start_from_env(environ: dict[str, str] | None = None) -> Agent | None:
     every = int(env.get(ENV_PYMALLOC_EVERY) or 1)
     agent = Agent(Path(directory), interval_s, every)
     agent.start()
-    os.register_at_fork(after_in_child=agent.after_fork_in_child)
+    os.register_at_fork(
+        before=_REDIRECT_LOCK.acquire,
+        after_in_parent=_REDIRECT_LOCK.release,
+        after_in_child=_in_child(agent),
+    )
     _AGENT = agent
     return agent
