@@ -35,6 +35,12 @@ pollbench      prepare_task(url) -> (token, task_id); poll(url, token, task_id,
 dbcalibrate    calibrate(uri, segments=...) -> Calibration (find_one of a task-sized
                document against the client's decode), time_one_field_set(uri, ...)
 taskdoc        task_document(task_id, segments=, words_per_segment=) -> a task-shaped document
+agent/         the one probe that runs inside the server: memdiag puts this folder first
+               on the server's PYTHONPATH; its sitecustomize.py starts memagent.py
+               (stdlib only) when MEMDIAG_AGENT_DIR is set, which writes
+               agent-<pid>.jsonl (RSS kinds, mallinfo2, pymalloc arenas, threads, GC)
+agentlog       agent_env(env, dir, interval_s) -> env with the agent injected,
+               opted_out(env) (MEMDIAG_NO_AGENT), read_agent_dir(dir) -> lines by pid
 
 Benchmarks (run by hand):
   python -m profiling.probes.overhead --hz 2,10        sampler CPU % of a core

@@ -91,6 +91,7 @@ class Sampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._t0 = 0.0
+        self.t0_epoch_s = 0.0
         self._samples: list[Sample] = []
         self._file: TextIO | None = None
         self._writer: Any = None  # csv's writer type is private
@@ -126,6 +127,7 @@ class Sampler:
         self._writer = csv.writer(self._file)
         self._writer.writerow(COLUMNS)
         self._t0 = time.monotonic()
+        self.t0_epoch_s = time.time()  # t_s = 0 on the wall clock (the agent writes epoch s)
         with self._lock:
             self._sample_locked()
         self._thread = threading.Thread(target=self._run, name="memdiag-sampler", daemon=True)

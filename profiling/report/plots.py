@@ -273,9 +273,62 @@ def sweep(c: Comparison) -> Plot | None:
     return Plot(f"Sweep over {c.sweep.param}", "medians per point", _png(fig))
 
 
+_PARTS = (  # stacked bottom to top: what the program uses, then what allocators keep
+    ("in use by objects", ("pymalloc_used_bytes", "malloc_used_bytes"), "#1f77b4"),
+    ("pymalloc free", ("pymalloc_free_bytes",), "#aec7e8"),
+    ("malloc free, held", ("malloc_free_bytes",), "#ff7f0e"),
+    ("malloc mmapped", ("malloc_mmapped_bytes",), "#2ca02c"),
+    ("file-backed", ("file_bytes",), "#7f7f7f"),
+)
+
+
+def rss_parts(c: Comparison) -> Plot | None:
+    """What makes up the server's RSS over time, one panel per configuration (its first
+    measured run with agent data); the line is RSS, the top band what no part explains."""
+    shown = [
+        (conf.name, run)
+        for conf in c.configurations
+        if (run := next((r for r in conf.runs if r.rss_parts_timeline), None)) is not None
+    ]
+    if not shown:
+        return None
+    fig = Figure(figsize=(min(5.0 * len(shown), 15.0), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(shown), squeeze=False, sharey=True)[0]
+    for ax, (name, run) in zip(axes, shown, strict=True):
+        points = run.rss_parts_timeline
+        t0 = run.phases.steady_start_s if run.phases else 0.0
+        xs = [p.t_s - t0 for p in points]
+        bands = [
+            [sum(getattr(p.parts, key) for key in keys) / MIB for p in points]
+            for _, keys, _ in _PARTS
+        ]
+        rest = [max(0, p.parts.unaccounted_bytes) / MIB for p in points]
+        ax.stackplot(
+            xs,
+            *bands,
+            rest,
+            labels=[label for label, _, _ in _PARTS] + ["rest (unaccounted)"],
+            colors=[color for _, _, color in _PARTS] + ["#e377c2"],
+            alpha=0.85,
+        )
+        ax.plot(xs, [p.parts.rss_bytes / MIB for p in points], color="black", linewidth=1.0)
+        ax.axvline(0, color="#999", linestyle="--", linewidth=0.8)
+        ax.set_title(name)
+        ax.set_xlabel("s since steady start")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("MiB (line: RSS)")
+    axes[-1].legend(loc="upper left", fontsize="small")
+    return Plot(
+        "What makes up RSS over time (server)",
+        "from the in-process agent; the first measured run of each configuration",
+        _png(fig),
+    )
+
+
 def all_plots(c: Comparison) -> list[Plot]:
     made = [
         rss_timeline(c, "server"),
+        rss_parts(c),
         rss_timeline(c, "db"),
         peaks(c),
         rss_vs_in_flight(c),

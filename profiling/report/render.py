@@ -22,6 +22,8 @@ from profiling.report.narrative import (
     work_note,
     work_rows,
 )
+from profiling.report.rss_parts import COLUMNS as PARTS_COLUMNS
+from profiling.report.rss_parts import parts_rows
 from profiling.report.summary_json import summary_document
 from profiling.results.folder import RunResult, dumps
 from profiling.verdict.compare import (
@@ -290,6 +292,8 @@ def _context(c: Comparison) -> dict[str, Any]:
         "heap_rows": _heap_rows(c),
         "has_dirs": any(r.dir for r in c.runs),
         "has_in_flight": any(r.status_in_flight for r in c.runs),
+        "parts_rows": parts_rows(c),
+        "parts_columns": PARTS_COLUMNS,
     }
 
 

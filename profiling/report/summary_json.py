@@ -4,7 +4,8 @@ It guarantees, per configuration, `peak_rss_bytes`, `rss_growth_mib_per_min`,
 `status_p99_ms`, `db_reads_per_poll` and `error_rate` (medians over the measured runs;
 every other metric too), `valid`, `work` (the median work, or null when the load
 recorded none) and `db_bound` (why the DB set its pace, or null); at the top level
-`comparable` and `not_comparable` (one entry per way the work differs from the
+`rss_parts_at_peak` (what made up RSS at the steady peak, per part, when the in-process
+agent ran), `comparable` and `not_comparable` (one entry per way the work differs from the
 baseline's or kept growing), every run's record (`runs`), and `verdicts` per metric and
 pair. `profiling.results.folder.load_summary` reads it back.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from profiling.report.rss_parts import parts_figures
 from profiling.results.folder import SCHEMA_VERSION, WorkFigures, run_record
 from profiling.verdict.comparable import DbBound, NotComparable
 from profiling.verdict.compare import Comparison
@@ -81,6 +83,12 @@ def summary_document(c: Comparison) -> dict[str, Any]:
                 "work": None if conf.work is None else work_record(conf.work),
                 "db_bound": _db_bound_record(conf.db_bound),
                 **conf.medians,
+                # Added with the in-process agent; absent where no run has its data.
+                **(
+                    {"rss_parts_at_peak": parts}
+                    if (parts := parts_figures(conf.runs)) is not None
+                    else {}
+                ),
             }
             for conf in c.configurations
         },

@@ -9,6 +9,8 @@ A run folder (default `reports/<UTC timestamp>-<name>/`) looks like this::
         run.json          one measured run: figures, validity and reasons (RunResult)
         rss.csv           RSS timeline (the probes' sampler CSV; memdiag reads its t_s,
                           label and rss_bytes columns; label: server, db, loadgen)
+        agent.csv         the RSS decomposition over time (profiling.results.decompose),
+                          from agent/agent-<pid>.jsonl, the in-process agent's lines
         ...               raw probe output (load JSON, Locust CSVs, /metrics scrapes,
                           tracemalloc diffs, memray flamegraphs), named in run.json
                           `artifacts` by path relative to the run's folder
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from profiling.errors import UsageError
+from profiling.results.decompose import PartsPoint, RssBreakdown, RssParts, parse_parts_csv
 from profiling.results.model import (
     MIB,
     AllocationSite,
@@ -63,9 +66,12 @@ __all__ = [  # the run types are re-exported: import them from here
     "HeapFigures",
     "InFlight",
     "LoadFigures",
+    "PartsPoint",
     "Phases",
     "ProcessMemory",
     "RequestPeaks",
+    "RssBreakdown",
+    "RssParts",
     "RunResult",
     "Scenario",
     "Series",
@@ -77,6 +83,7 @@ SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
 SUMMARY_FILE = "summary.json"
 TIMELINE_FILE = "rss.csv"
+PARTS_FILE = "agent.csv"  # the RSS decomposition over time (profiling.results.decompose)
 RUNS_DIR = "runs"
 
 
@@ -97,6 +104,9 @@ def run_record(run: RunResult) -> dict[str, Any]:
     """The JSON record of a run (without timeline; with `dir` only when it is set)."""
     record = _plain(run)
     del record["timeline"]
+    del record["rss_parts_timeline"]
+    if run.rss_parts is None:
+        del record["rss_parts"]  # added later: older records and goldens lack it
     if run.dir is None:
         del record["dir"]
     if run.live_entries is None:
@@ -181,6 +191,16 @@ def load_timeline(path: Path) -> dict[str, Series]:
     return {k: Series(tuple(t), tuple(v)) for k, (t, v) in points.items()}
 
 
+def load_parts_timeline(path: Path) -> tuple[PartsPoint, ...]:
+    """Read agent.csv; an absent file is no decomposition timeline."""
+    if not path.is_file():
+        return ()
+    try:
+        return parse_parts_csv(path.read_text(encoding="utf-8"), str(path))
+    except ValueError as exc:
+        raise SchemaError(str(exc)) from None
+
+
 def load_run(run_dir: Path) -> RunResult:
     """Parse one run's folder: run.json (validated) and its rss.csv timeline."""
     run_dir = Path(run_dir)
@@ -190,7 +210,11 @@ def load_run(run_dir: Path) -> RunResult:
     f = Fields(read_json(path), str(path))
     check_version(f, "memdiag-run")
     run = run_from_record(f)
-    return _with(run, timeline=load_timeline(run_dir / TIMELINE_FILE))
+    return _with(
+        run,
+        timeline=load_timeline(run_dir / TIMELINE_FILE),
+        rss_parts_timeline=load_parts_timeline(run_dir / PARTS_FILE),
+    )
 
 
 def _with(run: RunResult, **changes: Any) -> RunResult:
@@ -235,7 +259,12 @@ def load_summary(path: Path) -> Summary:
     for record in f.objects("runs"):
         run = run_from_record(record)
         if run.dir is not None:
-            run = _with(run, timeline=load_timeline(path.parent / run.dir / TIMELINE_FILE))
+            folder = path.parent / run.dir
+            run = _with(
+                run,
+                timeline=load_timeline(folder / TIMELINE_FILE),
+                rss_parts_timeline=load_parts_timeline(folder / PARTS_FILE),
+            )
         runs.append(run)
     if not runs:
         raise SchemaError(f"{path}: field runs: expected at least one run, got an empty list")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from profiling.results.decompose import PartsPoint, RssBreakdown
 from profiling.results.validate import Scalar
 
 MIB = 1024 * 1024
@@ -272,6 +273,10 @@ class RunResult:
     request_peaks: RequestPeaks | None = None
     dir: str | None = None  # run folder relative to the summary; not stored in run.json
     timeline: dict[str, Series] = field(default_factory=dict)  # from rss.csv, not JSON
+    # What made up the server's RSS in the steady phase, from the in-process agent; None
+    # for runs without it (--no-agent, memray, attached servers, older records).
+    rss_parts: RssBreakdown | None = None
+    rss_parts_timeline: tuple[PartsPoint, ...] = ()  # from agent.csv, not JSON
 
     @property
     def requests(self) -> int:

@@ -8,6 +8,7 @@ folders load, with those figures absent.
 
 from __future__ import annotations
 
+from profiling.results.decompose import RssBreakdown, RssParts
 from profiling.results.model import (
     AllocationSite,
     CommandCount,
@@ -121,6 +122,34 @@ def _in_flight(f: Fields) -> InFlight:
     )
 
 
+def _parts(f: Fields) -> RssParts:
+    return RssParts(
+        rss_bytes=f.count("rss_bytes"),
+        pymalloc_used_bytes=f.count("pymalloc_used_bytes"),
+        pymalloc_free_bytes=f.int_("pymalloc_free_bytes"),
+        malloc_used_bytes=f.count("malloc_used_bytes"),
+        malloc_free_bytes=f.count("malloc_free_bytes"),
+        malloc_mmapped_bytes=f.count("malloc_mmapped_bytes"),
+        file_bytes=f.count("file_bytes"),
+    )
+
+
+def _rss_parts(f: Fields) -> RssBreakdown:
+    return RssBreakdown(
+        at_peak=_parts(f.obj("at_peak")),
+        peak_t_s=f.float_("peak_t_s"),
+        median=_parts(f.obj("median")),
+        samples=f.count("samples"),
+        processes=f.count("processes"),
+        allocator=f.str_("allocator"),
+        worst_unaccounted_pct=f.amount("worst_unaccounted_pct"),
+        threads_max=f.count("threads_max"),
+        gc_collections=f.count("gc_collections"),
+        gc_seconds=f.amount("gc_seconds"),
+        agent_cpu_percent=f.opt_amount("agent_cpu_percent"),
+    )
+
+
 def run_from_record(f: Fields) -> RunResult:
     """Build a RunResult from a validated run record (run.json or a summary's runs[i])."""
     s = f.obj("scenario")
@@ -198,6 +227,7 @@ def run_from_record(f: Fields) -> RunResult:
         live_entries=_live_entries(f) if f.has("live_entries") else None,
         request_peaks=_request_peaks(r) if (r := f.opt_obj("request_peaks")) else None,
         dir=f.opt_str("dir"),
+        rss_parts=_rss_parts(p) if (p := f.opt_obj("rss_parts")) else None,
     )
     if run.status_endpoint is not None and run.status_endpoint not in run.latency:
         raise f.fail(

@@ -27,7 +27,8 @@ from profiling.run.runner import PROFILES, LoadPlan, ServerPlan
 T = TypeVar("T")
 ENV_NOTE = (
     "Defaults come from MEMDIAG_SCENARIO, MEMDIAG_USERS, MEMDIAG_RATE, MEMDIAG_DURATION, "
-    "MEMDIAG_WARMUP, MEMDIAG_COOLDOWN, MEMDIAG_READY_TIMEOUT and MEMDIAG_MONGO_URI when set."
+    "MEMDIAG_WARMUP, MEMDIAG_COOLDOWN, MEMDIAG_READY_TIMEOUT, MEMDIAG_MONGO_URI and "
+    "MEMDIAG_NO_AGENT when set."
 )
 DEFAULT_SCENARIO = "polling-storm"
 
@@ -42,6 +43,15 @@ def _env(name: str, default: T, kind: Callable[[str], T]) -> T:
         raise UsageError(
             f"MEMDIAG_{name}={raw!r} is not a valid value; unset it or fix it"
         ) from None
+
+
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
@@ -148,6 +158,14 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         help="RSS sampling interval in seconds (default 0.5 = 2 Hz)",
     )
+    g.add_argument(
+        "--no-agent",
+        action="store_true",
+        default=None,
+        help="do not inject memdiag's in-process memory agent into the server (it splits"
+        " RSS into Python objects, allocator free memory, mmapped and file-backed parts;"
+        " env MEMDIAG_NO_AGENT=1)",
+    )
     g.add_argument("--tracemalloc-frames", type=int, default=25)
     g.add_argument("--memray-native", action="store_true", help="memray --native")
     g.add_argument("--memray-trace-python-allocators", action="store_true")
@@ -211,6 +229,7 @@ def _resolve_env_defaults(args: argparse.Namespace) -> None:
         "cooldown": ("COOLDOWN", 3.0, float),
         "ready_timeout": ("READY_TIMEOUT", 120.0, float),
         "mongo_uri": ("MONGO_URI", None, str),
+        "no_agent": ("NO_AGENT", False, _flag),
     }
     for field_name, (env_name, default, kind) in defaults.items():
         if hasattr(args, field_name) and getattr(args, field_name) is None:
@@ -280,6 +299,7 @@ def server_plan(args: argparse.Namespace) -> ServerPlan:
         allocator=args.allocator,
         extra_args=tuple(args.server_arg),
         sample_interval_s=args.sample_interval,
+        agent=not getattr(args, "no_agent", False),
         tracemalloc_frames=args.tracemalloc_frames,
         memray=MemrayOptions(
             native=args.memray_native, trace_python_allocators=args.memray_trace_python_allocators

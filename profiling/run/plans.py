@@ -62,6 +62,8 @@ class ServerPlan:
     allocator: str | None = None  # "glibc", "jemalloc", "arenas=N"
     extra_args: tuple[str, ...] = ()
     sample_interval_s: float = 0.5
+    # The in-process memory agent (profiling/probes/agent) samples at sample_interval_s.
+    agent: bool = True
     tracemalloc_frames: int = 25
     memray: MemrayOptions = field(default_factory=MemrayOptions)
 

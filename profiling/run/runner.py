@@ -180,6 +180,7 @@ def measure_run(
             check()
             if proc is not None:
                 proc.stop()  # memray writes its capture on a clean exit
+        state.collect_agent(server.sample_interval_s)  # the server has written its last line
         if job.profile == "memray":
             state.memray()
     except HarnessError as exc:
@@ -308,4 +309,5 @@ def _assemble(
         status_in_flight=figures.in_flight(before, after) if before and after else None,
         live_entries=figures.live_entries(after) if after else None,
         request_peaks=state.request_peaks,
+        rss_parts=state.rss_parts,
     )

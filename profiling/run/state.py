@@ -25,6 +25,7 @@ from loadtests.defaults import polled_task_size
 from loadtests.results import LoadResult
 from loadtests.runner import LoadRunError, LoadSpec, LoadSpecError, run_load
 from profiling.errors import HarnessError, MemdiagError, UsageError
+from profiling.probes.agentlog import AGENT_FOLDER, agent_env, opted_out
 from profiling.probes.allocator import (
     active_allocator,
     allocator_env,
@@ -43,12 +44,15 @@ from profiling.probes.memray_capture import (
 from profiling.probes.procmem import child_pids
 from profiling.probes.sampler import Sampler, Target
 from profiling.results import figures
+from profiling.results.decompose import RssBreakdown
 from profiling.results.folder import (
+    PARTS_FILE,
     AllocationSite,
     DbCalibration,
     HeapFigures,
     RequestPeaks,
 )
+from profiling.run.agent import collect
 from profiling.run.embedded_db import EmbeddedDB
 from profiling.run.plans import Job, Progress, ServerPlan
 from profiling.run.servers import Configuration, ReferenceServer, reference_server_args
@@ -162,6 +166,11 @@ class RunState:
         self.mongo_uri: str | None = None  # the DB the server under test used, when known
         self.calibration: DbCalibration | None = None
         self.db_label: str | None = None  # the embedded DB's engine and backend
+        # The in-process agent's folder (agent-<pid>.jsonl, holder requests); None: no agent.
+        self.agent_dir: Path | None = None
+        self.server_pid: int | None = None
+        self.server_processes = 1
+        self.rss_parts: RssBreakdown | None = None
 
     def start_server(
         self, stack: contextlib.ExitStack, server: ServerPlan
@@ -202,6 +211,11 @@ class RunState:
         if self.job.profile == "tracemalloc":
             # By environment, not argv: argv is in processes.json and in everyone's `ps`.
             env["MEMDIAG_ADMIN_TOKEN"] = self.admin_token
+        if server.agent and self.job.profile != "memray" and not opted_out(os.environ):
+            # memray is left alone: it hooks every allocation (and tracks pymalloc's own
+            # arenas), so the agent would measure memray as much as the server.
+            self.agent_dir = self.run_dir / AGENT_FOLDER
+            env = agent_env(env, self.agent_dir, server.sample_interval_s)
         if self.job.profile == "memray":
             capture = self.run_dir / "memray.bin"
             argv = memray_command(["-m", "reference_server", *args], capture, server.memray)
@@ -209,6 +223,8 @@ class RunState:
         else:
             argv = [sys.executable, "-m", "reference_server", *args]
         proc = stack.enter_context(ReferenceServer(argv, self.run_dir / "server.log", env=env))
+        self.server_pid = proc.pid
+        self.server_processes = processes
         self.artifacts["server_log"] = "server.log"
         # Which processes this run started, so a crash or Ctrl-C can be checked for leftovers.
         if allocator:
@@ -328,6 +344,34 @@ class RunState:
         for name in ("load.json", "locust.log", "locust_stats.csv"):
             if (self.run_dir / name).is_file():
                 self.artifacts[name.split(".")[0]] = name
+
+    def collect_agent(self, interval_s: float) -> None:
+        """The agent's lines -> agent.csv and the steady phase's RSS breakdown."""
+        if self.agent_dir is None or self.server_pid is None or self.sampler is None:
+            return
+        # The sampler's steady phase (it ends after the closing /metrics scrape), so the
+        # breakdown's peak is taken over the same span as the run's sampled peak.
+        phases = figures.phases_of(self.sampler.samples())
+        t0 = self.sampler.t0_epoch_s
+        steady = (
+            None
+            if phases is None
+            else (t0 + phases.steady_start_s, t0 + phases.steady_end_s + interval_s / 2)
+        )
+        self.rss_parts, problem = collect(
+            self.agent_dir,
+            self.run_dir,
+            self.server_pid,
+            self.server_processes,
+            interval_s,
+            steady,
+            t0,
+        )
+        if problem is not None:
+            # RSS was measured all the same: the run stays valid, without the breakdown.
+            print(f"memdiag: warning: {problem}", file=sys.stderr)
+        if (self.run_dir / PARTS_FILE).is_file():
+            self.artifacts["rss_parts"] = PARTS_FILE
 
     def _calibrate(self) -> None:
         """Time a read of one task of the polled size on the run's DB, against the client's
