@@ -27,7 +27,8 @@ from profiling.run.runner import PROFILES, LoadPlan, ServerPlan
 T = TypeVar("T")
 ENV_NOTE = (
     "Defaults come from MEMDIAG_SCENARIO, MEMDIAG_USERS, MEMDIAG_RATE, MEMDIAG_DURATION, "
-    "MEMDIAG_WARMUP, MEMDIAG_COOLDOWN, MEMDIAG_READY_TIMEOUT and MEMDIAG_MONGO_URI when set."
+    "MEMDIAG_WARMUP, MEMDIAG_COOLDOWN, MEMDIAG_READY_TIMEOUT, MEMDIAG_MONGO_URI and "
+    "MEMDIAG_NO_PREFLIGHT when set."
 )
 DEFAULT_SCENARIO = "polling-storm"
 
@@ -42,6 +43,14 @@ def _env(name: str, default: T, kind: Callable[[str], T]) -> T:
         raise UsageError(
             f"MEMDIAG_{name}={raw!r} is not a valid value; unset it or fix it"
         ) from None
+
+
+def _flag(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,6 +113,13 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="scenario option, e.g. -O segments=3000 -O view=summary (repeatable)",
+    )
+    g.add_argument(
+        "--no-preflight",
+        action="store_true",
+        default=None,
+        help="skip the pre-flight, which times db-polling's per-poll work here and fits the"
+        " polling scenarios' task size to it (or refuses a fixed size it cannot serve)",
     )
     g.add_argument(
         "--status-endpoint",
@@ -211,6 +227,7 @@ def _resolve_env_defaults(args: argparse.Namespace) -> None:
         "cooldown": ("COOLDOWN", 3.0, float),
         "ready_timeout": ("READY_TIMEOUT", 120.0, float),
         "mongo_uri": ("MONGO_URI", None, str),
+        "no_preflight": ("NO_PREFLIGHT", False, _flag),
     }
     for field_name, (env_name, default, kind) in defaults.items():
         if hasattr(args, field_name) and getattr(args, field_name) is None:

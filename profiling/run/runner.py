@@ -242,6 +242,7 @@ def _failed_run(
         environment=env,
         sweep_param=job.sweep_param,
         host_load_1m=load_1m,
+        preflight=plan.preflight,
     )
 
 
@@ -308,4 +309,5 @@ def _assemble(
         status_in_flight=figures.in_flight(before, after) if before and after else None,
         live_entries=figures.live_entries(after) if after else None,
         request_peaks=state.request_peaks,
+        preflight=plan.preflight,
     )
