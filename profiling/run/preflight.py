@@ -25,6 +25,7 @@ timing and rewrites the jobs' load plans.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -39,10 +40,13 @@ from profiling.run.plans import Job, LoadPlan
 LADDER_SEGMENTS = (1000, 700, 500, 300, 200)
 BUDGET_CORES = 0.5  # the fit's target: db-polling well below a full core, with margin
 LIMIT_CORES = 1.0  # above this the server cannot answer the rate at all
-# The server's work besides decode, JSON and encode (HTTP, the driver, the worker's
-# writes), as a multiple of the timed work: see `OTHER_WORK_FACTOR`'s measurement in the
-# README ("Equal work, and why the storm polls ...").
-OTHER_WORK_FACTOR = 1.0
+# The server's work besides decode, JSON and encode (HTTP, auth, the driver's threads,
+# the worker's writes), as a multiple of the timed work. Measured: db-polling's server
+# CPU per answered poll (`memdiag measure --mode db-polling --duration 15 --warmup 10
+# -O initial_segments=N`) against the pre-flight's estimate of the same run, at 1,000,
+# 700, 500 and 300 segments: 1.51x, 1.33x, 1.39x and 2.0x (the smallest size is the
+# most overhead-bound); the median, rounded, errs on the safe side of the larger sizes.
+OTHER_WORK_FACTOR = 1.5
 # Larger tasks are timed at this size and scaled: building and timing a 20,000-segment
 # document would take longer than the pre-flight may.
 MEASURE_CAP_SEGMENTS = 1000
@@ -161,6 +165,17 @@ def _share_words(share: float) -> str:
     return "half a core" if share == 0.5 else f"{share * 100:.0f} % of a core"
 
 
+def busy_line(load_1m: float, cpus: int | None) -> str | None:
+    """A warning when the host runs more than it has CPUs for: the estimate is the CPU the
+    server needs, which a busy machine may not have free."""
+    if not cpus or load_1m <= cpus:
+        return None
+    return (
+        f"pre-flight: this machine is busy (load {load_1m:.1f} on {cpus} CPUs): the estimate "
+        "is the CPU db-polling needs, not what is free; its runs may still fall short"
+    )
+
+
 def figures(cost: PollCost, rate_per_s: float, *, fitted: bool, text: str) -> PreflightFigures:
     return PreflightFigures(
         segments=cost.segments,
@@ -220,9 +235,11 @@ def preflight_jobs(
     *,
     time_one: CostOf = time_poll,
     say: Callable[[str], None] | None = None,
+    load_1m: float | None = None,
 ) -> list[Job]:
     """`jobs` with their polling loads fitted (and their pre-flight recorded); raises
-    UsageError when a fixed size cannot be served. Jobs of other scenarios pass as they are."""
+    UsageError when a fixed size cannot be served. Jobs of other scenarios pass as they are.
+    `load_1m`: the host's load average (default: read now), for the busy-machine warning."""
     say = say or _stderr
     cost_of = _Timer(time_one)
     demands = {i: d for i, job in enumerate(jobs) if (d := demand_of(job.load)) is not None}
@@ -257,6 +274,9 @@ def preflight_jobs(
         say(text)
     for line in dict.fromkeys(f.text for f in fixed_lines.values()):
         say(line)
+    load_1m = os.getloadavg()[0] if load_1m is None else load_1m
+    if demands and (busy := busy_line(load_1m, os.cpu_count())) is not None:
+        say(busy)
     out = list(jobs)
     for i, d in demands.items():
         plan = out[i].load

@@ -17,8 +17,10 @@ from profiling.results.folder import load_runs, load_summary
 from profiling.run.plans import Job, LoadPlan
 from profiling.run.preflight import (
     BUDGET_CORES,
+    OTHER_WORK_FACTOR,
     CostOf,
     Demand,
+    busy_line,
     check_fixed,
     demand_of,
     fit_size,
@@ -31,12 +33,13 @@ from profiling.verdict.compare import compare
 
 
 def linear(ms_per_segment: float) -> tuple[list[int], CostOf]:
-    """A cost model of `ms_per_segment` CPU ms per segment, and the sizes it was asked for."""
+    """A cost model whose estimate (the other work's factor included) is `ms_per_segment`
+    CPU ms per segment, and the sizes it was asked for."""
     asked: list[int] = []
 
     def cost_of(segments: int, words: int) -> PollCost:
         asked.append(segments)
-        per_poll_s = segments * ms_per_segment / 1000
+        per_poll_s = segments * ms_per_segment / 1000 / OTHER_WORK_FACTOR
         return PollCost(segments, words, segments * 1024, per_poll_s / 2, per_poll_s / 4,
                         per_poll_s / 4)  # fmt: skip
 
@@ -98,7 +101,7 @@ def test_jobs_get_one_fitted_size_and_its_record() -> None:
     _, cost_of = linear(0.09)
     lines: list[str] = []
     jobs = [storm(), replace(storm(), config=Configuration("lean", "lean"), order=2)]
-    out = preflight_jobs(jobs, time_one=cost_of, say=lines.append)
+    out = preflight_jobs(jobs, time_one=cost_of, say=lines.append, load_1m=0.0)
     assert [j.load.options for j in out] == [{"initial_segments": 500}] * 2
     record = out[0].load.preflight
     assert record is not None and record == out[1].load.preflight
@@ -146,6 +149,12 @@ def test_which_loads_the_preflight_fits() -> None:
     for other in ("dashboard", "task_churn", "uploads", None):
         assert demand_of(LoadPlan(scenario=other)) is None
     assert demand_of(LoadPlan(scenario=None, locustfile=Path("mine.py"))) is None
+
+
+def test_a_busy_machine_is_said() -> None:
+    assert busy_line(1.5, 2) is None and busy_line(3.0, None) is None
+    line = busy_line(6.1, 2)
+    assert line is not None and "load 6.1 on 2 CPUs" in line
 
 
 def test_no_preflight_times_nothing() -> None:
