@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from profiling.results.folder import load_summary
+
 MEMDIAG = [sys.executable, "-m", "profiling"]
 # 20,000 segments of 12 words (20 MiB of BSON) at 50 polls/s: about a second of CPU per
 # poll for db-polling, fifty cores' worth, on any machine this runs on.
@@ -83,3 +85,30 @@ def test_a_bad_no_preflight_variable_is_a_usage_error(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "MEMDIAG_NO_PREFLIGHT='maybe'" in proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_the_fitted_size_is_the_size_the_run_polled_and_the_summary_says_it(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "run"
+    argv = ["measure", "--mode", "lean", "--rate", "4", "--duration", "3", "--warmup", "1"]
+    argv += ["--cooldown", "0", "-O", "storm_tasks=2", "--no-html", "-o", str(out)]
+    proc = subprocess.run(
+        [*MEMDIAG, *argv],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=_env(),
+    )
+    assert proc.returncode in (0, 3), proc.stderr  # 3 only if the shared machine fell short
+    summary = load_summary(out)
+    (run,) = summary.runs
+    assert run.preflight is not None and run.preflight.fitted
+    assert run.preflight.text in proc.stderr  # the line printed is the line recorded
+    assert run.preflight.rate_per_s == 4.0
+    # The size it chose is the size the tasks were grown to (the default 1,000 is not
+    # written into the options; a smaller one is).
+    assert run.scenario.params.get("initial_segments", 1000) == run.preflight.segments
+    assert run.work is not None and run.work.target_segments == run.preflight.segments
+    assert f"| pre-flight | {run.preflight.text} |" in (out / "report.md").read_text()
