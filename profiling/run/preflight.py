@@ -63,6 +63,11 @@ class Demand:
     default_segments: int  # the polled size with the scenario's own initial_segments
     fixed_segments: int | None = None  # the user's polled size (-O initial_segments=N)
 
+    def applied(self, fitted_segments: int) -> int:
+        """The size this load polls under a fitted size: never more than its own (a sweep
+        over `segments` keeps its smaller points as they are)."""
+        return min(fitted_segments, self.default_segments)
+
 
 def cores(cost: PollCost, rate_per_s: float, factor: float = OTHER_WORK_FACTOR) -> float:
     """db-polling's estimated CPU at `rate_per_s`, in cores."""
@@ -82,9 +87,10 @@ def fit_size(
     that fits the default times one size only."""
     if not demands:
         return None
-    for size in ladder(min(d.default_segments for d in demands)):
+    for size in ladder(max(d.default_segments for d in demands)):
         if all(
-            cores(cost_of(size, d.words_per_segment), d.rate_per_s) <= budget_cores for d in demands
+            cores(cost_of(d.applied(size), d.words_per_segment), d.rate_per_s) <= budget_cores
+            for d in demands
         ):
             return size
     return None
@@ -255,23 +261,30 @@ def preflight_jobs(
             cost, d.rate_per_s, fitted=False, text=fixed_line(cost, d.rate_per_s)
         )
     free = {i: d for i, d in demands.items() if d.fixed_segments is None}
-    chosen: PreflightFigures | None = None
-    size = 0
+    fitted: dict[int, tuple[int, PreflightFigures]] = {}
     if free:
-        heaviest = max(free.values(), key=lambda d: (d.rate_per_s, d.words_per_segment))
-        size = fit_size(list(free.values()), cost_of) or min(ladder(heaviest.default_segments))
-        cost = cost_of(size, heaviest.words_per_segment)
+        size = fit_size(list(free.values()), cost_of) or min(
+            ladder(max(d.default_segments for d in free.values()))
+        )
+        # The line speaks of the heaviest load (a rate sweep's highest rate).
+        heaviest = max(
+            free.values(),
+            key=lambda d: cores(cost_of(d.applied(size), d.words_per_segment), d.rate_per_s),
+        )
+        cost = cost_of(heaviest.applied(size), heaviest.words_per_segment)
         if cores(cost, heaviest.rate_per_s) > LIMIT_CORES:
             raise UsageError(
-                f"pre-flight: even {size}-segment tasks ({_mib(cost.doc_bytes)}) need about "
-                f"{_cores(cores(cost, heaviest.rate_per_s))} for db-polling at "
+                f"pre-flight: even {cost.segments}-segment tasks ({_mib(cost.doc_bytes)}) need "
+                f"about {_cores(cores(cost, heaviest.rate_per_s))} for db-polling at "
                 f"{heaviest.rate_per_s:g}/s on this machine; use --rate "
                 f"{fitting_rate(cost):g} (or --no-preflight to run it anyway)"
             )
         top = cost_of(heaviest.default_segments, heaviest.words_per_segment)
         text = fitted_line(top, cost, heaviest.rate_per_s)
-        chosen = figures(cost, heaviest.rate_per_s, fitted=True, text=text)
         say(text)
+        for i, d in free.items():
+            mine = cost_of(d.applied(size), d.words_per_segment)
+            fitted[i] = (mine.segments, figures(mine, d.rate_per_s, fitted=True, text=text))
     for line in dict.fromkeys(f.text for f in fixed_lines.values()):
         say(line)
     load_1m = os.getloadavg()[0] if load_1m is None else load_1m
@@ -282,11 +295,12 @@ def preflight_jobs(
         plan = out[i].load
         if i in fixed_lines:
             plan = replace(plan, preflight=fixed_lines[i])
-        elif chosen is not None:
+        elif i in fitted:
+            segments, record = fitted[i]
             options = dict(plan.options)
-            if size != d.default_segments:
-                options["initial_segments"] = size
-            plan = replace(plan, options=options, preflight=chosen)
+            if segments != d.default_segments:
+                options["initial_segments"] = segments
+            plan = replace(plan, options=options, preflight=record)
         out[i] = replace(out[i], load=plan)
     return out
 

@@ -118,6 +118,18 @@ def test_a_sweep_over_rates_gets_the_size_of_its_highest_rate() -> None:
     assert [j.load.options for j in out] == [{"initial_segments": 200}] * 2
 
 
+def test_a_sweep_over_segments_keeps_its_smaller_points() -> None:
+    _, cost_of = linear(0.09)
+    jobs = [storm(segments=200), storm(segments=1300)]
+    out = preflight_jobs(jobs, time_one=cost_of, say=quiet, load_1m=0.0)
+    # 200 polls its own 200 segments (never more than its tasks have); 1300 is cut to 500.
+    assert [j.load.options for j in out] == [
+        {"segments": 200},
+        {"segments": 1300, "initial_segments": 500},
+    ]
+    assert [j.load.preflight.segments for j in out if j.load.preflight] == [200, 500]
+
+
 def test_the_default_size_that_fits_leaves_the_options_alone() -> None:
     _, cost_of = linear(0.04)
     (job,) = preflight_jobs([storm()], time_one=cost_of, say=quiet)
