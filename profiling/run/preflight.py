@@ -11,13 +11,15 @@ estimates its CPU at the target rate: rate x per-poll CPU x `OTHER_WORK_FACTOR`.
 - Size not fixed by the user (no `-O initial_segments=N`): the largest size of the
   ladder (the scenario's own default first, then `LADDER_SEGMENTS` below it) whose
   estimate stays within `BUDGET_CORES` at every load of the run, the same size for every
-  configuration (and every point of a sweep, fitted to its highest rate). When not even
-  the smallest fits within `LIMIT_CORES`, the run could not keep up: refused.
+  configuration (and every point of a sweep, fitted to its highest rate; a point whose
+  tasks are smaller keeps its size). When not even the smallest fits within
+  `LIMIT_CORES`, the run could not keep up: refused.
 - Size fixed by the user: checked; above `LIMIT_CORES` the run is refused (UsageError,
   exit 2) with a one-line remedy, a rate or a size that fits the budget.
 
 The DB's own read is left to the calibration every run makes after its load
-(`profiling.run.state`): starting a DB here would cost more than the whole pre-flight.
+(`profiling.run.state`): starting a DB here would cost more than the whole pre-flight,
+which takes 0.5 to 1.5 s here (one to three sizes timed).
 The decision (`fit_size`, `check_fixed`, the lines) is pure; `preflight_jobs` adds the
 timing and rewrites the jobs' load plans.
 """
@@ -45,7 +47,8 @@ LIMIT_CORES = 1.0  # above this the server cannot answer the rate at all
 # CPU per answered poll (`memdiag measure --mode db-polling --duration 15 --warmup 10
 # -O initial_segments=N`) against the pre-flight's estimate of the same run, at 1,000,
 # 700, 500 and 300 segments: 1.51x, 1.33x, 1.39x and 2.0x (the smallest size is the
-# most overhead-bound); the median, rounded, errs on the safe side of the larger sizes.
+# most overhead-bound), on a shared machine at a load of 5 to 7 on 2 CPUs. The median,
+# 1.45, rounded up.
 OTHER_WORK_FACTOR = 1.5
 # Larger tasks are timed at this size and scaled: building and timing a 20,000-segment
 # document would take longer than the pre-flight may.
