@@ -29,6 +29,7 @@ from profiling.run.options import (
     output_dir,
     server_plan,
 )
+from profiling.run.preflight import preflight
 from profiling.run.progress import RichProgress
 from profiling.run.runner import Job, LoadPlan, Outcome, ServerPlan, run_schedule, schedule
 from profiling.run.servers import parse_configurations
@@ -242,10 +243,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not p.steps:
         raise UsageError("nothing to measure: " + "; ".join(f"{k} {w}" for k, w in p.skipped))
+    out = output_dir(args, f"ablate-{p.base}")
+    # The pre-flight fits the storm's size before anything is made, started or written.
+    schedules = jobs_for(p, base, args)
+    fitted = iter(preflight([job for _, jobs in schedules for job in jobs], args))
+    schedules = [(load, [next(fitted) for _ in jobs]) for load, jobs in schedules]
     if _uploads(p) and args.audio_dir is None:
         args.audio_dir = ensure_speech(SPEECH, progress=_speech_progress)
-    out = output_dir(args, f"ablate-{p.base}")
-    schedules = jobs_for(p, base, args)
     # The plan first, so an interrupted folder can still be judged (memdiag report DIR).
     write_text(out / PLAN_FILE, dumps(plan_document(p)))
     print(text, file=sys.stderr)

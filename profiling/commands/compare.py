@@ -15,6 +15,7 @@ from profiling.run.options import (
     output_dir,
     server_plan,
 )
+from profiling.run.preflight import preflight
 from profiling.run.progress import RichProgress
 from profiling.run.runner import run_schedule, schedule
 from profiling.run.servers import (
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     server = server_plan(args)
     check_configurations(configs, server.extra_args)  # every argument, before anything starts
     out = output_dir(args, "compare")
-    jobs = schedule(configs, args.repeat, plan, profile=args.profile)
+    jobs = preflight(schedule(configs, args.repeat, plan, profile=args.profile), args)
     progress = RichProgress(len(jobs))
     try:
         outcome = run_schedule(jobs, out, server, progress=progress)

@@ -15,6 +15,7 @@ from profiling.run.options import (
     output_dir,
     server_plan,
 )
+from profiling.run.preflight import preflight
 from profiling.run.progress import RichProgress
 from profiling.run.runner import Attach, run_schedule, schedule
 from profiling.run.servers import (
@@ -86,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         check_configurations([config], server.extra_args)  # before anything starts
     out = output_dir(args, config.label)
     jobs = schedule([config], args.repeat, plan, profile=args.profile)
+    if attach is None:  # a server of the user's own is not db-polling's work
+        jobs = preflight(jobs, args)
     progress = RichProgress(len(jobs))
     try:
         outcome = run_schedule(jobs, out, server, attach=attach, progress=progress)

@@ -18,6 +18,7 @@ from profiling.run.options import (
     output_dir,
     server_plan,
 )
+from profiling.run.preflight import preflight
 from profiling.run.progress import RichProgress
 from profiling.run.runner import Job, LoadPlan, run_schedule, schedule
 from profiling.run.servers import (
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     server = server_plan(args)  # before the output folder: a bad option creates nothing
     check_configurations(configs, server.extra_args)  # every argument, before anything starts
     out = output_dir(args, f"sweep-{args.param}")
+    jobs = preflight(jobs, args)  # one size for every point and configuration
     progress = RichProgress(len(jobs))
     try:
         outcome = run_schedule(jobs, out, server, progress=progress)

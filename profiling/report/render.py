@@ -190,6 +190,7 @@ def _conditions(c: Comparison) -> list[tuple[str, str]]:
         ("git commit", env.git_commit),
         ("host load (1 min) at run start", _load_range(measured)),
         ("DB server", f"{env.db_server} {env.db_version}".strip()),
+        ("pre-flight", next((r.preflight.text for r in measured if r.preflight), "")),
         ("DB calibration", calibration_text(c)),
         ("DB-bound rule", db_bound_rule() if any(r.calibration for r in measured) else ""),
     ]

@@ -45,6 +45,7 @@ from profiling.results.model import (
     InFlight,
     LoadFigures,
     Phases,
+    PreflightFigures,
     ProcessMemory,
     RequestPeaks,
     RunResult,
@@ -68,6 +69,7 @@ __all__ = [  # the run types are re-exported: import them from here
     "LoadFigures",
     "PartsPoint",
     "Phases",
+    "PreflightFigures",
     "ProcessMemory",
     "RequestPeaks",
     "RssBreakdown",
@@ -113,6 +115,8 @@ def run_record(run: RunResult) -> dict[str, Any]:
         del record["live_entries"]  # added later: older records and goldens lack it
     if run.request_peaks is None:
         del record["request_peaks"]  # likewise (attribution runs only)
+    if run.preflight is None:
+        del record["preflight"]  # likewise (runs without a pre-flight)
     if run.work is not None and run.work.stale_polls is None:
         del record["work"]["stale_polls"]  # the same
     if run.work is not None and not run.work.tasks_end_in_run:

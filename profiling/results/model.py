@@ -157,6 +157,25 @@ class DbCalibration:
 
 
 @dataclass(frozen=True, slots=True)
+class PreflightFigures:
+    """What the pre-flight (`profiling.run.preflight`) timed and chose before the run: the
+    heaviest design's per-poll CPU on a task of the polled size, and its estimated share
+    of one core at the run's poll rate. The same for every configuration of a run."""
+
+    segments: int  # the polled task size the run used
+    words_per_segment: int
+    doc_bytes: int  # that task's BSON size
+    decode_ms: float  # CPU ms of bson.decode, json.dumps and bson.encode of it
+    dumps_ms: float
+    encode_ms: float
+    rate_per_s: float  # the status polls per second the estimate is for
+    cpu_share: float  # estimated db-polling CPU, in cores (0.5 = half of one core)
+    budget_share: float  # the share the fit aims under
+    fitted: bool  # True: the size was chosen to fit; False: the user's size, checked
+    text: str  # the line the command printed
+
+
+@dataclass(frozen=True, slots=True)
 class InFlight:
     """Status requests in flight over the steady phase, from the server's histogram
     `memdiag_status_in_flight` (observed as each status request starts, counting itself):
@@ -271,6 +290,8 @@ class RunResult:
     # The list requests' allocation peaks in an attribution run (reference server under
     # tracemalloc); None for measured runs and servers that do not report them.
     request_peaks: RequestPeaks | None = None
+    # What the pre-flight chose for the polling scenarios; None when it did not run.
+    preflight: PreflightFigures | None = None
     dir: str | None = None  # run folder relative to the summary; not stored in run.json
     timeline: dict[str, Series] = field(default_factory=dict)  # from rss.csv, not JSON
     # What made up the server's RSS in the steady phase, from the in-process agent; None

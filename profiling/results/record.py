@@ -20,6 +20,7 @@ from profiling.results.model import (
     InFlight,
     LoadFigures,
     Phases,
+    PreflightFigures,
     ProcessMemory,
     RequestPeaks,
     RunResult,
@@ -96,6 +97,22 @@ def _calibration(f: Fields) -> DbCalibration:
         find_one_ms=f.amount("find_one_ms"),
         decode_ms=f.amount("decode_ms"),
         reads=f.count("reads"),
+    )
+
+
+def _preflight(f: Fields) -> PreflightFigures:
+    return PreflightFigures(
+        segments=f.count("segments"),
+        words_per_segment=f.count("words_per_segment"),
+        doc_bytes=f.count("doc_bytes"),
+        decode_ms=f.amount("decode_ms"),
+        dumps_ms=f.amount("dumps_ms"),
+        encode_ms=f.amount("encode_ms"),
+        rate_per_s=f.amount("rate_per_s"),
+        cpu_share=f.amount("cpu_share"),
+        budget_share=f.amount("budget_share"),
+        fitted=f.bool_("fitted"),
+        text=f.str_("text"),
     )
 
 
@@ -226,6 +243,7 @@ def run_from_record(f: Fields) -> RunResult:
         status_in_flight=_in_flight(i) if (i := f.opt_obj("status_in_flight")) else None,
         live_entries=_live_entries(f) if f.has("live_entries") else None,
         request_peaks=_request_peaks(r) if (r := f.opt_obj("request_peaks")) else None,
+        preflight=_preflight(p) if (p := f.opt_obj("preflight")) else None,
         dir=f.opt_str("dir"),
         rss_parts=_rss_parts(p) if (p := f.opt_obj("rss_parts")) else None,
     )

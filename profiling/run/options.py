@@ -28,7 +28,7 @@ T = TypeVar("T")
 ENV_NOTE = (
     "Defaults come from MEMDIAG_SCENARIO, MEMDIAG_USERS, MEMDIAG_RATE, MEMDIAG_DURATION, "
     "MEMDIAG_WARMUP, MEMDIAG_COOLDOWN, MEMDIAG_READY_TIMEOUT, MEMDIAG_MONGO_URI and "
-    "MEMDIAG_NO_AGENT when set."
+    "MEMDIAG_NO_AGENT and MEMDIAG_NO_PREFLIGHT when set."
 )
 DEFAULT_SCENARIO = "polling-storm"
 
@@ -114,6 +114,13 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="scenario option, e.g. -O segments=3000 -O view=summary (repeatable)",
+    )
+    g.add_argument(
+        "--no-preflight",
+        action="store_true",
+        default=None,
+        help="skip the pre-flight, which times db-polling's per-poll work here and fits the"
+        " polling scenarios' task size to it (or refuses a fixed size it cannot serve)",
     )
     g.add_argument(
         "--status-endpoint",
@@ -230,6 +237,7 @@ def _resolve_env_defaults(args: argparse.Namespace) -> None:
         "ready_timeout": ("READY_TIMEOUT", 120.0, float),
         "mongo_uri": ("MONGO_URI", None, str),
         "no_agent": ("NO_AGENT", False, _flag),
+        "no_preflight": ("NO_PREFLIGHT", False, _flag),
     }
     for field_name, (env_name, default, kind) in defaults.items():
         if hasattr(args, field_name) and getattr(args, field_name) is None:

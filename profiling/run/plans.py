@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from profiling.probes.memray_capture import MemrayOptions
-from profiling.results.folder import RunResult, Scenario
+from profiling.results.folder import PreflightFigures, RunResult, Scenario
 from profiling.run.servers import Configuration
 
 PROFILES = ("none", "tracemalloc", "memray")
@@ -33,6 +33,9 @@ class LoadPlan:
     # The warm-up lasts until every polled task shows its target size, at most this much
     # longer than warmup_s; a run whose tasks never get there is invalid.
     ready_timeout_s: float = 120.0
+    # What the pre-flight timed and chose (`profiling.run.preflight`), carried into the
+    # run's record; None when it did not run (--no-preflight, a scenario it does not fit).
+    preflight: PreflightFigures | None = None
 
     def record(self) -> Scenario:
         name = self.scenario or f"locustfile:{Path(self.locustfile or '').name}"

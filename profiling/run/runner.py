@@ -243,6 +243,7 @@ def _failed_run(
         environment=env,
         sweep_param=job.sweep_param,
         host_load_1m=load_1m,
+        preflight=plan.preflight,
     )
 
 
@@ -310,4 +311,5 @@ def _assemble(
         live_entries=figures.live_entries(after) if after else None,
         request_peaks=state.request_peaks,
         rss_parts=state.rss_parts,
+        preflight=plan.preflight,
     )
