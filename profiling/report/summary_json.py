@@ -37,6 +37,9 @@ def work_record(w: WorkFigures) -> dict[str, Any]:
         del record["stale_polls"]  # added later: older summaries and goldens lack it
     if not w.tasks_end_in_run:
         del record["tasks_end_in_run"]  # likewise
+    if w.connections_max is None:
+        del record["connections_max"]  # likewise
+        del record["connections_mean"]
     return record
 
 

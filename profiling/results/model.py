@@ -45,7 +45,9 @@ class ProcessMemory:
     sampled_peak_bytes: int
     final_bytes: int
     median_bytes: int
-    growth_mib_per_min: float  # least-squares slope over the steady phase
+    # Least-squares slope over the steady phase, from the moment RSS settled when the run
+    # knows it (RunResult.settled_after_s); None: RSS had not settled (rss_settled False).
+    growth_mib_per_min: float | None
     samples: int
     cpu_percent: float | None = None  # of one core, averaged over the steady phase
 
@@ -119,6 +121,11 @@ class WorkFigures:
     # The scenario's tasks live their whole life in the run (task churn, uploads): their
     # sizes say where each was in its life; the tasks run are the work (comparable.py).
     tasks_end_in_run: bool = False
+    # The server's open client TCP connections in the steady phase (sampled from /proc):
+    # part of the work, since each idle keep-alive connection can hold its last reply.
+    # None in records made before they were counted, or when not sampled.
+    connections_max: int | None = None
+    connections_mean: float | None = None
 
     @property
     def task_segments(self) -> float:
@@ -270,6 +277,12 @@ class RunResult:
     # The list requests' allocation peaks in an attribution run (reference server under
     # tracemalloc); None for measured runs and servers that do not report them.
     request_peaks: RequestPeaks | None = None
+    # When RSS settled for a reason the run knows (every tab had a reply in the steady
+    # phase, every polled task at size): seconds after the steady start, from which the
+    # growth is fitted; `rss_settled` False when that left less than half the phase (no
+    # growth then). Both None for loads that do not report tabs, and older records.
+    settled_after_s: float | None = None
+    rss_settled: bool | None = None
     dir: str | None = None  # run folder relative to the summary; not stored in run.json
     timeline: dict[str, Series] = field(default_factory=dict)  # from rss.csv, not JSON
 
