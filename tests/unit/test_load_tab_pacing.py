@@ -68,3 +68,28 @@ def test_bad_arguments_are_refused() -> None:
     tab.release(tab.acquire() or 0)
     with pytest.raises(ValueError):
         tab.release(0)  # released twice
+
+
+def test_the_work_tracker_settles_once_every_tab_had_a_steady_reply() -> None:
+    from loadtests.work import WorkTracker, merge_exports
+
+    work = WorkTracker()
+    work.reset(0)
+    work.ready_at_s = 5.0
+    for tab in ("0:0", "0:1"):
+        work.tab_opened(tab, 0)
+    work.tab_opened("0:1", 2)  # its poll was due while one was out
+    work.tab_polled("0:0", 9.0, 9.1)  # before the steady phase: not counted
+    work.steady_start_s = 10.0
+    work.tab_polled("0:0", 10.2, 10.3)
+    assert work.settled_at_s is None  # tab 0:1 has not had a steady reply yet
+    work.tab_polled("0:1", 10.7, 10.9)
+    assert work.settled_at_s == 10.9
+    doc = work.export()
+    assert doc["connections"] == {"tabs": 2, "opened": 2, "max_per_tab": 2}
+    other = {**doc, "connections": {"tabs": 3, "opened": 4, "max_per_tab": 1}}
+    merged = merge_exports([doc, {**other, "settled_at_s": 11.5}])
+    assert merged is not None
+    assert merged["connections"] == {"tabs": 5, "opened": 6, "max_per_tab": 2}
+    assert merged["settled_at_s"] == 11.5
+    assert merge_exports([doc, {**other, "settled_at_s": None}])["settled_at_s"] is None  # type: ignore[index]
