@@ -23,6 +23,7 @@ from profiling.report.narrative import (
     work_note,
     work_rows,
 )
+from profiling.report.per_connection import per_connection_sentence, sweep_rows
 from profiling.report.summary_json import summary_document
 from profiling.results.folder import RunResult, dumps
 from profiling.verdict.compare import (
@@ -287,6 +288,8 @@ def _context(c: Comparison) -> dict[str, Any]:
         "work_rows": work_rows(c),
         "has_connections": has_connections(c),
         "work_note": work_note(c),
+        "sweep_rows": sweep_rows(c),
+        "per_connection": per_connection_sentence(c),
         "conditions": _conditions(c),
         "links": _links(c.runs),
         "sites": _sites(c),

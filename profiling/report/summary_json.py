@@ -95,7 +95,18 @@ def summary_document(c: Comparison) -> dict[str, Any]:
             "param": c.sweep.param,
             "values": list(c.sweep.values),
             "points": [
-                {"configuration": p.configuration, "value": p.value, "n_runs": p.runs, **p.medians}
+                {
+                    "configuration": p.configuration,
+                    "value": p.value,
+                    "n_runs": p.runs,
+                    **p.medians,
+                    # Absent from sweeps recorded before connections were counted.
+                    **(
+                        {}
+                        if p.connections_mean is None
+                        else {"connections_mean": p.connections_mean}
+                    ),
+                }
                 for p in c.sweep.points
             ],
         },

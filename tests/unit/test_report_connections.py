@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from loadtests.results import (
     WorkResult,
 )
 from profiling.probes.sampler import Sample
+from profiling.report.per_connection import mib_per_connection
 from profiling.report.render import render_markdown, verdict_paragraph
 from profiling.results import figures, settle
 from profiling.results.folder import load_runs, run_json
@@ -138,3 +140,32 @@ def test_connection_figures_over_the_steady_phase() -> None:
     samples.append(replace(samples[1], label="db", connections=None))
     assert settle.connection_figures(samples) == (12, 11.0)
     assert settle.connection_figures([sample(1, 1, "steady", None)]) is None
+
+
+def test_a_sweep_over_tabs_gives_peak_rss_per_connection(fixture_runs: Path) -> None:
+    runs = load_runs(fixture_runs / "sweep")
+    old = render_markdown(compare(runs))
+    assert "open connections" not in old and "per open connection" not in old
+    # Pretend the sweep's points held 10, 20 and 40 connections (one per tab).
+    counted = [
+        replace(r, work=replace(r.work, connections_max=int(v), connections_mean=float(v)))
+        if r.work is not None and isinstance(v := r.sweep_value(), float)
+        else r
+        for r in runs
+    ]
+    c = compare(counted)
+    slopes = mib_per_connection(c)
+    assert set(slopes) == {"db-polling", "lean"}
+    for name, slope in slopes.items():
+        assert c.sweep is not None
+        xy = [
+            (float(p.connections_mean or 0), float(p.medians["peak_rss_bytes"] or 0) / MIB)
+            for p in c.sweep.points
+            if p.configuration == name
+        ]
+        # A least-squares slope is a weighted mean of the slopes between neighbours.
+        steps = [(y1 - y0) / (x1 - x0) for (x0, y0), (x1, y1) in pairwise(xy)]
+        assert min(steps) - 1e-9 <= slope <= max(steps) + 1e-9
+    md = render_markdown(c)
+    assert "| open connections (mean) |" in md
+    assert "Peak RSS per open connection" in md
