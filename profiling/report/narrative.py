@@ -214,7 +214,8 @@ def _ready(w: WorkFigures) -> str:
 def _connections(w: WorkFigures) -> str:
     if w.connections_max is None or w.connections_mean is None:
         return "not counted"
-    return f"{w.connections_max:,} / {w.connections_mean:,.1f}"
+    tabs = "" if w.tabs is None else f" ({w.tabs:,} tabs)"
+    return f"{w.connections_max:,} / {w.connections_mean:,.1f}{tabs}"
 
 
 def has_connections(c: Comparison) -> bool:

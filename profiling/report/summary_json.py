@@ -40,6 +40,8 @@ def work_record(w: WorkFigures) -> dict[str, Any]:
     if w.connections_max is None:
         del record["connections_max"]  # likewise
         del record["connections_mean"]
+    if w.tabs is None:
+        del record["tabs"]  # likewise
     return record
 
 

@@ -164,6 +164,7 @@ def work_figures(
         tasks_end_in_run=work.tasks_end_in_run,
         connections_max=None if connections is None else connections[0],
         connections_mean=None if connections is None else connections[1],
+        tabs=work.tabs,
     )
 
 

@@ -110,6 +110,8 @@ def run_record(run: RunResult) -> dict[str, Any]:
     if run.work is not None and run.work.connections_max is None:
         del record["work"]["connections_max"]  # the same
         del record["work"]["connections_mean"]
+    if run.work is not None and run.work.tabs is None:
+        del record["work"]["tabs"]  # the same
     for key in ("settled_after_s", "rss_settled"):
         if record[key] is None:
             del record[key]  # the same

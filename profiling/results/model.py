@@ -126,6 +126,18 @@ class WorkFigures:
     # None in records made before they were counted, or when not sampled.
     connections_max: int | None = None
     connections_mean: float | None = None
+    # The load's browser tabs (the tab model: one keep-alive connection each at least,
+    # more while a poll is pending); None for loads without tabs and older records.
+    tabs: int | None = None
+
+    @property
+    def tab_connections(self) -> float | None:
+        """The open connections the load set: the mean open connections, counted up to one
+        per tab. A tab opens more only while a poll is pending (as a browser does), which
+        is the design's slowness, not more work (profiling.verdict.comparable)."""
+        if self.connections_mean is None:
+            return None
+        return self.connections_mean if self.tabs is None else min(self.connections_mean, self.tabs)
 
     @property
     def task_segments(self) -> float:

@@ -85,6 +85,7 @@ def _work(f: Fields) -> WorkFigures:
         tasks_end_in_run=f.bool_("tasks_end_in_run") if f.has("tasks_end_in_run") else False,
         connections_max=f.opt_int("connections_max"),
         connections_mean=f.opt_amount("connections_mean"),
+        tabs=f.opt_int("tabs"),
     )
 
 

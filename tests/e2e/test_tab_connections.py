@@ -35,6 +35,7 @@ def test_storm_tabs_hold_one_connection_each(tmp_path: Path) -> None:
     work = run["work"]
     # A tab polls every 6 / 3 = 2 s and lean answers in milliseconds: one connection each.
     # One more may show at the phase's edge: memdiag's own /metrics scrape at steady end.
+    assert work["tabs"] == TABS
     assert work["connections_max"] in (TABS, TABS + 1)
     assert TABS - 0.5 <= work["connections_mean"] <= TABS + 0.5
     (load_json,) = out.glob("runs/*/load.json")

@@ -55,6 +55,28 @@ def test_connections_more_than_ten_percent_apart_are_not_comparable(fixture_runs
     assert "50 / 50.0" in md and "no: connections +400 %" in md
 
 
+def test_extra_connections_of_a_slow_design_are_not_more_work(fixture_runs: Path) -> None:
+    runs = load_runs(fixture_runs / "three-modes")
+    base = next(r.work for r in runs if r.work is not None)
+    tabs = replace(base, connections_max=10, connections_mean=10.0, tabs=10)
+    # 10 tabs whose polls were pending opened 28 connections (a browser would): same work.
+    slow = replace(tabs, connections_max=31, connections_mean=28.2)
+    assert work_differences("fast", tabs, "slow", slow) == []
+    # A design that held only 6 of the 10 tabs' connections open is flagged.
+    (few,) = work_differences("fast", tabs, "closing", replace(tabs, connections_mean=6.0))
+    assert (few.metric, few.baseline_value, few.value) == (CONNECTIONS, 10.0, 6.0)
+    assert "(10 tabs)" in render_markdown(compare(with_tabs(runs)))
+
+
+def with_tabs(runs: list[RunResult]) -> list[RunResult]:
+    return [
+        replace(r, work=replace(r.work, connections_max=10, connections_mean=10.0, tabs=10))
+        if r.work is not None
+        else r
+        for r in runs
+    ]
+
+
 def test_runs_without_connection_figures_are_not_checked_for_them(fixture_runs: Path) -> None:
     runs = load_runs(fixture_runs / "three-modes")
     base = next(r.work for r in runs if r.work is not None)
@@ -71,13 +93,14 @@ def test_connection_figures_round_trip_through_run_json(fixture_runs: Path) -> N
     assert run.work is not None
     new = replace(
         run,
-        work=replace(run.work, connections_max=12, connections_mean=10.5),
+        work=replace(run.work, connections_max=12, connections_mean=10.5, tabs=10),
         settled_after_s=1.5,
         rss_settled=True,
     )
     back = run_from_record(Fields(json.loads(run_json(new)), "run.json"))
     assert back.work is not None
     assert (back.work.connections_max, back.work.connections_mean) == (12, 10.5)
+    assert back.work.tabs == 10
     assert (back.settled_after_s, back.rss_settled) == (1.5, True)
 
 
