@@ -33,7 +33,19 @@ OPTIONS: dict[str, tuple[type, Any, str]] = {
     "audio_dir": (str, "", "folder of audio files to upload (wav, mp3, ...)"),
     "expect_upload_status": (str, "completed", "end state of an upload: completed|failed|any"),
     "upload_engine": (str, "", "engine field sent with each upload (empty: server default)"),
-    "poll_interval_s": (float, 1.0, "seconds between an uploader's polls of its own task"),
+    "poll_interval_s": (
+        float,
+        1.0,
+        "seconds between an uploader's polls of its own task; for the tab scenarios"
+        " (polling_storm, frontend_tabs) memdiag's default number of tabs is rate x this,"
+        " and each tab polls every users / rate seconds",
+    ),
+    "watched_tasks": (
+        int,
+        4,
+        "frontend tabs: tasks the tabs watch, total over processes (tabs share them"
+        " round-robin; at most the server's workers, or some wait in its queue)",
+    ),
     "cancel_share": (float, 0.2, "task churn: share of tasks the tab cancels while they run"),
     "fail_share": (float, 0.2, "task churn: share of tasks that fail in the worker half-way"),
 }

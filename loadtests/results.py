@@ -127,6 +127,13 @@ class WorkResult:
     requests: int | None = None
     # The scenario's tasks live their whole life in the run (loadtests.work).
     tasks_end_in_run: bool = False
+    # The tab model (loadtests.work): tabs, connections they opened in total and the most
+    # one tab opened; when every tab had a steady reply with the tasks ready (None: never,
+    # or a scenario without tabs). All None in results of scenarios without tabs.
+    tabs: int | None = None
+    connections_opened: int | None = None
+    connections_max_per_tab: int | None = None
+    settled_at_s: float | None = None
 
     @property
     def ready(self) -> bool:
@@ -228,6 +235,7 @@ def _work(doc: Any) -> WorkResult | None:
     if not isinstance(doc, dict):
         return None
     ready = doc.get("ready_at_s")
+    conns = doc.get("connections")
     return WorkResult(
         target_segments=int(doc["target_segments"]),
         ready_at_s=None if ready is None else float(ready),
@@ -235,6 +243,10 @@ def _work(doc: Any) -> WorkResult | None:
         tasks={str(k): TaskWork(**v) for k, v in doc["tasks"].items()},
         requests=None if doc.get("requests") is None else int(doc["requests"]),
         tasks_end_in_run=doc.get("tasks_end_in_run") is True,
+        tabs=None if not conns else int(conns["tabs"]),
+        connections_opened=None if not conns else int(conns["opened"]),
+        connections_max_per_tab=None if not conns else int(conns["max_per_tab"]),
+        settled_at_s=None if doc.get("settled_at_s") is None else float(doc["settled_at_s"]),
     )
 
 

@@ -25,6 +25,14 @@ A scenario whose one request shows many tasks (the dashboard's task list) counts
 requests with `request()`: the polls served are then those requests, not the tasks each
 reply listed (a list of 100 tasks is one request, not 100 polls).
 
+The tab model's scenarios (each Locust user a browser tab on keep-alive connections)
+also report their tabs: `tab_opened` (the connections a tab opened so far) and
+`tab_polled` (a reply came back). The export's `connections` says how many the load
+generator opened (in total, and the most one tab opened); `settled_at_s` is the first
+moment when every tab had a reply to a poll meant for the steady phase and the tasks were
+ready. From then on the server holds what this load makes it hold (each open connection's
+last reply included): RSS growth is fitted from there (profiling.results.figures).
+
 Load-generator processes each keep one; the master merges their `export()`s.
 Nothing here imports locust or gevent.
 """
@@ -56,6 +64,9 @@ class WorkTracker:
     streak: int = 0  # replies in a row at the target size or of an ended task
     requests: int | None = None  # steady requests, for a scenario that counts them
     tasks_end_in_run: bool = False  # the scenario's tasks are short: they end in the run
+    tab_connections: dict[str, int] = field(default_factory=dict)  # tab -> connections opened
+    tabs_polled: set[str] = field(default_factory=set)  # tabs with a steady reply
+    settled_at_s: float | None = None
 
     def request(self, intended_s: float) -> None:
         """One request (of many tasks' replies) meant to go out at `intended_s`."""
@@ -69,6 +80,25 @@ class WorkTracker:
         self.tasks.clear()
         self.streak = 0
         self.requests = None
+        self.tab_connections.clear()
+        self.tabs_polled.clear()
+        self.settled_at_s = None
+
+    def tab_opened(self, tab: str, connections: int) -> None:
+        """Tab `tab` has opened `connections` connections so far (0: it just started)."""
+        self.tab_connections[tab] = max(connections, self.tab_connections.get(tab, 0))
+
+    def tab_polled(self, tab: str, intended_s: float, now_s: float) -> None:
+        """A reply to tab `tab`'s poll meant for `intended_s` came back at `now_s`."""
+        if self.steady_start_s is None or intended_s < self.steady_start_s:
+            return
+        self.tabs_polled.add(tab)
+        if (
+            self.settled_at_s is None
+            and self.ready_at_s is not None
+            and self.tabs_polled >= set(self.tab_connections)
+        ):
+            self.settled_at_s = max(now_s, self.ready_at_s)
 
     def expect(self, task_id: str) -> None:
         """A task the scenario created: readiness waits for it too."""
@@ -129,6 +159,14 @@ class WorkTracker:
             doc["requests"] = self.requests
         if self.tasks_end_in_run:
             doc["tasks_end_in_run"] = True
+        if self.tab_connections:
+            opened = self.tab_connections.values()
+            doc["connections"] = {
+                "tabs": len(self.tab_connections),
+                "opened": sum(opened),
+                "max_per_tab": max(opened),
+            }
+            doc["settled_at_s"] = self.settled_at_s
         return doc
 
 
@@ -153,4 +191,15 @@ def merge_exports(parts: list[dict[str, Any]]) -> dict[str, Any] | None:
         merged["requests"] = sum(requests)
     if any(p.get("tasks_end_in_run") for p in parts):
         merged["tasks_end_in_run"] = True
+    conns = [p["connections"] for p in parts if p.get("connections")]
+    if conns:
+        merged["connections"] = {
+            "tabs": sum(int(c["tabs"]) for c in conns),
+            "opened": sum(int(c["opened"]) for c in conns),
+            "max_per_tab": max(int(c["max_per_tab"]) for c in conns),
+        }
+        settled = [p.get("settled_at_s") for p in parts if p.get("connections")]
+        merged["settled_at_s"] = (
+            None if None in settled else max(float(t) for t in settled if t is not None)
+        )
     return merged

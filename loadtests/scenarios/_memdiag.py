@@ -110,6 +110,10 @@ class _Process:
         self.pacers: dict[str, Pacer] = {}
         self.targets: dict[str, float] = {}
         self.share_n, self.share_index = 1, 0
+        # The tab model (_apiuser.TabUser): tabs of this process so far, and the start
+        # every tab's schedule is offset from (the master's start in a worker).
+        self.tabs_started = 0
+        self.tab_start_s = time.time()
         self.stopped_at_s: float | None = None
         self.workers: dict[str, dict[str, Any]] = {}  # client id -> its latest process stats
         self.shares: dict[str, list[Any]] = {}  # client id -> [index, n, stopped at or None]
@@ -220,6 +224,7 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         # The runner starts the steady phase (steady.json); until then nothing is steady.
         STATE.recorder.steady_start_s = math.inf
     STATE.stopped_at_s = None
+    STATE.tabs_started, STATE.tab_start_s = 0, now_s
     STATE.workers.clear()
     STATE.shares.clear()
     STATE.work_parts.clear()

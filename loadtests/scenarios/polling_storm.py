@@ -1,9 +1,14 @@
 """polling-storm: many pollers on a few large live tasks, the incident's trigger.
 
 Each load-generator process owns its share of --storm-tasks synthetic tasks under one
-account; every user polls them round-robin at a total of --poll-rate per second (open
-model, shared by all users and processes). A task that ends is checked (final segment
-count) and replaced by one of the same size, so the tasks stay live for the whole run.
+account. Each user is a browser tab (the tab model, loadtests.pacing.TabPacer): it polls
+the tasks round-robin on a schedule of its own, every users / --poll-rate seconds (once a
+second with memdiag's default of rate x --poll-interval-s tabs), on its own keep-alive
+connection, and opens another connection (up to 6) when a poll is due while its previous
+one has not returned, so the total stays --poll-rate per second however slow the server
+(an open model). The number of tabs is the number of connections the server holds open:
+part of the work. A task that ends is checked (final segment count) and replaced by one of
+the same size, so the tasks stay live for the whole run.
 
 Equal work by default: the tasks start pre-grown (--initial-segments 1000 of 12 words,
 about 1 MiB of BSON each) and trickle on at --segments-per-second 0.5, so in every design
@@ -13,7 +18,7 @@ project's 2-core machine with the embedded mongo-java-server: the README's "Choo
 the storm's size" has the measurements.
 
     locust -f loadtests/scenarios/polling_storm.py --host http://127.0.0.1:8080 \
-        --headless -u 30 -r 30 -t 60s --poll-rate 50 --result-file out/storm.json
+        --headless -u 10 -r 10 -t 60s --poll-rate 10 --result-file out/storm.json
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import itertools
 from typing import Any
 
 import gevent
-from _apiuser import TERMINAL, ApiUser
+from _apiuser import TERMINAL, TabUser
 from _memdiag import STATE, want
 from gevent.event import Event
 from locust import events, task
@@ -41,6 +46,7 @@ want(
     "seed",
     "view",
     "page_size",
+    "poll_interval_s",
     streams={"poll": "poll_rate"},
     **SCENARIO_DEFAULTS["polling_storm"],
 )
@@ -71,12 +77,13 @@ def _new_pool(**_kw: Any) -> None:
     POOL = _Pool()
 
 
-class StormPoller(ApiUser):
-    """One of many pollers hammering the same few large tasks."""
+class StormPoller(TabUser):
+    """A browser tab polling the same few large tasks as every other tab."""
 
     def on_start(self) -> None:
         if POOL.creating:
             POOL.ready.wait()
+            self.start_tab()
             return
         POOL.creating = True
         POOL.token = self.sign_up()
@@ -86,21 +93,25 @@ class StormPoller(ApiUser):
             if task_id is not None:
                 POOL.tasks.append(task_id)
         POOL.ready.set()
+        self.start_tab()
 
     @task
     def poll_storm(self) -> None:
         if not POOL.tasks:
             gevent.sleep(1.0)  # the storm's tasks could not be created (already counted)
             return
+        self.tab_send(self._poll_next)
+
+    def _poll_next(self, intended_s: float, session: Any) -> None:
         task_id = POOL.next_task()
-        doc = self.poll(task_id, self.paced("poll"), token=POOL.token)
+        doc = self.poll(task_id, intended_s, token=POOL.token, session=session)
         if (
             isinstance(doc, dict)
             and doc.get("status") in TERMINAL
             and task_id not in POOL.replacing
         ):
             POOL.replacing.add(task_id)
-            self.fetch_final(task_id, int(self.opts.segments), token=POOL.token)
-            new_id = self.create_task(token=POOL.token)
+            self.fetch_final(task_id, int(self.opts.segments), token=POOL.token, session=session)
+            new_id = self.create_task(token=POOL.token, session=session)
             if new_id is not None and task_id in POOL.tasks:
                 POOL.tasks[POOL.tasks.index(task_id)] = new_id

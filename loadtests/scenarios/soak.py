@@ -19,15 +19,19 @@ from _memdiag import env_default, want
 want("soak")
 
 
+_UPLOADERS = 1 if env_default("audio_dir") else 0
+
+
 class SoakTab(frontend_tabs.FrontendTab):
     weight = 4
+    tab_share = 4 / (4 + 1 + _UPLOADERS)  # the tabs' share of the users sets their pace
 
 
 class SoakDashboard(dashboard.DashboardUser):
     weight = 1
 
 
-if env_default("audio_dir"):
+if _UPLOADERS:
     import uploads
 
     class SoakUploader(uploads.Uploader):

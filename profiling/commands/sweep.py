@@ -32,7 +32,10 @@ HELP = "measure configurations over a range of one parameter (rate, users, segme
 DESCRIPTION = (
     HELP + ".\n\n--param rate or users varies the load; any other name is a scenario option "
     "(-O NAME=VALUE), e.g. --param segments --values 1000,3000,5000. The report adds "
-    "peak RSS and status p99 against the parameter.\n\n"
+    "peak RSS and status p99 against the parameter. In polling-storm and frontend-tabs "
+    "--param users varies the tabs (open connections) at the same rate: each tab polls "
+    "every users / rate seconds, so the sweep gives peak RSS per open connection per "
+    "configuration (the Work table shows the connections each point held).\n\n"
     + ENV_NOTE
     + "\n\nexample: memdiag sweep --configs db-polling,lean --param rate --values 5,10,20"
 )
@@ -85,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--param {args.param}: {why}")
     if args.param == "rate" and args.users is None:
         # One user count for every point, enough for the highest rate, so only the rate varies.
-        base = replace(base, users=default_users(float(max(values))))
+        base = replace(base, users=default_users(float(max(values)), base.scenario, base.options))
     sweep_param = {"rate": "target_rate_per_s", "users": "users"}.get(
         args.param, args.param.replace("-", "_")
     )

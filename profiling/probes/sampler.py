@@ -14,6 +14,11 @@ so summaries can pick the steady phase from the file alone. The thread measures 
 own CPU time (`self_cpu_s`) so its overhead is known for every run.
 
 A target that exits is reported once in `gone` and no longer sampled; the others go on.
+
+A target sampled with `connections=True` (the server) also gets its open client TCP
+connections counted at every tick (`profiling.probes.connections`, the `connections`
+column; empty for the other targets). Timelines written before that column existed
+still load, with `connections` None.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
+from profiling.probes import connections as tcp
 from profiling.probes import procmem
 
 DEFAULT_INTERVAL_S = 0.5  # 2 Hz: enough for plots and slopes; the kernel peak covers spikes
@@ -39,6 +45,7 @@ class Target:
     label: str
     pid: int
     children: bool = False
+    connections: bool = False  # count the clients connected to its listening ports
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +65,11 @@ class Sample:
     nprocs: int
     uss_bytes: int | None
     pss_bytes: int | None
+    connections: int | None = None  # open client TCP connections; None: not counted
 
 
 COLUMNS = [f.name for f in fields(Sample)]
+OPTIONAL_COLUMNS = frozenset({"connections"})  # absent from older timelines
 
 
 class Sampler:
@@ -192,6 +201,7 @@ class Sampler:
                 nprocs=r.nprocs,
                 uss_bytes=r.uss_bytes,
                 pss_bytes=r.pss_bytes,
+                connections=_connections(target) if target.connections else None,
             )
             self._samples.append(row)
             if self._writer is not None:
@@ -199,6 +209,13 @@ class Sampler:
         self.ticks += 1
         if self._file is not None:
             self._file.flush()
+
+
+def _connections(target: Target) -> int | None:
+    pids = [target.pid]
+    if target.children:
+        pids += procmem.descendant_pids(target.pid)
+    return tcp.open_connections(pids)
 
 
 def _values(sample: Sample) -> Iterator[object]:
@@ -209,7 +226,7 @@ def load_timeline(csv_path: Path) -> list[Sample]:
     """Parse a sampler CSV back into rows (pure apart from reading the file)."""
     with Path(csv_path).open(newline="") as fh:
         reader = csv.DictReader(fh)
-        missing = set(COLUMNS) - set(reader.fieldnames or [])
+        missing = set(COLUMNS) - OPTIONAL_COLUMNS - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{csv_path}: not a sampler timeline, missing {sorted(missing)}")
         return [_parse_row(row) for row in reader]
@@ -217,7 +234,8 @@ def load_timeline(csv_path: Path) -> list[Sample]:
 
 def _parse_row(row: dict[str, str]) -> Sample:
     def opt(name: str) -> int | None:
-        return int(row[name]) if row[name] else None
+        value = row.get(name)
+        return int(value) if value else None
 
     return Sample(
         t_s=float(row["t_s"]),
@@ -233,4 +251,5 @@ def _parse_row(row: dict[str, str]) -> Sample:
         nprocs=int(row["nprocs"]),
         uss_bytes=opt("uss_bytes"),
         pss_bytes=opt("pss_bytes"),
+        connections=opt("connections"),
     )

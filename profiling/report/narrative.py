@@ -11,6 +11,7 @@ from typing import Any
 
 from profiling.results.folder import MIB, DbCalibration, WorkFigures
 from profiling.verdict.comparable import (
+    CONNECTIONS,
     DB_CPU_BOUND_PERCENT,
     DB_SHARE_BOUND,
     POLLS_PER_S,
@@ -90,6 +91,8 @@ def caveats(c: Comparison) -> list[str]:
     for conf in c.configurations:
         if conf.db_bound is not None:
             text.append(f"{conf.name} was bound by the database: {conf.db_bound.reason()}.")
+    if (note := settle_note(c)) is not None:
+        text.append(note)
     return text
 
 
@@ -160,7 +163,8 @@ def work_cell(conf: ConfigResult, c: Comparison) -> str:
         if w.tasks_end_in_run
         else f"{w.tasks} x {w.task_segments:,.0f} segments"
     )
-    return f"{size}, {w.polls_per_s:.1f} polls/s" + (" (not comparable)" if flagged else "")
+    conns = "" if w.connections_mean is None else f", {w.connections_mean:,.0f} connections"
+    return f"{size}, {w.polls_per_s:.1f} polls/s{conns}" + (" (not comparable)" if flagged else "")
 
 
 def _short_reasons(name: str, c: Comparison) -> list[str]:
@@ -176,6 +180,8 @@ def _short_reasons(name: str, c: Comparison) -> list[str]:
             reasons.append(f"polls/s{pct}")
         elif n.metric == TASKS:
             reasons.append(f"tasks{pct}")
+        elif n.metric == CONNECTIONS:
+            reasons.append(f"connections{pct}")
         else:
             reasons.append(f"task size{pct}")
     if grew:
@@ -205,6 +211,34 @@ def _ready(w: WorkFigures) -> str:
     return "never" if w.ready_after_s is None else f"{w.ready_after_s:.1f} s"
 
 
+def _connections(w: WorkFigures) -> str:
+    if w.connections_max is None or w.connections_mean is None:
+        return "not counted"
+    tabs = "" if w.tabs is None else f" ({w.tabs:,} tabs)"
+    return f"{w.connections_max:,} / {w.connections_mean:,.1f}{tabs}"
+
+
+def has_connections(c: Comparison) -> bool:
+    """Whether any configuration's work counted open connections (older runs did not:
+    their reports keep the Work table they had)."""
+    return any(
+        conf.work is not None and conf.work.connections_max is not None for conf in c.configurations
+    )
+
+
+def settle_note(c: Comparison) -> str | None:
+    """'RSS had not settled in ...': the measured runs whose growth is not quoted."""
+    unsettled = [r for conf in c.configurations for r in conf.runs if r.rss_settled is False]
+    if not unsettled:
+        return None
+    names = ", ".join(f"{r.configuration} run {r.repeat}" for r in unsettled)
+    return (
+        f"RSS had not settled in {names}: every tab had a reply in the steady phase and "
+        "every polled task was at size only in its second half, or never, so no growth is "
+        "quoted for them (a longer --duration, or fewer tabs, gives one)."
+    )
+
+
 def work_rows(c: Comparison) -> list[dict[str, Any]]:
     """The Work table: one row per configuration, medians over its measured runs."""
     rows = []
@@ -220,6 +254,7 @@ def work_rows(c: Comparison) -> list[dict[str, Any]]:
                 rate=f"{w.polls_per_s:.1f} / {c.scenario.target_rate_per_s:g}",
                 ready=_ready(w),
                 comparable=_comparable(conf, c),
+                connections=_connections(w),
             )
         rows.append(row)
     return rows
@@ -293,12 +328,18 @@ def text_table(rows: list[list[str]]) -> str:
 
 def work_text(c: Comparison) -> str:
     """The Work table for a terminal (memdiag diff and gate); the note when none recorded."""
+    conns = has_connections(c)
     rows = [["work", "tasks x segments", "status KiB", "polls", "polls/s", "comparable"]]
+    if conns:
+        rows[0].insert(5, "connections max / mean")
     for w in work_rows(c):
         if w["recorded"]:
-            rows.append(
-                [w["name"], w["tasks"], w["status"], w["polls"], w["rate"], w["comparable"]]
-            )
+            row = [w["name"], w["tasks"], w["status"], w["polls"], w["rate"], w["comparable"]]
+            if conns:
+                row.insert(5, w["connections"])
         else:
-            rows.append([w["name"], "not recorded", "", "", "", "not checked"])
+            row = [w["name"], "not recorded", "", "", "", "not checked"]
+            if conns:
+                row.insert(5, "")
+        rows.append(row)
     return text_table(rows) + (f"\n{note}" if (note := work_note(c)) else "")

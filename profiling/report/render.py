@@ -17,6 +17,7 @@ import jinja2
 from profiling.report.narrative import (
     calibration_text,
     db_bound_rule,
+    has_connections,
     verdict_paragraph,
     work_cell,
     work_note,
@@ -24,6 +25,7 @@ from profiling.report.narrative import (
 )
 from profiling.report.rss_parts import COLUMNS as PARTS_COLUMNS
 from profiling.report.rss_parts import parts_rows
+from profiling.report.per_connection import per_connection_sentence, sweep_rows
 from profiling.report.summary_json import summary_document
 from profiling.results.folder import RunResult, dumps
 from profiling.verdict.compare import (
@@ -120,9 +122,10 @@ def headline(c: Comparison) -> dict[str, Any]:
     first row is the work each was measured on."""
     rows = []
     if any(conf.work is not None for conf in c.configurations):
+        title = "Work (tasks x median segments, status polls served"
         rows.append(
             {
-                "title": "Work (tasks x median segments, status polls served)",
+                "title": title + (", open connections)" if has_connections(c) else ")"),
                 "cells": [work_cell(conf, c) for conf in c.configurations],
             }
         )
@@ -286,7 +289,10 @@ def _context(c: Comparison) -> dict[str, Any]:
         "tables": metric_tables(c),
         "headline": headline(c),
         "work_rows": work_rows(c),
+        "has_connections": has_connections(c),
         "work_note": work_note(c),
+        "sweep_rows": sweep_rows(c),
+        "per_connection": per_connection_sentence(c),
         "conditions": _conditions(c),
         "links": _links(c.runs),
         "sites": _sites(c),

@@ -39,6 +39,11 @@ def work_record(w: WorkFigures) -> dict[str, Any]:
         del record["stale_polls"]  # added later: older summaries and goldens lack it
     if not w.tasks_end_in_run:
         del record["tasks_end_in_run"]  # likewise
+    if w.connections_max is None:
+        del record["connections_max"]  # likewise
+        del record["connections_mean"]
+    if w.tabs is None:
+        del record["tabs"]  # likewise
     return record
 
 
@@ -100,7 +105,18 @@ def summary_document(c: Comparison) -> dict[str, Any]:
             "param": c.sweep.param,
             "values": list(c.sweep.values),
             "points": [
-                {"configuration": p.configuration, "value": p.value, "n_runs": p.runs, **p.medians}
+                {
+                    "configuration": p.configuration,
+                    "value": p.value,
+                    "n_runs": p.runs,
+                    **p.medians,
+                    # Absent from sweeps recorded before connections were counted.
+                    **(
+                        {}
+                        if p.connections_mean is None
+                        else {"connections_mean": p.connections_mean}
+                    ),
+                }
                 for p in c.sweep.points
             ],
         },

@@ -32,6 +32,7 @@ from profiling.results.folder import (
     ProcessMemory,
     WorkFigures,
 )
+from profiling.results.settle import Settled
 
 # Commands that read documents; "DB reads per poll" counts these.
 READ_COMMANDS = frozenset({"find", "getMore", "aggregate", "count", "distinct", "findAndModify"})
@@ -42,18 +43,33 @@ STATUS_ENDPOINT = "GET /api/tasks/{id}"
 
 
 def process_memory(
-    samples: Sequence[Sample], label: str, phase: str = "steady"
+    samples: Sequence[Sample],
+    label: str,
+    phase: str = "steady",
+    *,
+    settled: Settled | None = None,
 ) -> ProcessMemory | None:
-    """The steady-phase memory of one sampled process; None if it was never sampled."""
+    """The steady-phase memory of one sampled process; None if it was never sampled.
+
+    With `settled` (the run knows when RSS settled) the growth is fitted only on the
+    samples from then on, and is None when RSS had not settled (see `settled_from`)."""
     if not any(s.label == label and s.phase == phase for s in samples):
         return None
     m = summarize(samples, label, phase=phase)
+    growth: float | None = m.growth_mib_per_min or 0.0
+    if settled is not None:
+        fitted = (
+            summarize(samples, label, phase=phase, start_s=settled.from_t_s)
+            if settled.settled
+            else None
+        )
+        growth = None if fitted is None else fitted.growth_mib_per_min or 0.0
     return ProcessMemory(
         kernel_peak_bytes=m.peak_kernel_bytes or None,
         sampled_peak_bytes=m.peak_sampled_bytes,
         final_bytes=m.final_rss_bytes,
         median_bytes=m.median_rss_bytes,
-        growth_mib_per_min=round(m.growth_mib_per_min or 0.0, 4),
+        growth_mib_per_min=None if growth is None else round(growth, 4),
         samples=m.n_samples,
         cpu_percent=None if m.cpu_percent is None else round(m.cpu_percent, 2),
     )
@@ -115,10 +131,13 @@ def load_figures(result: LoadResult, target_rate_per_s: float) -> LoadFigures:
     )
 
 
-def work_figures(result: LoadResult) -> WorkFigures | None:
+def work_figures(
+    result: LoadResult, connections: tuple[int, float] | None = None
+) -> WorkFigures | None:
     """The polled tasks' size and status bytes at the steady phase's ends (medians over
-    the tasks) and the polls served; None when the load reported no work (a user's own
-    locustfile) or polled no task in the steady phase."""
+    the tasks), the polls served and the server's open connections (max, mean: from
+    `connection_figures`); None when the load reported no work (a user's own locustfile)
+    or polled no task in the steady phase."""
     work = result.work
     if work is None or not work.tasks:
         return None
@@ -143,6 +162,9 @@ def work_figures(result: LoadResult) -> WorkFigures | None:
         ready_after_s=ready_after_s,
         stale_polls=sum(t.stale_polls for t in tasks),
         tasks_end_in_run=work.tasks_end_in_run,
+        connections_max=None if connections is None else connections[0],
+        connections_mean=None if connections is None else connections[1],
+        tabs=work.tabs,
     )
 
 

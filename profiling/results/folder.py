@@ -121,6 +121,14 @@ def run_record(run: RunResult) -> dict[str, Any]:
         del record["work"]["stale_polls"]  # the same
     if run.work is not None and not run.work.tasks_end_in_run:
         del record["work"]["tasks_end_in_run"]  # the same
+    if run.work is not None and run.work.connections_max is None:
+        del record["work"]["connections_max"]  # the same
+        del record["work"]["connections_mean"]
+    if run.work is not None and run.work.tabs is None:
+        del record["work"]["tabs"]  # the same
+    for key in ("settled_after_s", "rss_settled"):
+        if record[key] is None:
+            del record[key]  # the same
     return dict(record)
 
 

@@ -46,7 +46,9 @@ class ProcessMemory:
     sampled_peak_bytes: int
     final_bytes: int
     median_bytes: int
-    growth_mib_per_min: float  # least-squares slope over the steady phase
+    # Least-squares slope over the steady phase, from the moment RSS settled when the run
+    # knows it (RunResult.settled_after_s); None: RSS had not settled (rss_settled False).
+    growth_mib_per_min: float | None
     samples: int
     cpu_percent: float | None = None  # of one core, averaged over the steady phase
 
@@ -120,6 +122,23 @@ class WorkFigures:
     # The scenario's tasks live their whole life in the run (task churn, uploads): their
     # sizes say where each was in its life; the tasks run are the work (comparable.py).
     tasks_end_in_run: bool = False
+    # The server's open client TCP connections in the steady phase (sampled from /proc):
+    # part of the work, since each idle keep-alive connection can hold its last reply.
+    # None in records made before they were counted, or when not sampled.
+    connections_max: int | None = None
+    connections_mean: float | None = None
+    # The load's browser tabs (the tab model: one keep-alive connection each at least,
+    # more while a poll is pending); None for loads without tabs and older records.
+    tabs: int | None = None
+
+    @property
+    def tab_connections(self) -> float | None:
+        """The open connections the load set: the mean open connections, counted up to one
+        per tab. A tab opens more only while a poll is pending (as a browser does), which
+        is the design's slowness, not more work (profiling.verdict.comparable)."""
+        if self.connections_mean is None:
+            return None
+        return self.connections_mean if self.tabs is None else min(self.connections_mean, self.tabs)
 
     @property
     def task_segments(self) -> float:
@@ -292,6 +311,12 @@ class RunResult:
     request_peaks: RequestPeaks | None = None
     # What the pre-flight chose for the polling scenarios; None when it did not run.
     preflight: PreflightFigures | None = None
+    # When RSS settled for a reason the run knows (every tab had a reply in the steady
+    # phase, every polled task at size): seconds after the steady start, from which the
+    # growth is fitted; `rss_settled` False when that left less than half the phase (no
+    # growth then). Both None for loads that do not report tabs, and older records.
+    settled_after_s: float | None = None
+    rss_settled: bool | None = None
     dir: str | None = None  # run folder relative to the summary; not stored in run.json
     timeline: dict[str, Series] = field(default_factory=dict)  # from rss.csv, not JSON
     # What made up the server's RSS in the steady phase, from the in-process agent; None

@@ -36,7 +36,7 @@ def _memory(f: Fields) -> ProcessMemory:
         sampled_peak_bytes=f.int_("sampled_peak_bytes"),
         final_bytes=f.int_("final_bytes"),
         median_bytes=f.int_("median_bytes"),
-        growth_mib_per_min=f.float_("growth_mib_per_min"),
+        growth_mib_per_min=f.opt_float("growth_mib_per_min"),
         samples=f.int_("samples"),
         cpu_percent=f.opt_float("cpu_percent"),
     )
@@ -85,6 +85,9 @@ def _work(f: Fields) -> WorkFigures:
         ready_after_s=f.opt_amount("ready_after_s"),
         stale_polls=f.opt_int("stale_polls"),
         tasks_end_in_run=f.bool_("tasks_end_in_run") if f.has("tasks_end_in_run") else False,
+        connections_max=f.opt_int("connections_max"),
+        connections_mean=f.opt_amount("connections_mean"),
+        tabs=f.opt_int("tabs"),
     )
 
 
@@ -244,8 +247,10 @@ def run_from_record(f: Fields) -> RunResult:
         live_entries=_live_entries(f) if f.has("live_entries") else None,
         request_peaks=_request_peaks(r) if (r := f.opt_obj("request_peaks")) else None,
         preflight=_preflight(p) if (p := f.opt_obj("preflight")) else None,
+        settled_after_s=f.opt_amount("settled_after_s"),
+        rss_settled=f.bool_("rss_settled") if f.has("rss_settled") else None,
         dir=f.opt_str("dir"),
-        rss_parts=_rss_parts(p) if (p := f.opt_obj("rss_parts")) else None,
+        rss_parts=_rss_parts(q) if (q := f.opt_obj("rss_parts")) else None,
     )
     if run.status_endpoint is not None and run.status_endpoint not in run.latency:
         raise f.fail(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -67,7 +67,10 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
         "--users",
         type=int,
         default=None,
-        help="Locust users (default: enough for slow answers, max(50, 20 x rate))",
+        help="Locust users; in polling-storm and frontend-tabs each is a browser tab on its own"
+        " keep-alive connection(s), polling every users / rate seconds so the rate is kept"
+        " (default rate x poll_interval_s, -O poll_interval_s=1: a tab polls once a second;"
+        " other scenarios: max(50, 20 x rate))",
     )
     g.add_argument(
         "--rate",
@@ -214,10 +217,26 @@ def _options(items: Sequence[str]) -> dict[str, str | int | float]:
     return out
 
 
-def default_users(rate_per_s: float) -> int:
-    # Enough concurrent users that a slow design still gets its arrivals on time: the
-    # open model needs users >= rate x latency, and db-polling on the embedded DB answers
-    # in seconds (p50 5 s at 10/s here). Idle Locust users cost next to nothing.
+TAB_SCENARIOS = ("polling_storm", "frontend_tabs")  # each user a tab (loadtests.pacing)
+
+
+def default_users(
+    rate_per_s: float,
+    scenario: str | None = None,
+    options: Mapping[str, str | int | float] | None = None,
+) -> int:
+    """The default Locust users of a scenario at `rate_per_s`.
+
+    The tab scenarios model the incident's frontends: one tab per user polling once per
+    `poll_interval_s` (default 1 s), so rate x interval tabs; each keeps its rate however
+    slow the server by opening another connection when a poll is due while one is out,
+    so no spare users are needed, and the connections the server holds are the tabs'.
+    The other scenarios pace one global schedule over their users and need users >= rate
+    x latency (db-polling answered in seconds on the embedded DB): max(50, 20 x rate).
+    """
+    if scenario in TAB_SCENARIOS:
+        interval_s = float((options or {}).get("poll_interval_s", 1.0))
+        return max(1, math.ceil(rate_per_s * interval_s - 1e-9))
     return max(50, math.ceil(rate_per_s * 20))
 
 
@@ -268,7 +287,7 @@ def load_plan(args: argparse.Namespace) -> LoadPlan:
     return LoadPlan(
         scenario=scenario,
         locustfile=args.locustfile,
-        users=args.users or default_users(args.rate),
+        users=args.users or default_users(args.rate, scenario, options),
         rate_per_s=args.rate,
         duration_s=args.duration,
         warmup_s=args.warmup,

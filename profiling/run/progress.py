@@ -71,5 +71,9 @@ def run_line(run: RunResult) -> str:
     if run.status is not None:
         parts.append(f"status p99 {run.status.p99_ms:.1f} ms")
     parts.append(f"{run.load.achieved_rate_per_s:.1f}/{run.load.target_rate_per_s:g} per s")
+    if run.work is not None and run.work.connections_mean is not None:
+        parts.append(f"{run.work.connections_mean:.0f} open connections")
+    if run.rss_settled is False:
+        parts.append("RSS had not settled (no growth quoted)")
     line = ", ".join(parts)
     return line if run.valid else line + " -- INVALID: " + "; ".join(run.invalid_reasons)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from profiling.errors import HarnessError, UsageError
 from profiling.probes.dbevidence import db_evidence, parse_metrics
-from profiling.results import figures
+from profiling.results import figures, settle
 from profiling.results.folder import (
     RUNS_DIR,
     Environment,
@@ -253,13 +253,15 @@ def _assemble(
     job, plan = state.job, state.job.load
     assert state.load is not None and state.sampler is not None
     samples = state.sampler.samples()
+    phases = figures.phases_of(samples)
+    settled = settle.settled_from(state.load, phases, plan.duration_s)
     memory = {}
     for label in ("server", "db", "loadgen"):
-        figures_ = figures.process_memory(samples, label)
+        figures_ = figures.process_memory(samples, label, settled=settled)
         if figures_ is not None:
             memory[label] = figures_
     reasons = list(state.reasons) + state.load.problems()
-    work = figures.work_figures(state.load)
+    work = figures.work_figures(state.load, settle.connection_figures(samples))
     if (
         short := figures.served_short(plan.scenario, plan.rate_per_s, plan.duration_s, work)
     ) is not None:
@@ -302,10 +304,12 @@ def _assemble(
         top_sites=state.sites,
         artifacts=state.artifacts,
         environment=env,
-        phases=figures.phases_of(samples),
+        phases=phases,
         sweep_param=job.sweep_param,
         host_load_1m=load_1m,
         work=work,
+        settled_after_s=None if settled is None else settled.after_s,
+        rss_settled=None if settled is None else settled.settled,
         calibration=state.calibration,
         status_in_flight=figures.in_flight(before, after) if before and after else None,
         live_entries=figures.live_entries(after) if after else None,

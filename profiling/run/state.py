@@ -281,7 +281,7 @@ class RunState:
         thread = threading.Thread(target=load, name="memdiag-load", daemon=True)
         thread.start()
         self.locust_pid = _find_locust(30.0, thread)
-        targets = [Target("server", server_pid, children=children)]
+        targets = [Target("server", server_pid, children=children, connections=True)]
         if db_pid is not None:
             targets.append(Target("db", db_pid))
         if self.locust_pid is not None:

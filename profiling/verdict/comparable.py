@@ -8,6 +8,17 @@ baseline's by more than `WORK_TOLERANCE`, and `not_stationary` a run whose tasks
 more than that within the steady phase (its RSS growth then measures task growth, not
 retention). Runs without work figures (a user's own locustfile) are not checked.
 
+The connections the load keeps open are work too: every idle keep-alive connection can
+hold the last reply it carried (aiohttp keeps it bound until the next request), so the
+same polls per second over 10 or 200 connections are not the same load. Two
+configurations whose mean open connections in the steady phase (sampled from /proc)
+differ by more than the tolerance are not comparable (`CONNECTIONS`). Under the tab model
+the figure compared is counted up to one connection per tab (`WorkFigures.
+tab_connections`): a tab opens another connection only while its previous poll is
+pending, as a browser does, so a slow design's extra connections are its own doing
+(shown in the Work table), not more work; a design holding fewer than the tabs' is
+flagged. Runs recorded before connections were counted are not checked for it.
+
 A scenario whose tasks live their whole life inside the run (it says so: task churn,
 uploads; `tasks_end_in_run`) grows them by design, and their size at a moment says where
 they were in their lives, not how much was done (a storm whose long tasks grow does not
@@ -40,6 +51,7 @@ TASK_SEGMENTS = "task_segments"
 POLLS_PER_S = "polls_per_s"
 TASK_GROWTH = "task_growth"
 TASKS = "tasks"
+CONNECTIONS = "connections"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +59,7 @@ class NotComparable:
     """One reason a configuration's work is not the baseline's (or not stationary)."""
 
     configuration: str
-    metric: str  # TASK_SEGMENTS, POLLS_PER_S, TASK_GROWTH or TASKS
+    metric: str  # TASK_SEGMENTS, POLLS_PER_S, TASK_GROWTH, TASKS or CONNECTIONS
     baseline: str  # the baseline configuration; for TASK_GROWTH the run's own start
     baseline_value: float  # for TASK_GROWTH: the median task's segments at steady start
     value: float  # for TASK_GROWTH: at steady end
@@ -66,6 +78,12 @@ class NotComparable:
             return (
                 f"{self.configuration} ran {self.value:,.0f} tasks in the steady phase, "
                 f"{self.baseline} {self.baseline_value:,.0f}{pct}"
+            )
+        if self.metric == CONNECTIONS:
+            return (
+                f"{self.configuration} held {self.value:,.1f} connections open on average"
+                " (up to one per tab), "
+                f"{self.baseline} {self.baseline_value:,.1f}{pct}"
             )
         if self.metric == POLLS_PER_S:
             return (
@@ -104,6 +122,9 @@ def median_work(runs: Sequence[RunResult]) -> WorkFigures | None:
 
     ready = [w.ready_after_s for w in works if w.ready_after_s is not None]
     stale = [w.stale_polls for w in works if w.stale_polls is not None]
+    conn_max = [w.connections_max for w in works if w.connections_max is not None]
+    conn_mean = [w.connections_mean for w in works if w.connections_mean is not None]
+    tabs = [w.tabs for w in works if w.tabs is not None]
     return WorkFigures(
         tasks=round(median([w.tasks for w in works])),
         target_segments=round(median([w.target_segments for w in works])),
@@ -116,6 +137,9 @@ def median_work(runs: Sequence[RunResult]) -> WorkFigures | None:
         ready_after_s=mid(ready) if ready else None,
         stale_polls=round(median(stale)) if stale else None,
         tasks_end_in_run=all(w.tasks_end_in_run for w in works),
+        connections_max=round(median(conn_max)) if conn_max else None,
+        connections_mean=mid(conn_mean) if conn_mean else None,
+        tabs=round(median(tabs)) if tabs else None,
     )
 
 
@@ -136,6 +160,9 @@ def work_differences(
         size or (TASK_SEGMENTS, base.task_segments, work.task_segments),
         (POLLS_PER_S, base.polls_per_s, work.polls_per_s),
     ]
+    held, base_held = work.tab_connections, base.tab_connections
+    if base_held is not None and held is not None:
+        figures.append((CONNECTIONS, base_held, held))
     for metric, b, v in figures:
         if _outside(b, v, tolerance) and not (metric == TASKS and abs(v - b) <= 1):
             found.append(NotComparable(configuration, metric, baseline, b, v, _diff_pct(b, v)))

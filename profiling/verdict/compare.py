@@ -159,6 +159,9 @@ class SweepPoint:
     value: Scalar
     runs: int
     medians: dict[str, float | None]
+    # The server's mean open connections at this point (median over its runs); None for
+    # runs recorded before connections were counted.
+    connections_mean: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +255,20 @@ def _sweep(runs: Sequence[RunResult], order: list[str]) -> Sweep | None:
         for value in values:
             group = [r for r in runs if r.configuration == name and r.sweep_value() == value]
             if group:
-                points.append(SweepPoint(name, value, len(group), _medians(group)))
+                conns = [
+                    r.work.connections_mean
+                    for r in group
+                    if r.work is not None and r.work.connections_mean is not None
+                ]
+                points.append(
+                    SweepPoint(
+                        name,
+                        value,
+                        len(group),
+                        _medians(group),
+                        round(median(conns), 2) if conns else None,
+                    )
+                )
     return Sweep(param, tuple(values), tuple(points))
 
 

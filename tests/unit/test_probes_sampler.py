@@ -42,3 +42,22 @@ def test_load_timeline_rejects_other_csv(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a sampler timeline"):
         load_timeline(other)
     assert COLUMNS[0] == "t_s"
+
+
+def test_a_timeline_from_before_the_connections_column_loads(tmp_path: Path) -> None:
+    old = tmp_path / "rss.csv"
+    header = [c for c in COLUMNS if c != "connections"]
+    row = ["1.5", "server", "steady", "42", "100", "200", "60", "40", "0", "0.5", "1", "", ""]
+    old.write_text(",".join(header) + "\n" + ",".join(row) + "\n")
+    (sample,) = load_timeline(old)
+    assert sample.connections is None
+    assert (sample.rss_bytes, sample.peak_rss_bytes, sample.uss_bytes) == (100, 200, None)
+
+
+def test_connections_column_round_trips(tmp_path: Path) -> None:
+    csv = tmp_path / "rss.csv"
+    with Sampler([Target("self", os.getpid(), connections=True)], csv, interval_s=0.05):
+        time.sleep(0.1)
+    rows = load_timeline(csv)
+    assert "connections" in COLUMNS
+    assert all(r.connections == 0 for r in rows)  # this process listens on nothing

@@ -155,7 +155,10 @@ def test_load_plan_from_options(monkeypatch: pytest.MonkeyPatch) -> None:
         )
     )
     assert plan.scenario == "polling_storm"
-    assert plan.users == default_users(12) == 240
+    # The storm's tabs poll once a second: rate x 1 s of them.
+    assert plan.users == default_users(12, "polling_storm") == 12
+    assert default_users(12) == default_users(12, "dashboard") == 240
+    assert default_users(10, "frontend_tabs", {"poll_interval_s": 2.5}) == 25
     assert plan.options == {"segments": 3000, "view": "summary", "segments_per_second": 0.5}
     assert plan.record().params == {"segments": 3000, "view": "summary", "segments_per_second": 0.5}
     monkeypatch.setenv("MEMDIAG_RATE", "7")

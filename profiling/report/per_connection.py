@@ -1,0 +1,81 @@
+"""Peak RSS per open connection, from a sweep over the tabs (`memdiag sweep --param users`).
+
+Under the tab model every Locust user is a browser tab on its own keep-alive connection,
+and an idle keep-alive connection can hold the last reply it carried. A sweep over the
+tabs at one rate therefore measures what each open connection costs a design: the
+least-squares slope of the points' peak RSS over their mean open connections (the
+server's, sampled from /proc), per configuration. Pure; None for sweeps recorded before
+connections were counted, so their reports stay as they were.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from profiling.probes.summary import slope_per_s
+from profiling.verdict.compare import Comparison
+
+MIB = 1024 * 1024
+
+
+def sweep_rows(c: Comparison) -> list[dict[str, Any]] | None:
+    """The sweep table's rows with the open connections; None when none were counted."""
+    if c.sweep is None or all(p.connections_mean is None for p in c.sweep.points):
+        return None
+    rows = []
+    for p in c.sweep.points:
+        peak = p.medians.get("peak_rss_bytes")
+        p99 = p.medians.get("status_p99_ms")
+        rows.append(
+            {
+                "configuration": p.configuration,
+                "value": p.value,
+                "runs": p.runs,
+                "peak": "n/a" if peak is None else f"{peak / MIB:.1f} MiB",
+                "p99": "n/a" if p99 is None else f"{p99:.2f} ms",
+                "connections": "n/a"
+                if p.connections_mean is None
+                else f"{p.connections_mean:,.1f}",
+            }
+        )
+    return rows
+
+
+def mib_per_connection(c: Comparison) -> dict[str, float]:
+    """Per configuration: the slope of peak RSS (MiB) over mean open connections across
+    the sweep's points (two or more with both figures, and connections that vary)."""
+    if c.sweep is None:
+        return {}
+    out: dict[str, float] = {}
+    for conf in c.configurations:
+        pairs = [
+            (conns, peak / MIB)
+            for p in c.sweep.points
+            if p.configuration == conf.name
+            and (conns := p.connections_mean) is not None
+            and (peak := p.medians.get("peak_rss_bytes")) is not None
+        ]
+        if len(pairs) < 2:
+            continue
+        xs = [float(x) for x, _ in pairs]
+        ys = [float(y) for _, y in pairs]
+        # slope_per_s is a plain least-squares slope; it wants 3 points, a line needs 2.
+        if len(pairs) == 2:
+            slope = (ys[1] - ys[0]) / (xs[1] - xs[0]) if xs[1] != xs[0] else None
+        else:
+            slope = slope_per_s(xs, ys)
+        if slope is not None:
+            out[conf.name] = round(slope, 3)
+    return out
+
+
+def per_connection_sentence(c: Comparison) -> str | None:
+    """'Peak RSS per open connection (...): lean 0.02 MiB, memory-first 1.24 MiB.'"""
+    slopes = mib_per_connection(c)
+    if not slopes:
+        return None
+    parts = ", ".join(f"{name} {value:.2f} MiB" for name, value in slopes.items())
+    return (
+        "Peak RSS per open connection (least-squares slope of the points' peak RSS over "
+        f"their mean open connections): {parts}."
+    )
