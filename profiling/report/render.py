@@ -23,9 +23,9 @@ from profiling.report.narrative import (
     work_note,
     work_rows,
 )
+from profiling.report.per_connection import per_connection_sentence, sweep_rows
 from profiling.report.rss_parts import COLUMNS as PARTS_COLUMNS
 from profiling.report.rss_parts import parts_rows
-from profiling.report.per_connection import per_connection_sentence, sweep_rows
 from profiling.report.summary_json import summary_document
 from profiling.results.folder import RunResult, dumps
 from profiling.verdict.compare import (
