@@ -24,7 +24,7 @@ collapsed stacks and the costliest functions (self and inclusive) there.
 Also checked: every poll answered 200, the task was still live at the end, and the
 server's `memdiag_status_polls_total` grew by at least the polls the client counted
 (it may be ahead by the requests in flight when the client stopped). A failed check is
-a harness error (exit 3). Figures are for notes and READMEs, never asserted in tests.
+a harness error (exit 3). Figures are for notes and the docs, never asserted in tests.
 """
 
 from __future__ import annotations
