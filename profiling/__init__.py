@@ -9,7 +9,7 @@ One package per stage of the data flow, imports going one way:
     results/             the run folder and summary.json: typed model, loading, figures
     verdict/             statistics, comparison, gate, claims (pure)
     report/              Markdown, JSON, HTML with plots, and writing them out
-    benchmarks/          hand-run figures for the READMEs
+    benchmarks/          hand-run figures for the docs
 
 Nothing here imports the reference server or Locust: the server is observed from
 outside (HTTP, /proc, files, child processes) and Locust runs as a subprocess.

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from reference_server.app import create_app
 from reference_server.modes import ConfigError
-from reference_server.settings import Settings, build_parser, settings_from_args
+from reference_server.settings import Settings, SettingsError, build_parser, settings_from_args
 
 
 async def serve(settings: Settings, *, primary: bool = True) -> None:
@@ -81,7 +81,11 @@ def serve_processes(settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except SettingsError as exc:  # a bad MEMDIAG_* default
+        print(f"reference_server: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if args.check and not args.mongo_uri:
         args.mongo_uri = "mongodb://127.0.0.1/"  # never contacted: --check starts nothing

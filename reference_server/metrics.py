@@ -41,7 +41,6 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from pymongo import monitoring
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STATUS_IN_FLIGHT_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +43,34 @@ class Settings:
     overrides: tuple[str, ...] = ()
 
 
+class SettingsError(ValueError):
+    """A bad option or MEMDIAG_* value; the message is one line that names it."""
+
+
+def _env_number(
+    environ: Mapping[str, str], name: str, kind: type[int] | type[float], default: str
+) -> int | float:
+    """The number in environment variable `name` (or `default`), as an option's default.
+
+    Read while the parser is built, before argparse can check it, so a bad value is
+    refused here with its name rather than as a traceback from int().
+    """
+    text = environ.get(name, default)
+    try:
+        value = kind(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        noun = "an integer" if kind is int else "a finite number"
+        raise SettingsError(f"{name}={text!r} is not {noun}")
+    return value
+
+
 def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentParser:
+    """The server's options, their defaults from MEMDIAG_* in `environ`.
+
+    Raises SettingsError when a numeric MEMDIAG_* value does not parse.
+    """
     env = environ.get
     p = argparse.ArgumentParser(
         prog="python -m reference_server",
@@ -80,7 +108,7 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
     p.add_argument(
         "--port",
         type=int,
-        default=int(env("MEMDIAG_PORT", "8080")),
+        default=_env_number(environ, "MEMDIAG_PORT", int, "8080"),
         help="TCP port; 0 picks a free one (default %(default)s)",
     )
     p.add_argument(
@@ -91,13 +119,13 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
     p.add_argument(
         "--workers",
         type=int,
-        default=int(env("MEMDIAG_WORKERS", "4")),
+        default=_env_number(environ, "MEMDIAG_WORKERS", int, "4"),
         help="task worker threads (default %(default)s)",
     )
     p.add_argument(
         "--processes",
         type=int,
-        default=int(env("MEMDIAG_PROCESSES", "1")),
+        default=_env_number(environ, "MEMDIAG_PROCESSES", int, "1"),
         help="server processes sharing the port (SO_REUSEPORT; default 1)",
     )
     p.add_argument(
@@ -137,33 +165,33 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
     p.add_argument(
         "--max-upload-mib",
         type=float,
-        default=float(env("MEMDIAG_MAX_UPLOAD_MIB", "200")),
+        default=_env_number(environ, "MEMDIAG_MAX_UPLOAD_MIB", float, "200"),
         help="uploads larger than this get 413 (default %(default)s MiB)",
     )
     p.add_argument(
         "--upload-timeout-s",
         type=float,
-        default=float(env("MEMDIAG_UPLOAD_TIMEOUT_S", "600")),
+        default=_env_number(environ, "MEMDIAG_UPLOAD_TIMEOUT_S", float, "600"),
         help="an upload not received in full after this many seconds gets 408 "
         "(default %(default)s)",
     )
     p.add_argument(
         "--tracemalloc-frames",
         type=int,
-        default=int(env("MEMDIAG_TRACEMALLOC_FRAMES", "0")),
+        default=_env_number(environ, "MEMDIAG_TRACEMALLOC_FRAMES", int, "0"),
         help="start tracemalloc at start-up with N frames (0: off)",
     )
     p.add_argument(
         "--db-timeout-s",
         type=float,
-        default=float(env("MEMDIAG_DB_TIMEOUT_S", "3")),
+        default=_env_number(environ, "MEMDIAG_DB_TIMEOUT_S", float, "3"),
         help="how long a request waits for an unreachable DB before it answers 503 "
         "(the driver's server selection timeout; default %(default)s s)",
     )
     p.add_argument(
         "--db-retry-s",
         type=float,
-        default=float(env("MEMDIAG_DB_RETRY_S", "60")),
+        default=_env_number(environ, "MEMDIAG_DB_RETRY_S", float, "60"),
         help="how long a task's worker retries its DB writes while the DB is away before "
         "the task fails (default %(default)s s)",
     )

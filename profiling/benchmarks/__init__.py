@@ -1,1 +1,1 @@
-"""Benchmarks that print figures for notes and READMEs (never asserted in tests)."""
+"""Benchmarks that print figures for notes and the docs (never asserted in tests)."""

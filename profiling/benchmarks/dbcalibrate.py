@@ -1,4 +1,4 @@
-"""The DB calibration table of the README: one task-sized read per engine and size.
+"""The DB calibration table of docs/database.md: one task-sized read per engine and size.
 
 Starts an embedded DB (or takes `--mongo-uri`), times `find_one` of one task-like
 document against the client's own decode (`profiling.probes.dbcalibrate.calibrate`),

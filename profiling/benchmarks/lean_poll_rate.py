@@ -1,4 +1,5 @@
-"""How close lean's status poll comes to aiohttp's own cost (issue 12's comparison).
+"""How close lean's status poll comes to aiohttp's own cost: the requests per second lean's
+`GET /api/tasks/{id}` serves, against a trivial aiohttp handler's on the same machine.
 
 python -m profiling.benchmarks.lean_poll_rate [--rounds 2] [--duration-s 8]
     [--connections 20] [--threads 1] [--client auto|wrk|python] [--mongo-uri URI]
@@ -11,8 +12,9 @@ nearly all its segments and stays live for the whole benchmark; once those are
 written to the DB (one checkpoint, minutes on FerretDB) it drives, in
 interleaved rounds (lean, trivial, lean, trivial ...), a closed-loop load of N
 connections for a fixed time at the task's status poll and at the trivial handler.
-It prints each run's rate, the medians, their ratio (lean / trivial; issue 12's goal
-is >= 0.8) and the load average, which matters on a shared machine. It also prints
+It prints each run's rate, the medians, their ratio (lean / trivial; 0.8 or more means
+lean's status path adds little to aiohttp's own request handling) and the load
+average, which matters on a shared machine. It also prints
 each server's CPU time per request (from /proc): when the machine is shared the rate
 swings with the neighbours' load, CPU per request much less, so the CPU ratio is the
 steadier figure for telling what a change to the status path bought.
@@ -22,7 +24,7 @@ collapsed stacks and the costliest functions (self and inclusive) there.
 Also checked: every poll answered 200, the task was still live at the end, and the
 server's `memdiag_status_polls_total` grew by at least the polls the client counted
 (it may be ahead by the requests in flight when the client stopped). A failed check is
-a harness error (exit 3). Figures are for notes and READMEs, never asserted in tests.
+a harness error (exit 3). Figures are for notes and the docs, never asserted in tests.
 """
 
 from __future__ import annotations

@@ -49,7 +49,6 @@ _OTHER = {"memory-first": ("db-polling",), "db-polling": ("memory-first", "lean"
 # absence of memory-first's gc on the list path: change 7, measured from memory-first).
 LEAN_EXTRAS = ("status_view", "json_encoder", "segment_storage", "checkpoint_interval_s",
                "projections")  # fmt: skip
-GROUPS = {k: c.switches for k, c in CLAIMS.items() if c.switches}
 # Switches flipped with another because alone they give a run that cannot be valid:
 # polls of the DB (poll_source=db) see a task only as often as it is checkpointed, and
 # memory-first writes it once, at the end; so undoing change 1-2 undoes both halves.

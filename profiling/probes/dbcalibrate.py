@@ -8,7 +8,7 @@ figure is the DB's share plus the wire), times PyMongo's `bson.decode` of the sa
 and drops the collection. Medians of `reads` after `warmup_reads`, because the machines
 this runs on are shared and noisy. Every run calls it after its load
 (`profiling.run.state`); `python -m profiling.benchmarks.dbcalibrate` prints the table of
-engines and sizes in the README.
+engines and sizes in docs/database.md.
 """
 
 from __future__ import annotations

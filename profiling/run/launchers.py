@@ -39,7 +39,7 @@ _SOURCE_DIRS = {
     MONGO_JAVA: ("_mongo_java_launcher_src", "mongo_java_launcher", "pom.xml"),
     FERRETDB: ("_launcher_src", "ferretdb_launcher", "main.go"),
 }
-# The JVM flags, chosen by the calibration table in the README: a fixed heap ceiling, so
+# The JVM flags, chosen by the calibration table in docs/database.md: a fixed heap ceiling, so
 # the DB's footprint does not depend on the machine's RAM (the default is a quarter of it),
 # the serial collector (no concurrent GC threads competing for 2 shared cores, and the
 # smallest footprint), and a crash rather than a thrashing JVM when the heap is exhausted.

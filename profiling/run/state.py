@@ -231,6 +231,7 @@ class RunState:
             # What the process really runs with (a wrong LD_PRELOAD fails silently).
             self.allocator = f"{allocator}, active: {active_allocator(proc.pid)}"
         pids = {
+            "schema_version": 1,
             "server": proc.pid,
             "db": db_pid,
             "url": proc.url,
@@ -413,7 +414,12 @@ class RunState:
         except HarnessError as exc:  # jemalloc, or not glibc: no malloc_trim
             trim = {"error": str(exc)}
         (self.run_dir / "debug-memory.json").write_text(
-            json.dumps({"memory": memory, "malloc_trim": trim}, indent=2, sort_keys=True) + "\n"
+            json.dumps(
+                {"schema_version": 1, "memory": memory, "malloc_trim": trim},
+                indent=2,
+                sort_keys=True,
+            )
+            + "\n"
         )
         self.artifacts["debug_memory"] = "debug-memory.json"
         tm = memory.get("tracemalloc") or {}

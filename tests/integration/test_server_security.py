@@ -5,6 +5,7 @@ a report or /metrics."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -149,6 +150,10 @@ def test_no_token_in_a_measured_run_folder(tmp_path: Path, mongo_uri: str):
     files = [p for p in out.rglob("*") if p.is_file()]
     names = {p.name for p in files}
     assert {"server.log", "processes.json", "summary.json", "report.md"} <= names, names
+    for name in ("processes.json", "debug-memory.json"):  # JSON the run writes is versioned
+        written = [p for p in files if p.name == name]
+        assert written, name
+        assert all(json.loads(p.read_text())["schema_version"] == 1 for p in written), written
     assert any(p.suffix == ".prom" for p in files), "the /metrics scrapes are in the folder"
     assert any(p.suffix == ".tracemalloc" for p in files), "the admin routes were used"
     for path in files:
