@@ -1,0 +1,558 @@
+"""Who holds it: the largest live objects of this process and the chain that keeps each alive.
+
+This module runs inside the server under test (the in-process agent imports it from the
+agent folder on PYTHONPATH), so it uses the standard library only and imports nothing
+from memdiag. `find_holders()` answers "what holds these MiB" the way a Java heap
+analyser's "path to GC root" does:
+
+1. scan every gc-tracked object once: large containers by their own `sys.getsizeof`,
+   and large leaf buffers (bytes, bytearray, str: not gc-tracked, so found as the
+   referents of tracked containers; memoryview exports; array.array);
+2. walk referrers upwards from all of them at once, breadth first, one pass over the
+   heap per level (`gc.get_referrers` with many targets is quadratic in C, a set lookup
+   per edge is not), until each chain reaches a root: a module's globals, a local of a
+   suspended coroutine or generator, a local of a thread's running frame, a class;
+3. describe every hop in words ("attribute `_body` of aiohttp.web_response.Response"),
+   group the objects by type and the shape of their chain, and give the top groups by
+   total bytes, each with the chain of one representative.
+
+Everything is bounded by `budget_s`; a walk cut short says `truncated: true`. When
+tracemalloc is tracing, the top allocation sites (this module's own frames filtered
+out) and each representative's allocation traceback come with it.
+"""
+
+from __future__ import annotations
+
+import array
+import gc
+import os
+import sys
+import threading
+import time
+import tracemalloc
+import types
+from collections.abc import Iterable
+from typing import Any
+
+SCHEMA_VERSION = 1
+_LEAVES = (bytes, bytearray, str)  # not gc-tracked: found as referents of tracked objects
+_SUSPENDED = (types.CoroutineType, types.GeneratorType, types.AsyncGeneratorType)
+_CHECK_EVERY = 4096  # objects between two looks at the clock
+
+
+class _Budget:
+    """The walk's deadline; once passed, every stage stops and says it was cut."""
+
+    def __init__(self, budget_s: float) -> None:
+        self.deadline_s = time.perf_counter() + budget_s
+        self.cut_at: str | None = None
+
+    def out(self, stage: str) -> bool:
+        if self.cut_at is None and time.perf_counter() > self.deadline_s:
+            self.cut_at = stage
+        return self.cut_at is not None
+
+
+def type_name(obj: object) -> str:
+    t = type(obj)
+    mod = getattr(t, "__module__", "builtins")
+    return t.__qualname__ if mod == "builtins" else f"{mod}.{t.__qualname__}"
+
+
+def _module_dicts() -> dict[int, str]:
+    """id(module.__dict__) -> the module's name, for every imported module."""
+    out = {}
+    for name, mod in list(sys.modules.items()):
+        d = getattr(mod, "__dict__", None)
+        if isinstance(d, dict):
+            out[id(d)] = name
+    return out
+
+
+def _module_label(name: str, namespace: dict[str, Any]) -> str:
+    # A script's module is `__main__` for every script: its file says which one.
+    if name == "__main__" and isinstance(namespace.get("__file__"), str):
+        return f"__main__ ({os.path.basename(namespace['__file__'])})"
+    return name
+
+
+def _code_label(frame: types.FrameType | None, qualname: str) -> str:
+    mod = frame.f_globals.get("__name__") if frame is not None else None
+    return f"{mod}.{qualname}" if isinstance(mod, str) else qualname
+
+
+def _is_own(obj: object) -> bool:
+    """A frame or suspended coroutine of this module (the walk itself)."""
+    if isinstance(obj, types.FrameType):
+        return obj.f_globals is globals()
+    if isinstance(obj, _SUSPENDED):
+        frame = _frame_of(obj)
+        return frame is not None and frame.f_globals is globals()
+    return False
+
+
+def _frame_of(obj: object) -> types.FrameType | None:
+    for attr in ("cr_frame", "gi_frame", "ag_frame"):
+        frame = getattr(obj, attr, None)
+        if isinstance(frame, types.FrameType):
+            return frame
+    return None
+
+
+def _same(value: object, child: object) -> bool:
+    return value is child or (
+        isinstance(value, types.CellType) is False
+        and isinstance(child, types.CellType)
+        and _cell_value(child) is value
+    )
+
+
+def _cell_value(cell: types.CellType) -> object:
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
+
+
+def _local_name(frame: types.FrameType | None, child: object) -> str | None:
+    if frame is None:
+        return None
+    try:
+        items = list(frame.f_locals.items())
+    except Exception:  # a frame being torn down; the hop is still named
+        return None
+    return next((name for name, value in items if _same(value, child)), None)
+
+
+def _instance_attribute(owner: object, child: object) -> str | None:
+    """The name under which `owner` holds `child`: its __dict__ or a __slots__ slot."""
+    try:
+        namespace = object.__getattribute__(owner, "__dict__")
+    except (AttributeError, TypeError):
+        namespace = None
+    if isinstance(namespace, dict):
+        for key, value in list(namespace.items()):
+            if value is child:
+                return str(key)
+    for cls in type(owner).__mro__:
+        slots = cls.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            descriptor = cls.__dict__.get(name)
+            if isinstance(descriptor, types.MemberDescriptorType):
+                try:
+                    if descriptor.__get__(owner, cls) is child:
+                        return str(name)
+                except AttributeError:  # an empty slot
+                    continue
+    return None
+
+
+def _key_text(key: object) -> str:
+    text = repr(key)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def describe_hop(child: object, parent: object, modules: dict[int, str]) -> tuple[str, str]:
+    """How `parent` holds `child`, in words: (the text, the shape used to group chains).
+
+    The shape leaves out what differs between objects held the same way (which key of a
+    dict, which item of a list), so 200 bodies kept under 200 keys group as one."""
+    if isinstance(parent, dict):
+        key = next((k for k, v in list(parent.items()) if v is child), _MISSING)
+        if id(parent) in modules:
+            mod = _module_label(modules[id(parent)], parent)
+            text = f"module-level `{key}` in `{mod}`"
+            return text, text
+        if key is _MISSING:
+            if any(k is child for k in list(parent)):
+                return "a key of dict", "a key of dict"
+            return "value of dict", "value of dict"
+        return f"key {_key_text(key)} of dict", "value of dict"
+    if isinstance(parent, list | tuple):
+        kind = type(parent).__name__
+        index = next((i for i, v in enumerate(parent) if v is child), None)
+        return (f"item {index} of {kind}" if index is not None else f"item of {kind}"), (
+            f"item of {kind}"
+        )
+    if isinstance(parent, set | frozenset):
+        return f"member of {type(parent).__name__}", f"member of {type(parent).__name__}"
+    if isinstance(parent, _SUSPENDED):
+        kind = {types.CoroutineType: "coroutine", types.GeneratorType: "generator"}.get(
+            type(parent), "async generator"
+        )
+        frame = _frame_of(parent)
+        where = f"{kind} {_code_label(frame, getattr(parent, '__qualname__', '?'))}"
+        name = _local_name(frame, child)
+        text = f"local `{name}` of {where}" if name else f"a value in flight in {where}"
+        return text, text
+    if isinstance(parent, types.FrameType):
+        where = f"function {_code_label(parent, parent.f_code.co_qualname)}"
+        thread = _THREAD_OF.get(id(parent))
+        where += f" (thread {thread})" if thread else ""
+        name = _local_name(parent, child)
+        text = f"local `{name}` of {where}" if name else f"a value in flight in {where}"
+        return text, text
+    if isinstance(parent, type):
+        key = next((k for k, v in list(parent.__dict__.items()) if v is child), None)
+        label = f"{parent.__module__}.{parent.__qualname__}"
+        text = f"class attribute `{key}` of {label}" if key else f"held by class {label}"
+        return text, text
+    if isinstance(parent, types.CellType):
+        return "closure cell", "closure cell"
+    if isinstance(parent, types.FunctionType):
+        label = _code_label(None, f"{parent.__module__}.{parent.__qualname__}")
+        return f"referenced by function {label}", f"referenced by function {label}"
+    if isinstance(parent, types.MethodType):
+        text = f"`__self__` of bound method {parent.__qualname__}"
+        return text, text
+    if type(parent).__name__ == "managedbuffer" or isinstance(parent, memoryview):
+        return "buffer exported to a memoryview", "buffer exported to a memoryview"
+    attr = _instance_attribute(parent, child)
+    label = type_name(parent)
+    text = f"attribute `{attr}` of {label}" if attr else f"referenced by {label}"
+    return text, text
+
+
+_MISSING = object()
+_THREAD_OF: dict[int, str] = {}  # id(frame) -> thread name, for the walk under way
+
+
+def _owns_namespace(owner: object, namespace: dict[Any, Any]) -> bool:
+    """Whether `namespace` is `owner`'s attribute dict (so the dict is no hop of its own)."""
+    if isinstance(owner, type):
+        return any(r is namespace for r in gc.get_referents(owner))
+    try:
+        return object.__getattribute__(owner, "__dict__") is namespace
+    except (AttributeError, TypeError):
+        return False
+
+
+def _is_root(obj: object, modules: dict[int, str]) -> bool:
+    return (isinstance(obj, dict) and id(obj) in modules) or isinstance(
+        obj, (*_SUSPENDED, types.FrameType, type, types.ModuleType)
+    )
+
+
+def _large_objects(
+    objs: list[object], min_bytes: int, own: set[int], budget: _Budget
+) -> dict[int, tuple[object, int]]:
+    """id -> (object, bytes) of every object of at least `min_bytes`.
+
+    CPython stops tracking a dict or tuple that holds only untracked values (a module's
+    `LAST = {1: b"..."}` is invisible to gc): those met as referents are appended to
+    `objs`, so that they are scanned here and offered as holders by the walk."""
+    found: dict[int, tuple[object, int]] = {}
+    untracked: set[int] = set()
+    getsizeof, is_tracked = sys.getsizeof, gc.is_tracked
+    start = 0
+    while start < len(objs):  # `objs` grows while it is scanned
+        if budget.out("scan"):
+            break
+        chunk = objs[start : start + _CHECK_EVERY]
+        start += len(chunk)
+        for o in chunk:
+            if id(o) in own or isinstance(o, types.FrameType):
+                continue
+            if type(o) is memoryview:
+                size = _export_bytes(o)
+            else:
+                try:
+                    size = getsizeof(o)
+                except Exception:  # a broken __sizeof__ is not ours to fix
+                    continue
+            if size >= min_bytes:
+                found[id(o)] = (o, size)
+        # One C call per chunk: the flat list of everything the chunk refers to.
+        for r in gc.get_referents(*chunk):
+            t = type(r)
+            if t in _LEAVES:
+                if id(r) not in found and (size := getsizeof(r)) >= min_bytes:
+                    found[id(r)] = (r, size)
+            elif (t is dict or t is tuple) and id(r) not in untracked and not is_tracked(r):
+                untracked.add(id(r))
+                objs.append(r)
+        del chunk
+    return found
+
+
+def _export_bytes(view: memoryview) -> int:
+    """A memoryview's buffer, unless its exporter is a buffer counted on its own."""
+    try:
+        if isinstance(view.obj, _LEAVES | array.array):
+            return 0
+        return int(view.nbytes)
+    except ValueError:  # released
+        return 0
+
+
+class _Walk:
+    """Breadth-first referrer walk from many objects at once; one parent per object."""
+
+    def __init__(self, objs: list[object], modules: dict[int, str], own: set[int]) -> None:
+        self.objs = objs
+        self.modules = modules
+        self.own = own
+        self.parent: dict[int, object] = {}  # id(child) -> the object that holds it
+        self.nodes: dict[int, object] = {}  # every object on a chain (keeps them alive)
+        self.end: dict[int, str] = {}  # id(node) -> why its chain stops there
+        self.thread_locals: list[tuple[types.FrameType, list[object]]] = []
+
+    def run(self, start: Iterable[object], max_depth: int, budget: _Budget) -> None:
+        frontier = {id(o): o for o in start}
+        self.nodes.update(frontier)
+        for _depth in range(max_depth):
+            targets = {i for i, o in frontier.items() if not _is_root(o, self.modules)}
+            for i in frontier.keys() - targets:
+                self.end[i] = "root"
+            if not targets:
+                return
+            if budget.out("walk"):
+                for i in targets:
+                    self.end[i] = "budget"
+                return
+            found = self._level(targets, budget)
+            frontier = {}
+            for i in targets:
+                if i not in self.parent:
+                    self.end[i] = "budget" if budget.cut_at else "untracked"
+            for parent in found.values():
+                if id(parent) not in self.nodes:
+                    self.nodes[id(parent)] = parent
+                    frontier[id(parent)] = parent
+        for i, o in frontier.items():
+            self.end[i] = "root" if _is_root(o, self.modules) else "depth"
+
+    def _level(self, targets: set[int], budget: _Budget) -> dict[int, object]:
+        """One pass over the heap: a holder for every target that has one."""
+        chosen: dict[int, object] = {}
+        isdisjoint = targets.isdisjoint
+        get_referents = gc.get_referents
+        for n, o in enumerate(self.objs):
+            if not n % _CHECK_EVERY and budget.out("walk"):
+                break
+            if isdisjoint(map(id, get_referents(o))) or id(o) in self.own or _is_own(o):
+                continue
+            for r in get_referents(o):
+                if id(r) in targets:
+                    self._offer(r, o, chosen)
+        # Locals of running frames are invisible to gc: look them up by name instead.
+        for frame, values in self.thread_locals:
+            for value in values:
+                if id(value) in targets:
+                    self._offer(value, frame, chosen)
+        for child_id, parent in chosen.items():
+            self.parent[child_id] = parent
+        return chosen
+
+    def _offer(self, child: object, parent: object, chosen: dict[int, object]) -> None:
+        """Keep the best holder seen so far: a root first, then one already on a chain."""
+        if id(parent) == id(child) or self._reaches(parent, id(child)):
+            return
+        best = chosen.get(id(child))
+        if best is None or _rank(parent, self) < _rank(best, self):
+            chosen[id(child)] = parent
+
+    def _reaches(self, start: object, target: int) -> bool:
+        """Whether `start`'s chain (as far as it is known) passes through `target`."""
+        seen = 0
+        node = self.parent.get(id(start))
+        while node is not None and seen < 64:
+            if id(node) == target:
+                return True
+            node, seen = self.parent.get(id(node)), seen + 1
+        return False
+
+    def chain(self, obj: object) -> tuple[list[object], str]:
+        nodes, seen = [obj], {id(obj)}
+        while (p := self.parent.get(id(nodes[-1]))) is not None and id(p) not in seen:
+            nodes.append(p)
+            seen.add(id(p))
+        return nodes, self.end.get(id(nodes[-1]), "cycle")
+
+
+def _rank(parent: object, walk: _Walk) -> int:
+    if _is_root(parent, walk.modules):
+        return 0
+    return 1 if id(parent) in walk.nodes else 2
+
+
+_ENDS = {
+    "untracked": "no tracked referrer (held from C code or by an object gc does not track)",
+    "depth": "walk stopped at max_depth",
+    "budget": "walk cut by the time budget",
+    "cycle": "held only within a reference cycle",
+}
+
+
+def describe_chain(nodes: list[object], end: str, modules: dict[int, str]) -> dict[str, Any]:
+    """The chain's words (type first), its grouping shape and its root, for one object."""
+    texts, shapes = [type_name(nodes[0])], [type_name(nodes[0])]
+    i = 0
+    while i + 1 < len(nodes):
+        child, parent = nodes[i], nodes[i + 1]
+        owner = nodes[i + 2] if i + 2 < len(nodes) else None
+        if (
+            isinstance(parent, dict)
+            and owner is not None
+            and id(parent) not in modules
+            and _owns_namespace(owner, parent)
+        ):
+            # An instance's (or class's) __dict__: one hop, "attribute `x` of Class".
+            key = next((k for k, v in list(parent.items()) if v is child), "?")
+            if isinstance(owner, types.ModuleType):
+                text = f"module-level `{key}` in `{_module_label(owner.__name__, parent)}`"
+            elif isinstance(owner, type):
+                text = f"class attribute `{key}` of {owner.__module__}.{owner.__qualname__}"
+            else:
+                text = f"attribute `{key}` of {type_name(owner)}"
+            texts.append(text)
+            shapes.append(text)
+            i += 2
+            continue
+        text, shape = describe_hop(child, parent, modules)
+        texts.append(text)
+        shapes.append(shape)
+        i += 1
+    root = texts[-1] if end == "root" and len(texts) > 1 else _ENDS.get(end, end)
+    return {"chain": texts, "key": shapes, "root": root, "root_kind": end}
+
+
+def _median(values: list[int]) -> int:
+    ordered = sorted(values)
+    n = len(ordered)
+    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) // 2
+
+
+def _thread_frames(walk: _Walk) -> None:
+    """Materialise every thread's frames (not this module's) and snapshot their locals."""
+    names = {t.ident: t.name for t in threading.enumerate()}
+    _THREAD_OF.clear()
+    for ident, top in sys._current_frames().items():
+        frame: types.FrameType | None = top
+        while frame is not None:
+            if frame.f_globals is not globals():
+                _THREAD_OF[id(frame)] = names.get(ident, str(ident))
+                try:
+                    values = list(frame.f_locals.values())
+                except Exception:  # a frame torn down under us
+                    values = []
+                walk.thread_locals.append((frame, values))
+            frame = frame.f_back
+
+
+def _short_path(filename: str) -> str:
+    """A file name relative to the sys.path entry it was imported from."""
+    best = ""
+    for entry in sys.path:
+        prefix = os.path.join(os.path.abspath(entry or "."), "")
+        if filename.startswith(prefix) and len(prefix) > len(best):
+            best = prefix
+    return filename[len(best) :] if best else filename
+
+
+def _tracemalloc_sites(top: int) -> list[dict[str, Any]]:
+    snapshot = tracemalloc.take_snapshot().filter_traces(
+        (
+            tracemalloc.Filter(False, __file__),
+            tracemalloc.Filter(False, tracemalloc.__file__),
+            tracemalloc.Filter(False, "<unknown>"),
+        )
+    )
+    stats = snapshot.statistics("lineno")[:top]
+    del snapshot
+    return [
+        {
+            "site": f"{_short_path(s.traceback[0].filename)}:{s.traceback[0].lineno}",
+            "size_bytes": s.size,
+            "count": s.count,
+        }
+        for s in stats
+    ]
+
+
+def _allocated_at(obj: object) -> list[str] | None:
+    tb = tracemalloc.get_object_traceback(obj)
+    if tb is None:
+        return None
+    return [f"{_short_path(f.filename)}:{f.lineno}" for f in reversed(tb)]  # innermost first
+
+
+def find_holders(
+    *,
+    min_bytes: int = 65536,
+    top: int = 8,
+    max_depth: int = 8,
+    budget_s: float = 10.0,
+    tracemalloc_top: int = 15,
+) -> dict[str, Any]:
+    """The top groups of large live objects by total bytes, each with what holds it.
+
+    JSON-able; see the module docstring for what is scanned and how chains are found."""
+    started = time.perf_counter()
+    budget = _Budget(budget_s)
+    modules = _module_dicts()
+    objs = gc.get_objects()
+    own: set[int] = {id(objs), id(modules)}
+    walk = _Walk(objs, modules, own)
+    own.update((id(walk), id(walk.parent), id(walk.nodes), id(walk.end), id(_THREAD_OF)))
+    own.add(id(walk.thread_locals))
+    # After get_objects: the locals snapshots made here are not in `objs`, so they are
+    # never mistaken for holders.
+    _thread_frames(walk)
+    large = _large_objects(objs, min_bytes, own, budget)
+    own.add(id(large))
+    walk.run((o for o, _ in large.values()), max_depth, budget)
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
+    for obj, size in sorted(large.values(), key=lambda item: -item[1]):
+        if budget.out("describe"):
+            break
+        nodes, end = walk.chain(obj)
+        described = describe_chain(nodes, end, modules)
+        group = groups.setdefault(tuple(described["key"]), {**described, "rep": obj, "sizes": []})
+        group["sizes"].append(size)
+    ranked = sorted(groups.values(), key=lambda g: -sum(g["sizes"]))[:top]
+    tracing = tracemalloc.is_tracing()
+    out_groups = []
+    for g in ranked:
+        entry = {
+            "type": g["chain"][0],
+            "count": len(g["sizes"]),
+            "total_bytes": sum(g["sizes"]),
+            "each_bytes_median": _median(g["sizes"]),
+            "chain": g["chain"],
+            "key": g["key"],
+            "root": g["root"],
+            "root_kind": g["root_kind"],
+        }
+        if tracing and (where := _allocated_at(g["rep"])) is not None:
+            entry["allocated_at"] = where
+        out_groups.append(entry)
+    scanned, n_large = len(objs), len(large)
+    large_bytes = sum(size for _, size in large.values())
+    del ranked, groups, large, walk, objs
+    _THREAD_OF.clear()
+    sites: dict[str, Any] = {"tracing": tracing}
+    if tracing:
+        sites["frames"] = tracemalloc.get_traceback_limit()
+        # The snapshot copies every trace: skipped when the walk already used the budget.
+        if not budget.out("tracemalloc") and tracemalloc_top > 0:
+            sites["top_sites"] = _tracemalloc_sites(tracemalloc_top)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "pid": os.getpid(),
+        "args": {
+            "min_bytes": min_bytes,
+            "top": top,
+            "max_depth": max_depth,
+            "budget_s": budget_s,
+            "tracemalloc_top": tracemalloc_top,
+        },
+        "groups": out_groups,
+        "objects_scanned": scanned,
+        "large_objects": n_large,
+        "large_bytes": large_bytes,
+        "elapsed_s": round(time.perf_counter() - started, 3),
+        "truncated": budget.cut_at is not None,
+        "truncated_at": budget.cut_at,
+        "tracemalloc": sites,
+    }
