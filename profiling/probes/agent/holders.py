@@ -24,18 +24,22 @@ out) and each representative's allocation traceback come with it.
 from __future__ import annotations
 
 import array
+import contextlib
 import gc
+import operator
 import os
 import sys
 import threading
 import time
 import tracemalloc
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import compress, repeat
 from typing import Any
 
 SCHEMA_VERSION = 1
 _LEAVES = (bytes, bytearray, str)  # not gc-tracked: found as referents of tracked objects
+_LEAF_SET = frozenset(_LEAVES)
 _SUSPENDED = (types.CoroutineType, types.GeneratorType, types.AsyncGeneratorType)
 _CHECK_EVERY = 4096  # objects between two looks at the clock
 
@@ -197,6 +201,9 @@ def describe_hop(child: object, parent: object, modules: dict[int, str]) -> tupl
         label = f"{parent.__module__}.{parent.__qualname__}"
         text = f"class attribute `{key}` of {label}" if key else f"held by class {label}"
         return text, text
+    if isinstance(parent, types.ModuleType):
+        text = f"module-level `{_instance_attribute(parent, child)}` in `{parent.__name__}`"
+        return text, text
     if isinstance(parent, types.CellType):
         return "closure cell", "closure cell"
     if isinstance(parent, types.FunctionType):
@@ -233,46 +240,99 @@ def _is_root(obj: object, modules: dict[int, str]) -> bool:
     )
 
 
+def _sizes_at_least(items: list[Any], min_bytes: int) -> list[Any]:
+    """The items of `items` of at least `min_bytes` by sys.getsizeof, filtered in C (the
+    heap's millions of referents never pass through a Python loop)."""
+    try:
+        return list(compress(items, map(min_bytes.__le__, map(sys.getsizeof, items))))
+    except Exception:  # a broken __sizeof__ somewhere in `items`: one at a time
+        out = []
+        for item in items:
+            with contextlib.suppress(Exception):
+                if sys.getsizeof(item) >= min_bytes:
+                    out.append(item)
+        return out
+
+
+def _of_type(items: list[Any], kind: type) -> Iterator[Any]:
+    return compress(items, map(operator.is_, map(type, items), repeat(kind)))
+
+
+def _untracked(items: list[Any]) -> list[Any]:
+    """The dicts and tuples among `items` that gc does not track."""
+    out: list[Any] = []
+    for kind in (dict, tuple):
+        boxes = list(_of_type(items, kind))
+        out += compress(boxes, map(operator.not_, map(gc.is_tracked, boxes)))
+    return out
+
+
 def _large_objects(
     objs: list[object], min_bytes: int, own: set[int], budget: _Budget
 ) -> dict[int, tuple[object, int]]:
     """id -> (object, bytes) of every object of at least `min_bytes`.
 
     CPython stops tracking a dict or tuple that holds only untracked values (a module's
-    `LAST = {1: b"..."}` is invisible to gc): those met as referents are appended to
-    `objs`, so that they are scanned here and offered as holders by the walk."""
+    `LAST = {1: b"..."}` is invisible to gc). Those met as referents that hold something
+    large are appended to `objs`, so that the walk offers them as holders."""
     found: dict[int, tuple[object, int]] = {}
-    untracked: set[int] = set()
-    getsizeof, is_tracked = sys.getsizeof, gc.is_tracked
-    start = 0
-    while start < len(objs):  # `objs` grows while it is scanned
+    seen_untracked: set[int] = set()
+    start, end = 0, len(objs)
+    while start < end:
         if budget.out("scan"):
             break
-        chunk = objs[start : start + _CHECK_EVERY]
+        chunk = objs[start : min(end, start + _CHECK_EVERY)]
         start += len(chunk)
-        for o in chunk:
-            if id(o) in own or isinstance(o, types.FrameType):
-                continue
-            if type(o) is memoryview:
-                size = _export_bytes(o)
-            else:
-                try:
-                    size = getsizeof(o)
-                except Exception:  # a broken __sizeof__ is not ours to fix
-                    continue
-            if size >= min_bytes:
-                found[id(o)] = (o, size)
-        # One C call per chunk: the flat list of everything the chunk refers to.
-        for r in gc.get_referents(*chunk):
-            t = type(r)
-            if t in _LEAVES:
-                if id(r) not in found and (size := getsizeof(r)) >= min_bytes:
-                    found[id(r)] = (r, size)
-            elif (t is dict or t is tuple) and id(r) not in untracked and not is_tracked(r):
-                untracked.add(id(r))
-                objs.append(r)
+        for o in _sizes_at_least(chunk, min_bytes):
+            if id(o) not in own and not isinstance(o, types.FrameType):
+                found[id(o)] = (o, sys.getsizeof(o))
+        for view in _of_type(chunk, memoryview):
+            if (size := _export_bytes(view)) >= min_bytes:
+                found[id(view)] = (view, size)
+        refs = gc.get_referents(*chunk)  # one C call: all that the chunk refers to
         del chunk
+        _leaves(refs, min_bytes, found)
+        boxes = _untracked(refs)
+        del refs
+        objs.extend(_untracked_holders(boxes, min_bytes, found, seen_untracked))
     return found
+
+
+def _leaves(refs: list[Any], min_bytes: int, found: dict[int, tuple[object, int]]) -> None:
+    # Type first, in C: under tracemalloc every int that getsizeof returns for the heap's
+    # millions of small atoms would be an allocation traced.
+    candidates = list(compress(refs, map(_LEAF_SET.__contains__, map(type, refs))))
+    for r in _sizes_at_least(candidates, min_bytes):
+        if id(r) not in found:
+            found[id(r)] = (r, sys.getsizeof(r))
+
+
+def _untracked_holders(
+    boxes: list[Any], min_bytes: int, found: dict[int, tuple[object, int]], seen: set[int]
+) -> list[object]:
+    """The untracked dicts and tuples among `boxes` (and nested in them) that hold a large
+    object or another untracked box; the common case (a dict of small atoms) costs one
+    C call per batch."""
+    kept: list[object] = []
+    while boxes := [b for b in boxes if id(b) not in seen]:
+        seen.update(map(id, boxes))
+        inner = gc.get_referents(*boxes)
+        nested = _untracked(inner)
+        if not nested and not _sizes_at_least(
+            list(compress(inner, map(_LEAF_SET.__contains__, map(type, inner)))), min_bytes
+        ):
+            return kept
+        _leaves(inner, min_bytes, found)
+        for box in boxes:  # rare: find which boxes hold what
+            held = gc.get_referents(box)
+            if _sizes_at_least([r for r in held if type(r) in _LEAF_SET], min_bytes) or any(
+                type(r) in (dict, tuple) and not gc.is_tracked(r) for r in held
+            ):
+                kept.append(box)
+            if sys.getsizeof(box) >= min_bytes:
+                found[id(box)] = (box, sys.getsizeof(box))
+        boxes = nested
+    return kept
 
 
 def _export_bytes(view: memoryview) -> int:
@@ -450,23 +510,43 @@ def _short_path(filename: str) -> str:
     return filename[len(best) :] if best else filename
 
 
-def _tracemalloc_sites(top: int) -> list[dict[str, Any]]:
-    snapshot = tracemalloc.take_snapshot().filter_traces(
-        (
-            tracemalloc.Filter(False, __file__),
-            tracemalloc.Filter(False, tracemalloc.__file__),
-            tracemalloc.Filter(False, "<unknown>"),
-        )
-    )
-    stats = snapshot.statistics("lineno")[:top]
+def _tracemalloc_sites(top: int, budget: _Budget) -> list[dict[str, Any]] | None:
+    """The top allocation sites by size, from the innermost frame of each trace.
+
+    Not Snapshot.statistics(): its grouping builds a Traceback object per trace (10 s
+    for a million traces on a busy machine), and filter_traces runs fnmatch per trace
+    (a minute). The raw traces of a snapshot are summed here in one loop instead, and
+    this module's own lines are left out of the ranking."""
+    snapshot = tracemalloc.take_snapshot()
+    raw = getattr(snapshot.traces, "_traces", None)
+    if not isinstance(raw, list):  # another Python's internals: the slow public way
+        stats = snapshot.statistics("lineno")
+        sums = {(s.traceback[0].filename, s.traceback[0].lineno): [s.size, s.count] for s in stats}
+    else:
+        by_traceback: dict[object, list[int]] = {}
+        for n, (_domain, size, traceback, _frames) in enumerate(raw):
+            if not n % 65536 and budget.out("tracemalloc"):
+                return None  # partial sums would rank the sites wrongly
+            entry = by_traceback.get(traceback)
+            if entry is None:
+                by_traceback[traceback] = [size, 1]
+            else:
+                entry[0] += size
+                entry[1] += 1
+        del raw
+        sums = {}
+        for traceback, (size, count) in by_traceback.items():
+            frame = traceback[0] if isinstance(traceback, tuple) and traceback else None
+            key = tuple(frame) if isinstance(frame, tuple) else ("<unknown>", 0)
+            entry = sums.setdefault(key, [0, 0])
+            entry[0] += size
+            entry[1] += count
     del snapshot
+    own = (__file__, tracemalloc.__file__, "<unknown>")
+    ranked = sorted(((v[0], v[1], k) for k, v in sums.items() if k[0] not in own), reverse=True)
     return [
-        {
-            "site": f"{_short_path(s.traceback[0].filename)}:{s.traceback[0].lineno}",
-            "size_bytes": s.size,
-            "count": s.count,
-        }
-        for s in stats
+        {"site": f"{_short_path(str(file))}:{line}", "size_bytes": size, "count": count}
+        for size, count, (file, line) in ranked[:top]
     ]
 
 
@@ -532,13 +612,18 @@ def find_holders(
     del ranked, groups, large, walk, objs
     _THREAD_OF.clear()
     sites: dict[str, Any] = {"tracing": tracing}
+    walked_s = time.perf_counter() - started
     if tracing:
         sites["frames"] = tracemalloc.get_traceback_limit()
         # The snapshot copies every trace: skipped when the walk already used the budget.
+        top_sites = None
         if not budget.out("tracemalloc") and tracemalloc_top > 0:
-            sites["top_sites"] = _tracemalloc_sites(tracemalloc_top)
+            top_sites = _tracemalloc_sites(tracemalloc_top, budget)
+        if top_sites is not None:
+            sites["top_sites"] = top_sites
     return {
         "schema_version": SCHEMA_VERSION,
+        "walk_s": round(walked_s, 3),
         "pid": os.getpid(),
         "args": {
             "min_bytes": min_bytes,
