@@ -39,6 +39,8 @@ from profiling.results.model import (
     EndpointLatency,
     Environment,
     HeapFigures,
+    HolderGroup,
+    Holders,
     InFlight,
     LoadFigures,
     Phases,
@@ -61,6 +63,8 @@ __all__ = [  # the run types are re-exported: import them from here
     "EndpointLatency",
     "Environment",
     "HeapFigures",
+    "HolderGroup",
+    "Holders",
     "InFlight",
     "LoadFigures",
     "Phases",
@@ -103,6 +107,8 @@ def run_record(run: RunResult) -> dict[str, Any]:
         del record["live_entries"]  # added later: older records and goldens lack it
     if run.request_peaks is None:
         del record["request_peaks"]  # likewise (attribution runs only)
+    if run.holders is None:
+        del record["holders"]  # likewise (holders attribution runs only)
     if run.work is not None and run.work.stale_polls is None:
         del record["work"]["stale_polls"]  # the same
     if run.work is not None and not run.work.tasks_end_in_run:

@@ -16,6 +16,8 @@ from profiling.results.model import (
     EndpointLatency,
     Environment,
     HeapFigures,
+    HolderGroup,
+    Holders,
     InFlight,
     LoadFigures,
     Phases,
@@ -112,6 +114,38 @@ def _request_peaks(f: Fields) -> RequestPeaks:
     return RequestPeaks(f.str_("kind"), tuple(raw), f.opt_int("overlapped") or 0)
 
 
+def _holders(f: Fields) -> Holders:
+    raw = f.data.get("missing_pids", [])
+    if not isinstance(raw, list) or not all(type(v) is int for v in raw):
+        raise f.fail("missing_pids", "a list of process ids", raw)
+    return Holders(
+        groups=tuple(
+            HolderGroup(
+                type_name=g.str_("type_name"),
+                count=g.count("count"),
+                total_bytes=g.count("total_bytes"),
+                each_bytes_median=g.count("each_bytes_median"),
+                chain=tuple(g.strings("chain", optional=False)),
+                key=tuple(g.strings("key", optional=False)),
+                root=g.str_("root"),
+                allocated_at=tuple(g.strings("allocated_at")),
+            )
+            for g in f.objects("groups")
+        ),
+        top_sites=tuple(
+            AllocationSite(
+                t.str_("location"), t.int_("size_bytes"), t.int_("count"), t.str_("source")
+            )
+            for t in f.objects("top_sites", optional=True)
+        ),
+        processes=f.count("processes"),
+        missing_pids=tuple(raw),
+        objects_scanned=f.count("objects_scanned"),
+        elapsed_s=f.amount("elapsed_s"),
+        truncated=f.bool_("truncated"),
+    )
+
+
 def _in_flight(f: Fields) -> InFlight:
     return InFlight(
         max_in_flight=f.count("max_in_flight"),
@@ -197,12 +231,13 @@ def run_from_record(f: Fields) -> RunResult:
         status_in_flight=_in_flight(i) if (i := f.opt_obj("status_in_flight")) else None,
         live_entries=_live_entries(f) if f.has("live_entries") else None,
         request_peaks=_request_peaks(r) if (r := f.opt_obj("request_peaks")) else None,
+        holders=_holders(h) if (h := f.opt_obj("holders")) else None,
         dir=f.opt_str("dir"),
     )
     if run.status_endpoint is not None and run.status_endpoint not in run.latency:
         raise f.fail(
             "status_endpoint", f"one of the latency keys {sorted(run.latency)}", run.status_endpoint
         )
-    if run.profile not in ("none", "tracemalloc", "memray"):
-        raise f.fail("profile", "'none', 'tracemalloc' or 'memray'", run.profile)
+    if run.profile not in ("none", "tracemalloc", "memray", "holders"):
+        raise f.fail("profile", "'none', 'tracemalloc', 'memray' or 'holders'", run.profile)
     return run

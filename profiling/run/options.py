@@ -166,7 +166,8 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, profile: bool = Tru
             choices=PROFILES,
             default="none",
             help="add an attribution run per configuration under tracemalloc or "
-            "memray (never used for RSS verdicts)",
+            "memray, or 'holders': who holds the largest objects, asked late in the "
+            "steady phase (never used for RSS verdicts)",
         )
 
 

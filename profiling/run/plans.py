@@ -13,7 +13,7 @@ from profiling.probes.memray_capture import MemrayOptions
 from profiling.results.folder import RunResult, Scenario
 from profiling.run.servers import Configuration
 
-PROFILES = ("none", "tracemalloc", "memray")
+PROFILES = ("none", "tracemalloc", "memray", "holders")
 
 
 @dataclass(frozen=True, slots=True)

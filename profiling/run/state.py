@@ -42,8 +42,10 @@ from profiling.results.folder import (
     AllocationSite,
     DbCalibration,
     HeapFigures,
+    Holders,
     RequestPeaks,
 )
+from profiling.run import whoholds
 from profiling.run.embedded_db import EmbeddedDB
 from profiling.run.plans import Job, Progress, ServerPlan
 from profiling.run.servers import Configuration, ReferenceServer, reference_server_args
@@ -157,6 +159,7 @@ class RunState:
         self.mongo_uri: str | None = None  # the DB the server under test used, when known
         self.calibration: DbCalibration | None = None
         self.db_label: str | None = None  # the embedded DB's engine and backend
+        self.holders: Holders | None = None
 
     def start_server(
         self, stack: contextlib.ExitStack, server: ServerPlan
@@ -196,6 +199,8 @@ class RunState:
         if self.job.profile == "tracemalloc":
             # By environment, not argv: argv is in processes.json and in everyone's `ps`.
             env["MEMDIAG_ADMIN_TOKEN"] = self.admin_token
+        if self.job.profile == "holders":
+            env = whoholds.holders_env(env, self.run_dir)
         if self.job.profile == "memray":
             capture = self.run_dir / "memray.bin"
             argv = memray_command(["-m", "reference_server", *args], capture, server.memray)
@@ -297,6 +302,12 @@ class RunState:
             # Snapshot, then reset: the phase's (and first request's) peak skips its pickling.
             debug.snapshot(self.run_dir / "steady-start.tracemalloc")
             debug.reset_peak()
+        asked = None
+        if self.job.profile == "holders":
+            # While the load runs: the connections and requests still hold what they hold.
+            at_s = whoholds.ask_at_s(steady_start, plan.duration_s)
+            _sleep_until(at_s, "steady", t0, self.progress, check)
+            asked = whoholds.ask(self.run_dir, server_pid)
         _sleep_until(steady_start + plan.duration_s, "steady", t0, self.progress, check)
         after = _metrics_text(url)
         self.sampler.set_phase("cooldown")
@@ -307,6 +318,13 @@ class RunState:
                 self.artifacts[name] = f"{name.replace('_', '-')}.prom"
         if debug is not None:
             self._tracemalloc(debug)
+        if asked is not None:
+            self.progress.phase("who holds it", time.monotonic() - t0)
+            self.holders, problem = whoholds.collect(self.run_dir, asked, check)
+            self.artifacts["holders"] = whoholds.HOLDERS_FILE
+            if problem is not None:
+                self.reasons.append(problem)
+            self.sites = self.holders.top_sites
         end = steady_start + plan.duration_s + plan.cooldown_s
         _sleep_until(end, "cool-down", t0, self.progress, check)
         thread.join(timeout=max(60.0, plan.warmup_s + plan.duration_s))

@@ -1,0 +1,92 @@
+"""The `holders` attribution run: what its server needs, and asking it who holds its memory.
+
+A `--profile holders` run starts the server under tracemalloc with one frame (cheap
+enough to leave on under load, and enough for "allocated at") and with the in-process
+agent's environment: `MEMDIAG_AGENT_DIR=<run folder>/agent` and the agent's folder first
+on PYTHONPATH. Late in the steady phase, while the load still runs (so every open
+keep-alive connection, every request in flight still holds what it holds), the runner
+asks every server process through `profiling.probes.holdersclient`; after the steady
+phase it waits for the answers (bounded), keeps them as `holders.json` and their summary
+in run.json. The walk costs the server seconds of CPU, so the run is attribution only:
+it never gates RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from profiling.probes import holdersclient
+from profiling.probes.procmem import child_pids
+from profiling.results.holding import holders_figures
+from profiling.results.model import Holders
+
+AGENT_CODE_DIR = Path(__file__).resolve().parents[1] / "probes" / "agent"
+AGENT_DIR = "agent"  # under the run folder: where runner and agents exchange files
+HOLDERS_FILE = "holders.json"
+REPLY_TIMEOUT_S = 120.0
+ASK_BEFORE_END_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    request_id: str
+    pids: tuple[int, ...]
+
+
+def holders_env(env: dict[str, str], run_dir: Path) -> dict[str, str]:
+    """The server's environment for a holders run (the agent's own variables included, so
+    this works before and after the agent is wired for every run)."""
+    out = dict(env)
+    out["PYTHONTRACEMALLOC"] = "1"
+    out["MEMDIAG_AGENT_DIR"] = str(run_dir / AGENT_DIR)
+    path = out.get("PYTHONPATH", "")
+    parts = [p for p in path.split(os.pathsep) if p]
+    if str(AGENT_CODE_DIR) not in parts:
+        out["PYTHONPATH"] = os.pathsep.join([str(AGENT_CODE_DIR), *parts])
+    return out
+
+
+def ask_at_s(steady_start_s: float, duration_s: float) -> float:
+    """When to ask (monotonic clock): a few seconds before the steady phase ends, and
+    not in its first half, so the answer describes the settled load."""
+    return steady_start_s + max(duration_s / 2.0, duration_s - ASK_BEFORE_END_S)
+
+
+def server_tree(pid: int) -> tuple[int, ...]:
+    """The server and every process under it (workers of a multi-process server)."""
+    found, todo = [pid], [pid]
+    while todo:
+        for child in child_pids(todo.pop()):
+            if child not in found:
+                found.append(child)
+                todo.append(child)
+    return tuple(found)
+
+
+def ask(run_dir: Path, server_pid: int) -> Asked:
+    request_id = holdersclient.write_request(run_dir / AGENT_DIR)
+    return Asked(request_id, server_tree(server_pid))
+
+
+def collect(
+    run_dir: Path, asked: Asked, alive: Callable[[], None] | None = None
+) -> tuple[Holders, str | None]:
+    """Wait for the answers, keep them in holders.json; the figures, and why the run is
+    invalid when no process answered."""
+    reply = holdersclient.wait_replies(
+        run_dir / AGENT_DIR, asked.request_id, asked.pids, timeout_s=REPLY_TIMEOUT_S, alive=alive
+    )
+    text = json.dumps(reply.document(), indent=2, sort_keys=True) + "\n"
+    (run_dir / HOLDERS_FILE).write_text(text, encoding="utf-8")
+    problem = None
+    if not reply.results:
+        problem = (
+            f"no server process answered the holders request within {REPLY_TIMEOUT_S:.0f}s"
+            f" (no {AGENT_DIR}/holders-{asked.request_id}-<pid>.json): is the agent on the"
+            " server's PYTHONPATH?"
+        )
+    return holders_figures(reply), problem
