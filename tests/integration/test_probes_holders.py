@@ -8,6 +8,8 @@ the way the in-process agent does.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -20,6 +22,7 @@ import aiohttp
 import pytest
 
 from profiling.probes.holdersclient import request_holders
+from profiling.run import whoholds
 
 APP = Path(__file__).parent / "probe_apps" / "holders_app.py"
 HANDLER_START = "local `resp` of coroutine aiohttp.web_protocol.RequestHandler.start"
@@ -105,3 +108,35 @@ def test_a_tiny_budget_cuts_the_walk(server: Server) -> None:
     result = server.holders(budget_s=0.0)
     assert result["truncated"] is True
     assert result["truncated_at"] == "scan"
+
+
+def test_the_runner_asks_collects_and_keeps_holders_json(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    agent_dir = run_dir / whoholds.AGENT_DIR
+    env = whoholds.holders_env({"PYTHONPATH": "/elsewhere"}, run_dir)
+    assert env["PYTHONTRACEMALLOC"] == "1"
+    assert env["MEMDIAG_AGENT_DIR"] == str(agent_dir)
+    assert env["PYTHONPATH"].split(":") == [str(whoholds.AGENT_CODE_DIR), "/elsewhere"]
+    proc = subprocess.Popen(
+        [sys.executable, str(APP), str(agent_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONTRACEMALLOC": "1"},
+    )
+    with proc:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        with urllib.request.urlopen(url + "planted", timeout=10) as resp:
+            resp.read()
+        asked = whoholds.ask(run_dir, proc.pid)
+        assert asked.pids == (proc.pid,)
+        holders, problem = whoholds.collect(run_dir, asked)
+        proc.terminate()
+    assert problem is None
+    kept = json.loads((run_dir / whoholds.HOLDERS_FILE).read_text())
+    assert list(kept["processes"]) == [str(proc.pid)]
+    planted = [g for g in holders.groups if "LAST_BODY" in g.root]
+    assert len(planted) == 1 and planted[0].count == 1
+    # Under tracemalloc the body's allocation site is the handler's line.
+    assert planted[0].allocated_at and "holders_app.py" in planted[0].allocated_at[0]
+    assert any("holders_app.py" in s.location for s in holders.top_sites)
