@@ -63,6 +63,7 @@ class ServerPlan:
     extra_args: tuple[str, ...] = ()
     sample_interval_s: float = 0.5
     tracemalloc_frames: int = 25
+    holders_tracemalloc_frames: int = 0  # --profile holders: 0 leaves tracemalloc off
     memray: MemrayOptions = field(default_factory=MemrayOptions)
 
 

@@ -200,7 +200,7 @@ class RunState:
             # By environment, not argv: argv is in processes.json and in everyone's `ps`.
             env["MEMDIAG_ADMIN_TOKEN"] = self.admin_token
         if self.job.profile == "holders":
-            env = whoholds.holders_env(env, self.run_dir)
+            env = whoholds.holders_env(env, self.run_dir, server.holders_tracemalloc_frames)
         if self.job.profile == "memray":
             capture = self.run_dir / "memray.bin"
             argv = memray_command(["-m", "reference_server", *args], capture, server.memray)

@@ -1,14 +1,15 @@
 """The `holders` attribution run: what its server needs, and asking it who holds its memory.
 
-A `--profile holders` run starts the server under tracemalloc with one frame (cheap
-enough to leave on under load, and enough for "allocated at") and with the in-process
-agent's environment: `MEMDIAG_AGENT_DIR=<run folder>/agent` and the agent's folder first
-on PYTHONPATH. Late in the steady phase, while the load still runs (so every open
-keep-alive connection, every request in flight still holds what it holds), the runner
-asks every server process through `profiling.probes.holdersclient`; after the steady
-phase it waits for the answers (bounded), keeps them as `holders.json` and their summary
-in run.json. The walk costs the server seconds of CPU, so the run is attribution only:
-it never gates RSS.
+A `--profile holders` run starts the server with the in-process agent's environment:
+`MEMDIAG_AGENT_DIR=<run folder>/agent` and the agent's folder first on PYTHONPATH.
+tracemalloc is on only with `--holders-tracemalloc-frames N` (allocation sites and
+"allocated at"): even one frame made a 1 MB json.dumps 5x slower (111 ms -> 572 ms),
+and memory-first then no longer kept up with 10 polls/s. Late in the steady phase,
+while the load still runs (so every open keep-alive connection, every request in
+flight still holds what it holds), the runner asks every server process through
+`profiling.probes.holdersclient`; after the steady phase it waits for the answers
+(bounded), keeps them as `holders.json` and their summary in run.json. The walk stops
+the server for seconds, so the run is attribution only: it never gates RSS.
 """
 
 from __future__ import annotations
@@ -37,11 +38,12 @@ class Asked:
     pids: tuple[int, ...]
 
 
-def holders_env(env: dict[str, str], run_dir: Path) -> dict[str, str]:
+def holders_env(env: dict[str, str], run_dir: Path, tracemalloc_frames: int = 0) -> dict[str, str]:
     """The server's environment for a holders run (the agent's own variables included, so
     this works before and after the agent is wired for every run)."""
     out = dict(env)
-    out["PYTHONTRACEMALLOC"] = "1"
+    if tracemalloc_frames > 0:
+        out["PYTHONTRACEMALLOC"] = str(tracemalloc_frames)
     out["MEMDIAG_AGENT_DIR"] = str(run_dir / AGENT_DIR)
     path = out.get("PYTHONPATH", "")
     parts = [p for p in path.split(os.pathsep) if p]

@@ -113,7 +113,8 @@ def test_a_tiny_budget_cuts_the_walk(server: Server) -> None:
 def test_the_runner_asks_collects_and_keeps_holders_json(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     agent_dir = run_dir / whoholds.AGENT_DIR
-    env = whoholds.holders_env({"PYTHONPATH": "/elsewhere"}, run_dir)
+    assert "PYTHONTRACEMALLOC" not in whoholds.holders_env({}, run_dir)
+    env = whoholds.holders_env({"PYTHONPATH": "/elsewhere"}, run_dir, tracemalloc_frames=1)
     assert env["PYTHONTRACEMALLOC"] == "1"
     assert env["MEMDIAG_AGENT_DIR"] == str(agent_dir)
     assert env["PYTHONPATH"].split(":") == [str(whoholds.AGENT_CODE_DIR), "/elsewhere"]

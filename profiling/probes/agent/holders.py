@@ -564,10 +564,28 @@ def find_holders(
     max_depth: int = 8,
     budget_s: float = 10.0,
     tracemalloc_top: int = 15,
+    stop_the_world: bool = True,
 ) -> dict[str, Any]:
     """The top groups of large live objects by total bytes, each with what holds it.
 
-    JSON-able; see the module docstring for what is scanned and how chains are found."""
+    JSON-able; see the module docstring for what is scanned and how chains are found.
+    With `stop_the_world` (the default) the calling thread keeps the GIL until it is
+    done, like a heap dump: in a server under load its event loop thread, busy in long
+    C calls (a 1 MB json.dumps), otherwise left the walk a fraction of the CPU (16 s and
+    cut by the budget, where it takes 2 s alone), and the heap would change under it."""
+    if not stop_the_world:
+        return _find_holders(min_bytes, top, max_depth, budget_s, tracemalloc_top)
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(max(previous, budget_s + 30.0))
+    try:
+        return _find_holders(min_bytes, top, max_depth, budget_s, tracemalloc_top)
+    finally:
+        sys.setswitchinterval(previous)
+
+
+def _find_holders(
+    min_bytes: int, top: int, max_depth: int, budget_s: float, tracemalloc_top: int
+) -> dict[str, Any]:
     started = time.perf_counter()
     budget = _Budget(budget_s)
     modules = _module_dicts()
