@@ -24,7 +24,11 @@ def group_headline(g: HolderGroup) -> str:
 
 
 def held_by(g: HolderGroup) -> str:
-    return " <- ".join(g.chain[1:]) or "(nothing found)"
+    """The chain from the object up; where it did not reach a root, why it stopped."""
+    hops = list(g.chain[1:])
+    if g.root and (not hops or hops[-1] != g.root):
+        hops.append(f"({g.root})")
+    return " <- ".join(hops) or "(nothing found)"
 
 
 def _runs(c: Comparison) -> list[tuple[str, RunResult]]:

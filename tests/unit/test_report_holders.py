@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from profiling.probes.holdersclient import HoldersReply
+from profiling.report.holding import held_by
 from profiling.report.render import render_html, render_markdown
 from profiling.results.folder import HolderGroup, Holders, RunResult, load_runs, run_json
 from profiling.results.holding import holders_figures
@@ -97,6 +98,12 @@ def test_the_report_says_who_holds_it_and_diffs_configurations(fixture_runs: Pat
     assert "### Holders across configurations" in md
     assert "| 200.0 MiB (200) | 150.0 MiB (150) -50.0 MiB |" in md
     assert "Who holds it" in render_html(c)
+
+
+def test_a_chain_that_stops_short_says_why() -> None:
+    why = "no tracked referrer"
+    g = HolderGroup("str", 3, 3 * MIB, MIB, ("str", "item 1 of list"), ("str",), why)
+    assert held_by(g) == "item 1 of list <- (no tracked referrer)"
 
 
 def test_no_holders_no_section(fixture_runs: Path) -> None:
