@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -160,6 +161,7 @@ class RunState:
         self.calibration: DbCalibration | None = None
         self.db_label: str | None = None  # the embedded DB's engine and backend
         self.holders: Holders | None = None
+        self.debug_port: int | None = None  # the server's off-loop admin listener
 
     def start_server(
         self, stack: contextlib.ExitStack, server: ServerPlan
@@ -184,6 +186,10 @@ class RunState:
             extra += ["--processes", str(processes)]
         if self.job.profile == "tracemalloc":
             extra += ["--tracemalloc-frames", str(server.tracemalloc_frames)]
+            # The snapshots go to a listener thread, not through the event loop: under
+            # tracemalloc the loop of a full-view design falls minutes behind the storm.
+            self.debug_port = _free_port()
+            extra += ["--debug-port", str(self.debug_port)]
         database = f"memdiag_{uuid.uuid4().hex[:12]}"  # a fresh database per run
         args = reference_server_args(
             self.job.config,
@@ -275,7 +281,10 @@ class RunState:
         self.sampler.start()
         self.sampler.set_phase("warmup")
         t0 = _wait_for_ramp(self.run_dir / "locust.log", 30.0, thread)
-        debug = DebugClient(url, self.admin_token) if self.job.profile == "tracemalloc" else None
+        debug = None
+        if self.job.profile == "tracemalloc":
+            debug_url = f"http://127.0.0.1:{self.debug_port}" if self.debug_port else url
+            debug = DebugClient(debug_url, self.admin_token)
         _sleep_until(t0 + plan.warmup_s, "warm-up", t0, self.progress, check)
         # The warm-up ends when every polled task has its target size, not at a fixed time:
         # designs that grow their tasks at different speeds are measured at the same size.
@@ -411,6 +420,12 @@ class RunState:
         self.artifacts["memray_summary"] = "memray-summary.json"
         self.sites = figures.memray_sites(summary)
         self.heap = HeapFigures(summary.peak_memory_bytes, "memray")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _int(value: object) -> int | None:
