@@ -23,6 +23,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import sys
 import threading
 import tracemalloc
 from collections.abc import Callable
@@ -42,12 +43,18 @@ def _snapshot(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return 400, {"error": "bad_request", "detail": 'body must be {"path": "..."}'}
     if not tracemalloc.is_tracing():
         return 409, {"error": "not_tracing", "detail": "start tracemalloc first"}
-    snapshot = tracemalloc.take_snapshot()
-    current, peak = tracemalloc.get_traced_memory()
+    # Keep the GIL from the take to the write (a stop of the loop for as long as it
+    # takes): every hand-over to a loop busy in a long C call costs seconds.
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(max(previous, 60.0))
     try:
+        snapshot = tracemalloc.take_snapshot()
+        current, peak = tracemalloc.get_traced_memory()
         dump_snapshot(snapshot, Path(path))
     except OSError as exc:
         return 400, {"error": "bad_path", "detail": f"cannot write {path}: {exc.strerror}"}
+    finally:
+        sys.setswitchinterval(previous)
     return 200, {
         "path": path,
         "traces": len(snapshot.traces),
