@@ -251,8 +251,15 @@ def dump_snapshot(snapshot: tracemalloc.Snapshot, target: Path) -> None:
     the file releases the GIL at every 64 KiB write, and a loop thread busy in long C
     calls (a 2.3 s json.dumps under 25 frames) then takes it each time (a 5 MB snapshot
     took minutes)."""
+    write_snapshot(snapshot_bytes(snapshot), target)
+
+
+def snapshot_bytes(snapshot: tracemalloc.Snapshot) -> bytes:
+    return pickle.dumps(snapshot, pickle.HIGHEST_PROTOCOL)  # what Snapshot.dump writes
+
+
+def write_snapshot(data: bytes, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    data = pickle.dumps(snapshot, pickle.HIGHEST_PROTOCOL)
     target.write_bytes(data)
 
 

@@ -31,7 +31,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from reference_server.debug import dump_snapshot, malloc_trim_report, memory_summary, reset_peaks
+from reference_server.debug import (
+    malloc_trim_report,
+    memory_summary,
+    reset_peaks,
+    snapshot_bytes,
+    write_snapshot,
+)
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
@@ -43,18 +49,21 @@ def _snapshot(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return 400, {"error": "bad_request", "detail": 'body must be {"path": "..."}'}
     if not tracemalloc.is_tracing():
         return 409, {"error": "not_tracing", "detail": "start tracemalloc first"}
-    # Keep the GIL from the take to the write (a stop of the loop for as long as it
-    # takes): every hand-over to a loop busy in a long C call costs seconds.
+    # Keep the GIL from the take to the pickled bytes (the loop stops meanwhile): every
+    # hand-over to a loop busy in a long C call costs seconds. Not across the write: a
+    # thread waiting for the GIL under a long switch interval would wait that long.
     previous = sys.getswitchinterval()
     sys.setswitchinterval(max(previous, 60.0))
     try:
         snapshot = tracemalloc.take_snapshot()
         current, peak = tracemalloc.get_traced_memory()
-        dump_snapshot(snapshot, Path(path))
-    except OSError as exc:
-        return 400, {"error": "bad_path", "detail": f"cannot write {path}: {exc.strerror}"}
+        data = snapshot_bytes(snapshot)
     finally:
         sys.setswitchinterval(previous)
+    try:
+        write_snapshot(data, Path(path))
+    except OSError as exc:
+        return 400, {"error": "bad_path", "detail": f"cannot write {path}: {exc.strerror}"}
     return 200, {
         "path": path,
         "traces": len(snapshot.traces),
