@@ -9,7 +9,8 @@ import types
 from typing import Any
 
 from profiling.probes.agent import holders
-from profiling.probes.agent.holders import describe_chain, describe_hop, find_holders
+from profiling.probes.agent.holders import find_holders
+from profiling.probes.agent.holderwords import describe_chain, describe_hop
 
 MODULES: dict[int, str] = {}
 
