@@ -38,7 +38,7 @@ def create_app(settings: Settings, *, fail_interrupted: bool = True) -> web.Appl
     app[LIVE] = LiveRegistry()
     register(app, ROUTES)
     app.cleanup_ctx.append(_lifecycle(fail_interrupted))
-    setup_debug(app, settings.admin_token)
+    setup_debug(app, settings.admin_token, settings.debug_port)
     return app
 
 

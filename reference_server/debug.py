@@ -27,9 +27,11 @@ import dataclasses
 import gc
 import hmac
 import os
+import pickle
 import tempfile
 import tracemalloc
 import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -230,7 +232,7 @@ async def tracemalloc_snapshot(request: web.Request) -> web.Response:
     current, peak = tracemalloc.get_traced_memory()
     target = Path(path)
     try:
-        await asyncio.to_thread(_dump, snapshot, target)
+        await asyncio.to_thread(dump_snapshot, snapshot, target)
     except OSError as exc:
         return _error(400, "bad_path", f"cannot write {target}: {exc.strerror}")
     return web.json_response(
@@ -244,21 +246,40 @@ async def tracemalloc_snapshot(request: web.Request) -> web.Response:
     )
 
 
-def _dump(snapshot: tracemalloc.Snapshot, target: Path) -> None:
+def dump_snapshot(snapshot: tracemalloc.Snapshot, target: Path) -> None:
+    """Snapshot.dump's file, pickled in memory and written at once: pickling straight to
+    the file releases the GIL at every 64 KiB write, and a loop thread busy in long C
+    calls (a 2.3 s json.dumps under 25 frames) then takes it each time (a 5 MB snapshot
+    took minutes)."""
+    write_snapshot(snapshot_bytes(snapshot), target)
+
+
+def snapshot_bytes(snapshot: tracemalloc.Snapshot) -> bytes:
+    return pickle.dumps(snapshot, pickle.HIGHEST_PROTOCOL)  # what Snapshot.dump writes
+
+
+def write_snapshot(data: bytes, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.dump(str(target))
+    target.write_bytes(data)
 
 
 async def tracemalloc_reset_peak(request: web.Request) -> web.Response:
     if not tracemalloc.is_tracing():
         return _error(409, "not_tracing", "start tracemalloc first: POST /debug/tracemalloc/start")
+    return web.json_response(reset_peaks())
+
+
+def reset_peaks() -> dict[str, Any]:
+    """Restart tracemalloc's peak and the per-request peaks (tracemalloc must be on)."""
     before = REQUEST_PEAKS.phase_peak()
     tracemalloc.reset_peak()
     REQUEST_PEAKS.reset()
     current, peak = tracemalloc.get_traced_memory()
-    return web.json_response(
-        {"previous_peak_bytes": before, "traced_current_bytes": current, "traced_peak_bytes": peak}
-    )
+    return {
+        "previous_peak_bytes": before,
+        "traced_current_bytes": current,
+        "traced_peak_bytes": peak,
+    }
 
 
 async def memory(request: web.Request) -> web.Response:
@@ -266,23 +287,28 @@ async def memory(request: web.Request) -> web.Response:
 
 
 async def malloc_trim(request: web.Request) -> web.Response:
+    status, body = malloc_trim_report()
+    return web.json_response(body, status=status)
+
+
+def malloc_trim_report() -> tuple[int, dict[str, Any]]:
+    """malloc_trim(0) and RSS before and after: (HTTP status, body)."""
     if _LIBC is None or not hasattr(_LIBC, "malloc_trim") or allocator_name() != "glibc":
-        return _error(409, "unsupported", f"malloc_trim needs glibc malloc ({allocator_name()})")
+        detail = f"malloc_trim needs glibc malloc ({allocator_name()})"
+        return 409, {"error": "unsupported", "detail": detail}
     before = _status_bytes()["rss_bytes"]
     heap_before = mallinfo2()
     released = int(_LIBC.malloc_trim(0))
     after = _status_bytes()["rss_bytes"]
     heap_after = mallinfo2()
-    return web.json_response(
-        {
-            "rss_before_bytes": before,
-            "rss_after_bytes": after,
-            "returned_bytes": before - after,
-            "released": bool(released),  # glibc: 1 if any memory went back to the OS
-            "heap_free_before_bytes": heap_before["fordblks"] if heap_before else None,
-            "heap_free_after_bytes": heap_after["fordblks"] if heap_after else None,
-        }
-    )
+    return 200, {
+        "rss_before_bytes": before,
+        "rss_after_bytes": after,
+        "returned_bytes": before - after,
+        "released": bool(released),  # glibc: 1 if any memory went back to the OS
+        "heap_free_before_bytes": heap_before["fordblks"] if heap_before else None,
+        "heap_free_after_bytes": heap_after["fordblks"] if heap_after else None,
+    }
 
 
 def _admin_only(token: str, method: str, handler: Handler) -> Handler:
@@ -362,13 +388,29 @@ DEBUG_ROUTES: list[Route] = [
 ]
 
 
-def setup_debug(app: web.Application, admin_token: str | None) -> None:
-    """Add the /debug routes, guarded by `admin_token`; none at all when it is None."""
+def setup_debug(app: web.Application, admin_token: str | None, debug_port: int = 0) -> None:
+    """Add the /debug routes, guarded by `admin_token`; none at all when it is None. With
+    `debug_port`, the attribution routes are also served off the loop (debugthread.py)."""
     if not admin_token:
         return
+    if debug_port:
+        app.cleanup_ctx.append(_debug_listener(admin_token, debug_port))
     app[ADMIN_TOKEN] = admin_token
     guarded = [
         dataclasses.replace(r, handler=_admin_only(admin_token, r.method, r.handler))
         for r in DEBUG_ROUTES
     ]
     register(app, guarded, any_method=True)
+
+
+def _debug_listener(token: str, port: int) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def listener(app: web.Application) -> AsyncIterator[None]:
+        from reference_server.debugthread import start_debug_thread  # imports this module
+
+        server = start_debug_thread(token, port)
+        yield
+        if server is not None:
+            await asyncio.to_thread(server.shutdown)
+            server.server_close()
+
+    return listener

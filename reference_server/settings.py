@@ -35,6 +35,7 @@ class Settings:
     max_upload_bytes: int = 200 * 1024 * 1024
     upload_timeout_s: float = 600.0
     tracemalloc_frames: int = 0
+    debug_port: int = 0  # the admin attribution routes off the event loop (0: off)
     processes: int = 1
     chunk_size: int = 50
     auth_cache_size: int = 10_000
@@ -182,6 +183,14 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
         help="start tracemalloc at start-up with N frames (0: off)",
     )
     p.add_argument(
+        "--debug-port",
+        type=int,
+        default=int(env("MEMDIAG_DEBUG_PORT", "0")),
+        help="also serve the admin tracemalloc/memory routes on 127.0.0.1:PORT from a "
+        "thread, so they answer while the event loop is saturated (0: off; needs "
+        "--admin-token)",
+    )
+    p.add_argument(
         "--db-timeout-s",
         type=float,
         default=_env_number(environ, "MEMDIAG_DB_TIMEOUT_S", float, "3"),
@@ -230,6 +239,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise ValueError("--upload-timeout-s must be positive")
     if args.tracemalloc_frames < 0:
         raise ValueError("--tracemalloc-frames must be 0 or more")
+    if not 0 <= args.debug_port <= 65535:
+        raise ValueError("--debug-port must be from 0 to 65535")
     if not 0 < args.db_timeout_s <= 600:
         raise ValueError("--db-timeout-s must be more than 0 and at most 600")
     if not 0 <= args.db_retry_s <= 86_400:
@@ -258,6 +269,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_upload_bytes=int(args.max_upload_mib * 1024 * 1024),
         upload_timeout_s=args.upload_timeout_s,
         tracemalloc_frames=args.tracemalloc_frames,
+        debug_port=args.debug_port,
         processes=args.processes,
         db_timeout_s=args.db_timeout_s,
         db_retry_s=args.db_retry_s,

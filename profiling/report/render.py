@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from profiling.report.holding import holder_diff, holder_sections
 from profiling.report.narrative import (
     calibration_text,
     db_bound_rule,
@@ -297,6 +298,8 @@ def _context(c: Comparison) -> dict[str, Any]:
         "links": _links(c.runs),
         "sites": _sites(c),
         "heap_rows": _heap_rows(c),
+        "holders": holder_sections(c),
+        "holder_diff": holder_diff(c),
         "has_dirs": any(r.dir for r in c.runs),
         "has_in_flight": any(r.status_in_flight for r in c.runs),
         "parts_rows": parts_rows(c),

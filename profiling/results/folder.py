@@ -42,6 +42,8 @@ from profiling.results.model import (
     EndpointLatency,
     Environment,
     HeapFigures,
+    HolderGroup,
+    Holders,
     InFlight,
     LoadFigures,
     Phases,
@@ -65,6 +67,8 @@ __all__ = [  # the run types are re-exported: import them from here
     "EndpointLatency",
     "Environment",
     "HeapFigures",
+    "HolderGroup",
+    "Holders",
     "InFlight",
     "LoadFigures",
     "PartsPoint",
@@ -117,6 +121,8 @@ def run_record(run: RunResult) -> dict[str, Any]:
         del record["request_peaks"]  # likewise (attribution runs only)
     if run.preflight is None:
         del record["preflight"]  # likewise (runs without a pre-flight)
+    if run.holders is None:
+        del record["holders"]  # likewise (holders attribution runs only)
     if run.work is not None and run.work.stale_polls is None:
         del record["work"]["stale_polls"]  # the same
     if run.work is not None and not run.work.tasks_end_in_run:

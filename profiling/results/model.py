@@ -244,6 +244,34 @@ class AllocationSite:
 
 
 @dataclass(frozen=True, slots=True)
+class HolderGroup:
+    """Large live objects of one type held the same way, from a `holders` attribution run:
+    the chain of one of them, from the object (its type first) up to what roots it."""
+
+    type_name: str  # "bytes"
+    count: int
+    total_bytes: int
+    each_bytes_median: int
+    chain: tuple[str, ...]  # "attribute `_body` of aiohttp.web_response.Response", ...
+    key: tuple[str, ...]  # the chain's shape (no keys or indexes): compared across configs
+    root: str
+    allocated_at: tuple[str, ...] = ()  # "file.py:12", innermost first (under tracemalloc)
+
+
+@dataclass(frozen=True, slots=True)
+class Holders:
+    """Who held the server's largest objects while the load ran (every server process)."""
+
+    groups: tuple[HolderGroup, ...]  # largest total first, summed over the processes
+    top_sites: tuple[AllocationSite, ...]  # live tracemalloc sites at that moment
+    processes: int  # server processes that answered
+    missing_pids: tuple[int, ...]  # processes that did not answer in time
+    objects_scanned: int
+    elapsed_s: float  # the slowest process's walk
+    truncated: bool  # some process's walk was cut by its time budget
+
+
+@dataclass(frozen=True, slots=True)
 class Environment:
     host: str = ""
     cpu_count: int | None = None
@@ -280,7 +308,7 @@ class RunResult:
     spec: str  # "mode[:switch=value,...]" or "url:<URL>" for an attached server
     repeat: int  # 1-based repeat index
     order: int  # position in the interleaved schedule
-    profile: str  # "none", "tracemalloc" or "memray"; only "none" runs gate RSS
+    profile: str  # "none", "tracemalloc", "memray" or "holders"; only "none" runs gate RSS
     started_at: str
     scenario: Scenario
     memory: dict[str, ProcessMemory]  # "server", "db", "loadgen"
@@ -317,6 +345,8 @@ class RunResult:
     # growth then). Both None for loads that do not report tabs, and older records.
     settled_after_s: float | None = None
     rss_settled: bool | None = None
+    # Who held the largest objects in a `holders` attribution run; None otherwise.
+    holders: Holders | None = None
     dir: str | None = None  # run folder relative to the summary; not stored in run.json
     timeline: dict[str, Series] = field(default_factory=dict)  # from rss.csv, not JSON
     # What made up the server's RSS in the steady phase, from the in-process agent; None

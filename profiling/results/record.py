@@ -17,6 +17,8 @@ from profiling.results.model import (
     EndpointLatency,
     Environment,
     HeapFigures,
+    HolderGroup,
+    Holders,
     InFlight,
     LoadFigures,
     Phases,
@@ -131,6 +133,38 @@ def _request_peaks(f: Fields) -> RequestPeaks:
     ):
         raise f.fail("peaks_bytes", "a list of byte counts", raw)
     return RequestPeaks(f.str_("kind"), tuple(raw), f.opt_int("overlapped") or 0)
+
+
+def _holders(f: Fields) -> Holders:
+    raw = f.data.get("missing_pids", [])
+    if not isinstance(raw, list) or not all(type(v) is int for v in raw):
+        raise f.fail("missing_pids", "a list of process ids", raw)
+    return Holders(
+        groups=tuple(
+            HolderGroup(
+                type_name=g.str_("type_name"),
+                count=g.count("count"),
+                total_bytes=g.count("total_bytes"),
+                each_bytes_median=g.count("each_bytes_median"),
+                chain=tuple(g.strings("chain", optional=False)),
+                key=tuple(g.strings("key", optional=False)),
+                root=g.str_("root"),
+                allocated_at=tuple(g.strings("allocated_at")),
+            )
+            for g in f.objects("groups")
+        ),
+        top_sites=tuple(
+            AllocationSite(
+                t.str_("location"), t.int_("size_bytes"), t.int_("count"), t.str_("source")
+            )
+            for t in f.objects("top_sites", optional=True)
+        ),
+        processes=f.count("processes"),
+        missing_pids=tuple(raw),
+        objects_scanned=f.count("objects_scanned"),
+        elapsed_s=f.amount("elapsed_s"),
+        truncated=f.bool_("truncated"),
+    )
 
 
 def _in_flight(f: Fields) -> InFlight:
@@ -249,6 +283,7 @@ def run_from_record(f: Fields) -> RunResult:
         preflight=_preflight(p) if (p := f.opt_obj("preflight")) else None,
         settled_after_s=f.opt_amount("settled_after_s"),
         rss_settled=f.bool_("rss_settled") if f.has("rss_settled") else None,
+        holders=_holders(h) if (h := f.opt_obj("holders")) else None,
         dir=f.opt_str("dir"),
         rss_parts=_rss_parts(q) if (q := f.opt_obj("rss_parts")) else None,
     )
@@ -256,6 +291,6 @@ def run_from_record(f: Fields) -> RunResult:
         raise f.fail(
             "status_endpoint", f"one of the latency keys {sorted(run.latency)}", run.status_endpoint
         )
-    if run.profile not in ("none", "tracemalloc", "memray"):
-        raise f.fail("profile", "'none', 'tracemalloc' or 'memray'", run.profile)
+    if run.profile not in ("none", "tracemalloc", "memray", "holders"):
+        raise f.fail("profile", "'none', 'tracemalloc', 'memray' or 'holders'", run.profile)
     return run

@@ -177,6 +177,14 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         " env MEMDIAG_NO_AGENT=1)",
     )
     g.add_argument("--tracemalloc-frames", type=int, default=25)
+    g.add_argument(
+        "--holders-tracemalloc-frames",
+        type=int,
+        default=0,
+        help="--profile holders: trace allocations with N frames, for allocation sites "
+        "(default 0: off; even 1 frame makes a 1 MB json.dumps 5x slower, so a poll-heavy "
+        "design may no longer keep up with the load)",
+    )
     g.add_argument("--memray-native", action="store_true", help="memray --native")
     g.add_argument("--memray-trace-python-allocators", action="store_true")
 
@@ -194,7 +202,8 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, profile: bool = Tru
             choices=PROFILES,
             default="none",
             help="add an attribution run per configuration under tracemalloc or "
-            "memray (never used for RSS verdicts)",
+            "memray, or 'holders': who holds the largest objects, asked late in the "
+            "steady phase (never used for RSS verdicts)",
         )
 
 
@@ -315,6 +324,10 @@ def server_plan(args: argparse.Namespace) -> ServerPlan:
     ):
         if value is not None and value < 1:
             raise UsageError(f"{flag} {value}: need at least 1")
+    if args.holders_tracemalloc_frames < 0:
+        raise UsageError(
+            f"--holders-tracemalloc-frames {args.holders_tracemalloc_frames}: need 0 (off) or more"
+        )
     if args.mongo_uri and not args.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
         raise UsageError(f"--mongo-uri {args.mongo_uri!r} is not a mongodb:// URI")
     return ServerPlan(
@@ -328,6 +341,7 @@ def server_plan(args: argparse.Namespace) -> ServerPlan:
         sample_interval_s=args.sample_interval,
         agent=not getattr(args, "no_agent", False),
         tracemalloc_frames=args.tracemalloc_frames,
+        holders_tracemalloc_frames=args.holders_tracemalloc_frames,
         memray=MemrayOptions(
             native=args.memray_native, trace_python_allocators=args.memray_trace_python_allocators
         ),

@@ -13,7 +13,7 @@ from profiling.probes.memray_capture import MemrayOptions
 from profiling.results.folder import PreflightFigures, RunResult, Scenario
 from profiling.run.servers import Configuration
 
-PROFILES = ("none", "tracemalloc", "memray")
+PROFILES = ("none", "tracemalloc", "memray", "holders")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +68,7 @@ class ServerPlan:
     # The in-process memory agent (profiling/probes/agent) samples at sample_interval_s.
     agent: bool = True
     tracemalloc_frames: int = 25
+    holders_tracemalloc_frames: int = 0  # --profile holders: 0 leaves tracemalloc off
     memray: MemrayOptions = field(default_factory=MemrayOptions)
 
 

@@ -10,8 +10,9 @@ and walks the phases:
     cool-down load stopped, sampling goes on for --cooldown seconds
 
 then writes `run.json` beside the raw files in the run's folder. Attribution runs add
-tracemalloc snapshots at the steady phase's ends (through the admin /debug routes) or
-run the server under `memray run`; their figures never gate RSS.
+tracemalloc snapshots at the steady phase's ends (through the admin /debug routes), run
+the server under `memray run`, or ask its in-process agent who holds its largest objects
+(`profiling.run.whoholds`); their figures never gate RSS.
 
 `run_schedule` measures every configuration `repeat` times interleaved (A B C A B C),
 then one attribution run per configuration if asked. Ctrl-C stops the servers and the
@@ -315,4 +316,5 @@ def _assemble(
         request_peaks=state.request_peaks,
         rss_parts=state.rss_parts,
         preflight=plan.preflight,
+        holders=state.holders,
     )

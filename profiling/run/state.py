@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -50,8 +51,10 @@ from profiling.results.folder import (
     AllocationSite,
     DbCalibration,
     HeapFigures,
+    Holders,
     RequestPeaks,
 )
+from profiling.run import whoholds
 from profiling.run.agent import collect
 from profiling.run.embedded_db import EmbeddedDB
 from profiling.run.plans import Job, Progress, ServerPlan
@@ -171,6 +174,8 @@ class RunState:
         self.server_pid: int | None = None
         self.server_processes = 1
         self.rss_parts: RssBreakdown | None = None
+        self.holders: Holders | None = None
+        self.debug_port: int | None = None  # the server's off-loop admin listener
 
     def start_server(
         self, stack: contextlib.ExitStack, server: ServerPlan
@@ -195,6 +200,10 @@ class RunState:
             extra += ["--processes", str(processes)]
         if self.job.profile == "tracemalloc":
             extra += ["--tracemalloc-frames", str(server.tracemalloc_frames)]
+            # The snapshots go to a listener thread, not through the event loop: under
+            # tracemalloc the loop of a full-view design falls minutes behind the storm.
+            self.debug_port = _free_port()
+            extra += ["--debug-port", str(self.debug_port)]
         database = f"memdiag_{uuid.uuid4().hex[:12]}"  # a fresh database per run
         args = reference_server_args(
             self.job.config,
@@ -211,11 +220,15 @@ class RunState:
         if self.job.profile == "tracemalloc":
             # By environment, not argv: argv is in processes.json and in everyone's `ps`.
             env["MEMDIAG_ADMIN_TOKEN"] = self.admin_token
-        if server.agent and self.job.profile != "memray" and not opted_out(os.environ):
+        # A holders run needs the agent (it asks it who holds what), whatever --no-agent says.
+        wanted = server.agent and self.job.profile != "memray" and not opted_out(os.environ)
+        if wanted or self.job.profile == "holders":
             # memray is left alone: it hooks every allocation (and tracks pymalloc's own
             # arenas), so the agent would measure memray as much as the server.
             self.agent_dir = self.run_dir / AGENT_FOLDER
             env = agent_env(env, self.agent_dir, server.sample_interval_s)
+        if self.job.profile == "holders":
+            env = whoholds.holders_env(env, server.holders_tracemalloc_frames)
         if self.job.profile == "memray":
             capture = self.run_dir / "memray.bin"
             argv = memray_command(["-m", "reference_server", *args], capture, server.memray)
@@ -293,7 +306,13 @@ class RunState:
         self.sampler.start()
         self.sampler.set_phase("warmup")
         t0 = _wait_for_ramp(self.run_dir / "locust.log", 30.0, thread)
-        debug = DebugClient(url, self.admin_token) if self.job.profile == "tracemalloc" else None
+        debug = None
+        if self.job.profile == "tracemalloc":
+            debug_url = f"http://127.0.0.1:{self.debug_port}" if self.debug_port else url
+            # Off the loop the answer is bounded by the work, not a queue; but each hand-over
+            # of the GIL to a loop busy in long C calls costs seconds (8.8 s measured for a
+            # snapshot of a storm-saturated test server, against 60 s and no answer on the loop).
+            debug = DebugClient(debug_url, self.admin_token, timeout_s=300.0)
         _sleep_until(t0 + plan.warmup_s, "warm-up", t0, self.progress, check)
         # The warm-up ends when every polled task has its target size, not at a fixed time:
         # designs that grow their tasks at different speeds are measured at the same size.
@@ -320,6 +339,12 @@ class RunState:
             # Snapshot, then reset: the phase's (and first request's) peak skips its pickling.
             debug.snapshot(self.run_dir / "steady-start.tracemalloc")
             debug.reset_peak()
+        asked = None
+        if self.job.profile == "holders":
+            # While the load runs: the connections and requests still hold what they hold.
+            at_s = whoholds.ask_at_s(steady_start, plan.duration_s)
+            _sleep_until(at_s, "steady", t0, self.progress, check)
+            asked = whoholds.ask(self.run_dir, server_pid)
         _sleep_until(steady_start + plan.duration_s, "steady", t0, self.progress, check)
         after = _metrics_text(url)
         self.sampler.set_phase("cooldown")
@@ -330,6 +355,13 @@ class RunState:
                 self.artifacts[name] = f"{name.replace('_', '-')}.prom"
         if debug is not None:
             self._tracemalloc(debug)
+        if asked is not None:
+            self.progress.phase("who holds it", time.monotonic() - t0)
+            self.holders, problem = whoholds.collect(self.run_dir, asked, check)
+            self.artifacts["holders"] = whoholds.HOLDERS_FILE
+            if problem is not None:
+                self.reasons.append(problem)
+            self.sites = self.holders.top_sites
         end = steady_start + plan.duration_s + plan.cooldown_s
         _sleep_until(end, "cool-down", t0, self.progress, check)
         thread.join(timeout=max(60.0, plan.warmup_s + plan.duration_s))
@@ -449,6 +481,12 @@ class RunState:
         self.artifacts["memray_summary"] = "memray-summary.json"
         self.sites = figures.memray_sites(summary)
         self.heap = HeapFigures(summary.peak_memory_bytes, "memray")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _int(value: object) -> int | None:

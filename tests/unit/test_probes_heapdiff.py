@@ -76,3 +76,21 @@ def test_cli_writes_sorted_json(snapshots: tuple[Path, Path], tmp_path: Path) ->
     bad = tmp_path / "bad.tracemalloc"
     bad.write_text("not a pickle")
     assert heapdiff.main([str(bad), str(new)]) == 3
+
+
+def test_fast_filter_keeps_what_filter_traces_keeps() -> None:
+    tm = tracemalloc
+    tm.start(5)
+    try:
+        kept = [[str(i) * 3 for i in range(300)] for _ in range(3)]
+        snapshot = tm.take_snapshot()
+    finally:
+        tm.stop()
+    here = heapdiff.include_patterns(paths=[Path(__file__).parent])
+    slow = snapshot.filter_traces(
+        [tm.Filter(False, n) for n in (*heapdiff._NOISE, tm.__file__)]
+        + [tm.Filter(True, p, all_frames=True) for p in here]
+    )
+    fast = heapdiff._filter(snapshot, here)
+    assert sorted(map(repr, fast.traces)) == sorted(map(repr, slow.traces))
+    assert len(fast.traces) > 0 and kept
