@@ -185,7 +185,7 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
     p.add_argument(
         "--debug-port",
         type=int,
-        default=int(env("MEMDIAG_DEBUG_PORT", "0")),
+        default=_env_number(environ, "MEMDIAG_DEBUG_PORT", int, "0"),
         help="also serve the admin tracemalloc/memory routes on 127.0.0.1:PORT from a "
         "thread, so they answer while the event loop is saturated (0: off; needs "
         "--admin-token)",
