@@ -112,3 +112,18 @@ def test_the_budget_cuts_the_walk() -> None:
 def test_the_result_is_json() -> None:
     assert json.loads(json.dumps(find_holders(budget_s=30.0)))["schema_version"] == 1
     assert holders.SCHEMA_VERSION == 1
+
+
+def test_a_memoryview_of_a_counted_buffer_is_not_counted_twice() -> None:
+    # db-polling's drivers hold memoryviews over reply buffers; the walk must take them
+    # (it once raised a TypeError on `tuple | type` here) and count the buffer once.
+    body = bytes(300_000) + b"\x01"
+    PLANTED["views"] = [memoryview(body), body]
+    del body  # held by PLANTED alone, not by this frame too
+    try:
+        result = find_holders(min_bytes=100_000, budget_s=60.0)
+    finally:
+        PLANTED.clear()
+    found = [g for g in result["groups"] if "PLANTED" in g["root"]]
+    assert sum(g["count"] for g in found) == 1, found
+    assert found[0]["type"] == "bytes"

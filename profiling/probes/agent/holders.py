@@ -186,7 +186,7 @@ def _untracked_holders(
 def _export_bytes(view: memoryview) -> int:
     """A memoryview's buffer, unless its exporter is a buffer counted on its own."""
     try:
-        if isinstance(view.obj, _LEAVES | array.array):
+        if isinstance(view.obj, (*_LEAVES, array.array)):
             return 0
         return int(view.nbytes)
     except ValueError:  # released
