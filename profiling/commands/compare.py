@@ -29,7 +29,8 @@ HELP = "measure several configurations under identical load (A B C A B C ...) an
 DESCRIPTION = (
     HELP + ".\n\nA configuration is mode[:switch=value,...][@ITEM+...] (items: jemalloc, "
     "arenas=N, glibc, mmap_threshold=BYTES, trim_threshold=BYTES, pymalloc=off, "
-    "driver=motor|pymongo-async, processes=N); the same one twice is an A/A run (labelled lean, lean#2) that "
+    "driver=motor|pymongo-async, processes=N); the same one twice is an A/A run "
+    "(labelled lean, lean#2) that "
     "calibrates noise. Verdicts need --repeat 4 or more to be called significant. Exits 3 "
     "when a run is invalid or the work is not comparable (task size or polls served more "
     "than 10 % from the first configuration's, or tasks growing in the steady phase).\n\n"
