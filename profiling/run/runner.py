@@ -89,7 +89,8 @@ def run_schedule(
     Locust crashing, the DB dying) is kept as an invalid run with its reason and the
     schedule goes on; Ctrl-C ends it, keeping the runs that finished."""
     done: list[RunResult] = []
-    env = _environment(server, attach)
+    own = all(job.config.command is not None for job in jobs)  # users' servers: no DB
+    env = _environment(server, attach if attach is not None or not own else Attach("", 0))
     for job in jobs:
         try:
             run = measure_run(job, out_dir, server, attach=attach, progress=progress, env=env)
@@ -174,9 +175,9 @@ def measure_run(
                 if (what := dead()) is not None:
                     raise HarnessError(f"{what} died during the run")
 
-            state.drive(
-                url, server_pid, db_pid, server, server_processes(job.config, server) > 1, check
-            )
+            # A command may fork its server (a shell, gunicorn): measure its whole tree.
+            tree = server_processes(job.config, server) > 1 or job.config.command is not None
+            state.drive(url, server_pid, db_pid, server, tree, check)
             check()
             if proc is not None:
                 proc.stop()  # memray writes its capture on a clean exit
