@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,7 @@ class CommandServer(ReferenceServer):
             venv_bin = str(Path(command.python).parent)
             base["PATH"] = venv_bin + os.pathsep + base.get("PATH", "")
             base["VIRTUAL_ENV"] = str(Path(venv_bin).parent)
+        self._copier: threading.Thread | None = None
         super().__init__(
             argv, log_path, env={**base, **dict(command.env)}, start_timeout_s=start_timeout_s
         )
@@ -79,7 +81,10 @@ class CommandServer(ReferenceServer):
             if url is None:
                 line = first_line(self.process, self.start_timeout_s)
                 if not line.startswith("http"):
-                    exited = self.process.poll()
+                    exited: int | None = None
+                    # An empty line is the pipe's end: the server is exiting; its code says why.
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        exited = self.process.wait(2.0)
                     why = (
                         f"exited with {exited} before printing its URL"
                         if exited is not None
@@ -89,7 +94,8 @@ class CommandServer(ReferenceServer):
                     raise HarnessError(f"server {self.command.name!r} {why}")
                 url = line.strip()
             self.url = url
-            threading.Thread(target=self._copy_stdout, daemon=True).start()
+            self._copier = threading.Thread(target=self._copy_stdout, daemon=True)
+            self._copier.start()
             wait_healthy(self.url, self.start_timeout_s, self.process, self.command.health_path)
         except HarnessError as exc:
             self.stop()
@@ -106,16 +112,41 @@ class CommandServer(ReferenceServer):
             os.killpg(group, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout_s)
-        # Whatever of the group is left (a forked worker that ignored SIGTERM) goes now.
+        # Whatever of the group is left (a forked worker that ignored SIGTERM) goes now,
+        # and the run ends only once nothing of it runs any more.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(group, signal.SIGKILL)
         proc.wait()
+        deadline = time.monotonic() + 10.0
+        while group_members(group) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # The group is gone, so the pipe is at its end: let the copier finish, then close.
+        if self._copier is not None:
+            self._copier.join(timeout=2.0)
+        if proc.stdout is not None and (self._copier is None or not self._copier.is_alive()):
+            proc.stdout.close()
         if self._log is not None and not self._log.closed:
             self._log.close()
         return proc.returncode
 
     def __enter__(self) -> CommandServer:
         return self.start()
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes (zombies excluded) of process group `pgid`, from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # After the command's ")": state, ppid, pgrp, ...
+        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
 
 
 def _tail(path: Path, lines: int = 3) -> str:
