@@ -5,18 +5,23 @@
 
 Exits 0 when the revision (default HEAD) is the same as --good (or better), 1 on a
 regression, 125 when it cannot be tested (it does not build or start, or the verdict
-stayed unknown), so git skips it. Samples are shared with `memdiag bisect` through the
-cache, so a check of a commit a bisect measured costs nothing.
+stayed unknown), so git skips it. Its run folders go under memdiag's cache unless -o
+names one (the current folder is the checkout git bisect is walking). Samples are shared
+with `memdiag bisect` through the cache, so a check of a commit a bisect measured costs
+nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import time
 
 from profiling.commands.bisect import settings_of
 from profiling.errors import HarnessError
 from profiling.run.bisecting import Bench, step_line
 from profiling.run.builds import add_revision_arguments, add_verdict_arguments
+from profiling.run.launchers import cache_dir
 from profiling.run.options import (
     add_load_arguments,
     add_output_arguments,
@@ -52,7 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     good, rev = resolve(settings.repo, args.good), resolve(settings.repo, args.rev)
-    out = output_dir(args, f"check-{rev.short}")
+    # Not ./reports by default: under `git bisect run` the current folder is the user's
+    # checkout, which a run folder would litter.
+    if args.output is None:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        args.output = cache_dir() / "checks" / f"{stamp}-{rev.short}-{os.getpid()}"
+    out = output_dir(args, "check")
     bench = Bench(settings, out)
     try:
         step = bench.compare(good, rev, "check")

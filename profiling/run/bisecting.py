@@ -172,7 +172,10 @@ class Bench:
                 if verdict is None:
                     return Step(role, base, cand, None, runs, "no valid run")
                 return Step(role, base, cand, verdict, runs)
-            for config, rev in ((base_config, base), (cand_config, cand)):
+            pair = [(base_config, base), (cand_config, cand)]
+            if not b:  # a candidate that does not start is found before the base runs
+                pair.reverse()
+            for config, rev in pair:
                 run = self._run(config)
                 runs += 1
                 if run.valid:

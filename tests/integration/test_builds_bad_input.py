@@ -116,7 +116,18 @@ def test_the_default_setup_makes_a_venv_with_the_project_installed(
     (repo / "backend.py").write_text(BACKEND)
     subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
     subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "pkg"],
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "pkg",
+        ],
         check=True,
     )
     tree = prepare(repo, resolve(repo, "HEAD"))
@@ -139,14 +150,16 @@ def test_cli_bad_revision_and_missing_command_are_usage_errors(
 
 # A PEP 517 backend of a few lines: the default setup's `pip install .` then needs no
 # index (no setuptools download), so the test runs offline.
-BACKEND = '''
+BACKEND = """
 import base64, hashlib, os, zipfile
 
 def _wheel(directory, editable=False):
     name = "tinyapp-0-py3-none-any.whl"
+    info = "tinyapp-0.dist-info/"
     files = {"tinyapp.py": b"VALUE = 1\\n",
-             "tinyapp-0.dist-info/METADATA": b"Metadata-Version: 2.1\\nName: tinyapp\\nVersion: 0\\n",
-             "tinyapp-0.dist-info/WHEEL": b"Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
+             info + "METADATA": b"Metadata-Version: 2.1\\nName: tinyapp\\nVersion: 0\\n",
+             info + "WHEEL": b"Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\n"
+                            b"Tag: py3-none-any\\n"}
     record = []
     with zipfile.ZipFile(os.path.join(directory, name), "w") as zf:
         for path, data in files.items():
@@ -162,4 +175,4 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 
 def get_requires_for_build_wheel(config_settings=None):
     return []
-'''
+"""
