@@ -59,12 +59,13 @@ def add_verdict_arguments(parser: argparse.ArgumentParser, *, optional: bool) ->
             else ""
         ),
     )
-    g.add_argument(
-        "--budget",
-        default=None,
-        help="keep adding interleaved pairs of runs while the verdict is unknown, for at"
-        " most this long (e.g. 90s, 10m)",
-    )
+    if optional:  # compare's; bisect and check bound a step by --max-runs instead
+        g.add_argument(
+            "--budget",
+            default=None,
+            help="keep adding interleaved pairs of runs while the verdict is unknown, for at"
+            " most this long (e.g. 90s, 10m)",
+        )
     g.add_argument("--metric", default="peak_rss", help="peak_rss (default), median_rss, final_rss")
 
 

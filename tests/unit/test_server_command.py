@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from profiling.cli import main
 from profiling.errors import UsageError
 from profiling.run.builds import parse_duration_s
 from profiling.run.server_command import (
@@ -95,3 +96,10 @@ def test_budget_durations(text: str, seconds: float) -> None:
 def test_bad_budget() -> None:
     with pytest.raises(UsageError):
         parse_duration_s("soon")
+
+
+@pytest.mark.parametrize("command", ["bisect", "check", "compare"])
+def test_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "usage: memdiag " + command in out and "--server-cmd" in out
