@@ -66,6 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat}: need at least 1")
+    if (args.server or args.rev) and args.configs != DEFAULT_CONFIGS:
+        raise UsageError("--configs names the reference server's designs; not with --server/--rev")
     own = build_configurations(args)
     apply_poll(args, own is not None)
     if own is not None or args.tolerance is not None:
