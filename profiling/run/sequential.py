@@ -21,8 +21,11 @@ from profiling.run.runner import run_schedule
 from profiling.run.servers import Configuration
 from profiling.verdict.equivalence import ThreeWay, three_way
 
+# A command server is sampled as its whole process tree (a shell, a launcher, forked
+# workers): its peak is the sum of each member's VmHWM, an upper bound of the tree's
+# simultaneous peak that a forked worker cannot hide from.
 METRICS = {
-    "peak_rss": "peak RSS (kernel high-water mark, steady phase)",
+    "peak_rss": "peak RSS (kernel high-water mark summed over the server's process tree)",
     "median_rss": "median RSS (steady phase)",
     "final_rss": "final RSS (steady phase)",
 }
