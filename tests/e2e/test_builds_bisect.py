@@ -35,7 +35,7 @@ def test_compare_two_commands_calls_the_bigger_one_a_regression(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "cmp"
-    argv = ["compare", "--server", serve("small", 40), "--server", serve("big", 60)]
+    argv = ["compare", "--server", serve("small", 20), "--server", serve("big", 30)]
     code = main([*argv, "--poll", "GET /work", "--tolerance", "5%", "-o", str(out), *SHORT])
     assert code == 1, capsys.readouterr()
     summary = json.loads((out / "summary.json").read_text())
