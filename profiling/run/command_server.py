@@ -23,9 +23,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from loadtests.results import RATE_TOLERANCE, LoadResult
 from profiling.errors import HarnessError
 from profiling.probes.agentlog import AGENT_FOLDER, agent_env, opted_out
-from profiling.run.plans import ServerPlan
+from profiling.results.figures import load_figures
+from profiling.run.plans import LoadPlan, ServerPlan
 from profiling.run.server_command import ServerCommand
 from profiling.run.servers import START_TIMEOUT_S, ReferenceServer, free_port, wait_healthy
 from profiling.run.subprocs import first_line
@@ -181,3 +183,20 @@ def start_command_server(
     (state.run_dir / "processes.json").write_text(json.dumps(pids, indent=2, sort_keys=True) + "\n")
     state.artifacts["processes"] = "processes.json"
     return proc.url, proc.pid, None, proc
+
+
+def locustfile_rate_problem(load: LoadResult, plan: LoadPlan) -> str | None:
+    """Why a run of a user's own locustfile against a user's own server is invalid: it
+    missed the target rate (`--rate`, handed to the locustfile as MEMDIAG_RATE) by more
+    than 5 %, as a built-in scenario's paced stream may not. A locustfile that paces
+    through memdiag's streams is checked by the load result itself."""
+    if plan.locustfile is None or load.steady.streams:
+        return None
+    achieved = load_figures(load, plan.rate_per_s).achieved_rate_per_s
+    if abs(achieved / plan.rate_per_s - 1.0) <= RATE_TOLERANCE:
+        return None
+    return (
+        f"the locustfile sent {achieved:.2f} requests/s in the steady phase, not the"
+        f" {plan.rate_per_s:g}/s of --rate (more than {RATE_TOLERANCE:.0%} off): pace it by"
+        " MEMDIAG_RATE, or give the --rate it sends"
+    )

@@ -38,6 +38,7 @@ from profiling.results.folder import (
     run_json,
 )
 from profiling.run import environment
+from profiling.run.command_server import locustfile_rate_problem
 from profiling.run.embedded_db import EmbeddedDB
 from profiling.run.plans import PROFILES, Attach, Job, LoadPlan, Outcome, Progress, ServerPlan
 from profiling.run.servers import Configuration, ReferenceServer, pid_alive
@@ -259,6 +260,8 @@ def _assemble(
         if figures_ is not None:
             memory[label] = figures_
     reasons = list(state.reasons) + state.load.problems()
+    if job.config.command is not None and (why := locustfile_rate_problem(state.load, plan)):
+        reasons.append(why)
     work = figures.work_figures(state.load)
     if (
         short := figures.served_short(plan.scenario, plan.rate_per_s, plan.duration_s, work)

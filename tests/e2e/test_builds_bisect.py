@@ -88,3 +88,29 @@ def test_bisect_names_the_culprit_skips_the_broken_commit_and_reuses_samples(
     assert (
         main([*check, "--good", repo.good, "--rev", repo.broken, "-o", str(tmp_path / "c3")]) == 125
     )
+
+
+SLOW_LOCUSTFILE = """
+from locust import HttpUser, constant_throughput, task
+
+
+class Slow(HttpUser):
+    wait_time = constant_throughput(1)
+
+    @task
+    def work(self):
+        self.client.get("/work")
+"""
+
+
+def test_a_locustfile_that_misses_its_rate_makes_the_run_invalid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    locustfile = tmp_path / "slow_locustfile.py"
+    locustfile.write_text(SLOW_LOCUSTFILE)
+    out = tmp_path / "slow"
+    argv = ["compare", "--server", serve("app", 5), "--locustfile", str(locustfile)]
+    argv += ["--users", "1", "-o", str(out), *SHORT]  # --rate 5, it sends about 1/s
+    assert main(argv) == 3
+    run = json.loads(next((out / "runs").glob("*/run.json")).read_text())
+    assert any("not the 5/s of --rate" in r for r in run["invalid_reasons"]), run
