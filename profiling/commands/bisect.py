@@ -7,7 +7,7 @@ import time
 
 from profiling.errors import UsageError
 from profiling.report.bisect_md import render_bisect
-from profiling.run.bisecting import BisectSettings, run_bisect
+from profiling.run.bisecting import BisectSettings, commit_range, run_bisect
 from profiling.run.builds import (
     add_revision_arguments,
     add_verdict_arguments,
@@ -23,7 +23,8 @@ from profiling.run.options import (
     output_dir,
     server_plan,
 )
-from profiling.run.revisions import repo_root
+from profiling.run.progress import RichProgress
+from profiling.run.revisions import repo_root, resolve
 from profiling.run.sequential import check_metric
 
 HELP = "find the commit between --good and --bad that made memory worse"
@@ -92,7 +93,16 @@ def run(args: argparse.Namespace) -> int:
     out = output_dir(args, "bisect")
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    outcome = run_bisect(settings, args.good, args.bad, out, first_parent=args.first_parent)
+    good, bad = resolve(settings.repo, args.good), resolve(settings.repo, args.bad)
+    commits = commit_range(settings.repo, good, bad, args.first_parent)
+    # About: the ends, log2 steps and the culprit's confirmation, a few pairs each.
+    progress = RichProgress(2 * settings.repeat * (len(commits).bit_length() + 2))
+    try:
+        outcome = run_bisect(
+            settings, args.good, args.bad, out, first_parent=args.first_parent, progress=progress
+        )
+    finally:
+        progress.close()
     report = out / "bisect.md"
     report.write_text(
         render_bisect(
