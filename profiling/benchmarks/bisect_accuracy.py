@@ -74,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--tolerance", type=float, default=0.05)
+    parser.add_argument(
+        "--noise-mib", type=int, default=0, help="run-to-run noise of the app (random ballast)"
+    )
     parser.add_argument("--judge", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.judge is not None:
@@ -86,8 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="memdiag-bisect-bench-") as tmp_:
         tmp = Path(tmp_)
         env = {**os.environ, "MEMDIAG_CACHE_DIR": str(tmp / "cache")}
-        repo = make_repo(tmp / "repo", args.commits)
+        repo = make_repo(tmp / "repo", args.commits, noise_mib=args.noise_mib)
         common = ["--repo", str(repo.path), "--server-cmd", SERVER_CMD, "--setup", "true"]
+        common += ["--tolerance", f"{100 * args.tolerance:g}%"]
         common += ["--poll", "GET /work", *load.split()]
         # 1. memdiag bisect
         code, text, wall_s = _memdiag(
@@ -143,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         verdicts = []
         for n in range(args.aa):
             code, text, _ = _memdiag(
-                ["compare", "--rev", repo.bad, "--rev", repo.bad, "--tolerance", "5%", *common,
+                ["compare", "--rev", repo.bad, "--rev", repo.bad, *common,
                  "-o", str(tmp / f"aa{n}")],
                 env,
             )  # fmt: skip
@@ -156,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("| --- | ---: | --- | ---: | ---: |")
     print("\n".join(rows))
     print(
-        f"\n{args.commits} commits, 1.5x per-request regression; load: url-poll GET /work at"
+        f"\n{args.commits} commits, 1.5x per-request regression, noise up to"
+        f" {args.noise_mib} MiB, tolerance {args.tolerance:.0%}; load: url-poll GET /work at"
         f" {args.rate:g}/s, {args.warmup:g} s warm-up, {args.duration:g} s steady;"
         f" host load at the end {os.getloadavg()[0]:.1f}"
     )

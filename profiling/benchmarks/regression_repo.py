@@ -9,6 +9,9 @@ commits N times. Most commits change only `CHANGES.txt`; three are special:
   (by default the middle commit, a bisect's first pick);
 - `comment`: a commit that changes only a comment of app.py.
 
+`noise_mib` > 0 adds run-to-run noise: each server process keeps a ballast of a random
+size up to that many MiB, so its peak RSS varies as a real server's does.
+
 The server starts with `{python} app.py --port {port}` and needs only aiohttp, so
 `--setup true` (no venv, memdiag's own interpreter) sets a revision up at once.
 
@@ -29,10 +32,14 @@ GOOD_MIB, BAD_MIB = 40, 60
 _APP = '''"""A tiny app whose requests cost MIB MiB each."""
 
 import argparse
+import random
 
 from aiohttp import web
 
 MIB = {mib}
+# Run-to-run noise on purpose: a ballast of a random size, kept for the process's life.
+NOISE_MIB = {noise}
+BALLAST = b"x" * random.SystemRandom().randrange((NOISE_MIB << 20) + 1)
 # {comment}
 
 
@@ -92,6 +99,7 @@ def make_repo(
     culprit: int | None = None,
     broken: int | None = None,
     comment: int | None = None,
+    noise_mib: int = 0,
 ) -> RegressionRepo:
     """A repository of `commits` commits (index 0 the oldest); the special ones default to
     the middle (broken: a bisect's first pick, so it must skip it), about two thirds
@@ -119,7 +127,7 @@ def make_repo(
         if i == broken + 1:
             subject = f"change {i}: finish the refactor"
         (path / "app.py").write_text(
-            _APP.format(mib=mib, comment=note, broken=tail), encoding="utf-8"
+            _APP.format(mib=mib, comment=note, broken=tail, noise=noise_mib), encoding="utf-8"
         )
         if i not in (culprit, comment, broken, broken + 1):
             with (path / "CHANGES.txt").open("a", encoding="utf-8") as fh:
@@ -134,8 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("path", type=Path)
     parser.add_argument("--commits", type=int, default=16)
+    parser.add_argument("--noise-mib", type=int, default=0)
     args = parser.parse_args(argv)
-    repo = make_repo(args.path, args.commits)
+    repo = make_repo(args.path, args.commits, noise_mib=args.noise_mib)
     print(f"good {repo.good}\nbad {repo.bad}\nculprit {repo.culprit}\nbroken {repo.broken}")
     return 0
 
