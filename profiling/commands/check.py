@@ -5,20 +5,22 @@
 
 Exits 0 when the revision (default HEAD) is the same as --good (or better), 1 on a
 regression, 125 when it cannot be tested (it does not build or start, or the verdict
-stayed unknown), so git skips it. Its run folders go under memdiag's cache unless -o
-names one (the current folder is the checkout git bisect is walking). Samples are shared
-with `memdiag bisect` through the cache, so a check of a commit a bisect measured costs
-nothing.
+stayed unknown), so git skips it; 255 on a usage error (a bad revision or option), which
+stops `git bisect run` rather than marking commits bad. Its run folders go under
+memdiag's cache unless -o names one (the current folder is the checkout git bisect is
+walking). Samples are shared with `memdiag bisect` through the cache, so a check of a
+commit a bisect measured costs nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 from profiling.commands.bisect import settings_of
-from profiling.errors import HarnessError
+from profiling.errors import HarnessError, UsageError
 from profiling.run.bisecting import Bench, step_line
 from profiling.run.builds import add_revision_arguments, add_verdict_arguments
 from profiling.run.launchers import cache_dir
@@ -33,6 +35,7 @@ from profiling.run.revisions import resolve
 HELP = "one revision's verdict against --good, with git bisect run's exit codes (0/1/125)"
 DESCRIPTION = __doc__ or HELP
 CANNOT_TEST = 125
+ABORT = 255
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,8 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_of(args)
-    good, rev = resolve(settings.repo, args.good), resolve(settings.repo, args.rev)
+    try:
+        settings = settings_of(args)
+        good, rev = resolve(settings.repo, args.good), resolve(settings.repo, args.rev)
+    except UsageError as exc:
+        # git bisect run takes 1-127 (but 125) for "bad": a usage error would mark every
+        # commit bad; above 127 it stops the bisect instead.
+        print(f"memdiag check: {exc}", file=sys.stderr)
+        return ABORT
     # Not ./reports by default: under `git bisect run` the current folder is the user's
     # checkout, which a run folder would litter.
     if args.output is None:

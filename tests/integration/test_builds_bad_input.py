@@ -176,3 +176,12 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 def get_requires_for_build_wheel(config_settings=None):
     return []
 """
+
+
+def test_check_stops_git_bisect_on_a_usage_error(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 1-127 (but 125) would mark the commit bad; above 127 git bisect run stops.
+    argv = ["check", "--repo", str(repo), "--good", "no-such-rev", "--server-cmd", "x"]
+    assert main(argv) == 255
+    assert "no-such-rev" in capsys.readouterr().err
