@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
 from profiling.cli import main
 from profiling.errors import UsageError
-from profiling.run.builds import parse_duration_s
+from profiling.run.builds import build_configurations, parse_duration_s
 from profiling.run.server_command import (
     ServerCommand,
     parse_server_option,
@@ -103,3 +104,26 @@ def test_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([command, "--help"]) == 0
     out = capsys.readouterr().out
     assert "usage: memdiag " + command in out and "--server-cmd" in out
+
+
+def _args(**kw: object) -> argparse.Namespace:
+    base: dict[str, object] = {"server": [], "rev": [], "health": "/healthz", "poll": []}
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_server_names_a_pyproject_table_and_twice_is_an_a_a_pair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.memdiag.servers.api]\ncommand = "python app.py --port {port}"\nhealth = "/up"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    configs = build_configurations(_args(server=["api", "api"]))
+    assert configs is not None
+    assert [c.label for c in configs] == ["api", "api#2"]
+    assert configs[0].command is not None and configs[0].command.health_path == "/up"
+    with pytest.raises(UsageError, match=r"known: api"):
+        build_configurations(_args(server=["nope"]))
+    with pytest.raises(UsageError, match="not both"):
+        build_configurations(_args(server=["api"], rev=["main"]))
+    assert build_configurations(_args()) is None
