@@ -48,6 +48,8 @@ OPTIONS: dict[str, tuple[type, Any, str]] = {
     ),
     "cancel_share": (float, 0.2, "task churn: share of tasks the tab cancels while they run"),
     "fail_share": (float, 0.2, "task churn: share of tasks that fail in the worker half-way"),
+    "request_rate": (float, 10.0, "url poll: requests per second in total over the --poll list"),
+    "poll": (str, "GET /", "url poll: 'METHOD /path' items joined by |, polled round-robin"),
 }
 
 

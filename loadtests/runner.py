@@ -60,7 +60,15 @@ from pathlib import Path
 from loadtests.results import LoadResult, ResultFormatError, load_result
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-SCENARIOS = ("frontend_tabs", "polling_storm", "dashboard", "uploads", "soak", "task_churn")
+SCENARIOS = (
+    "frontend_tabs",
+    "polling_storm",
+    "dashboard",
+    "uploads",
+    "soak",
+    "task_churn",
+    "url_poll",
+)
 RATE_OPTION = {
     "task_churn": "poll_rate",
     "frontend_tabs": "poll_rate",
@@ -68,6 +76,7 @@ RATE_OPTION = {
     "soak": "poll_rate",
     "dashboard": "list_rate",
     "uploads": "upload_rate",
+    "url_poll": "request_rate",  # not poll_rate: no task work to count polls served by
 }
 RESULT_NAME = "load.json"
 LOG_NAME = "locust.log"

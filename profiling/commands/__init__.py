@@ -8,6 +8,8 @@ COMMANDS: list[str] = [
     "db",
     "measure",
     "compare",
+    "bisect",
+    "check",
     "sweep",
     "ablate",
     "audio",

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from profiling.commands.builds import run_builds
 from profiling.commands.finish import finish
 from profiling.errors import UsageError
+from profiling.run.builds import (
+    add_build_arguments,
+    add_verdict_arguments,
+    apply_poll,
+    build_configurations,
+)
 from profiling.run.options import (
     ENV_NOTE,
     add_load_arguments,
@@ -35,6 +42,10 @@ DESCRIPTION = (
     "when a run is invalid or the work is not comparable (task size or polls served more "
     "than 10 % from the first configuration's, or tasks growing in the steady phase).\n\n"
     + ENV_NOTE
+    + "\n\nYour own servers: --server NAME='CMD' (each run starts it fresh) or git revisions"
+    " (--rev main --rev HEAD --server-cmd 'CMD'), loaded by --poll 'GET /path' or your"
+    " --locustfile; --tolerance 5% adds the three-way verdict of the second against the"
+    " first (exit 0 same, 1 regression, 4 unknown), --budget 10m measures more while unknown."
     + "\n\nexample: memdiag compare --duration 20 --warmup 5 --repeat 1\n"
     "example: memdiag compare --configs db-polling,db-polling@jemalloc --repeat 4"
 )
@@ -48,15 +59,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"({RUNTIME_HELP}; e.g. memory-first@processes=2+jemalloc); default {DEFAULT_CONFIGS}",
     )
     parser.add_argument("--repeat", type=int, default=1, help="measured runs per configuration")
+    add_build_arguments(parser)
+    add_verdict_arguments(parser, optional=True)
     add_load_arguments(parser)
     add_server_arguments(parser)
     add_output_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    configs = parse_configurations(args.configs)
     if args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat}: need at least 1")
+    if (args.server or args.rev) and args.configs != DEFAULT_CONFIGS:
+        raise UsageError("--configs names the reference server's designs; not with --server/--rev")
+    own = build_configurations(args)
+    apply_poll(args, own is not None)
+    if own is not None or args.tolerance is not None:
+        return run_builds(args, own or parse_configurations(args.configs))
+    configs = parse_configurations(args.configs)
     plan = load_plan(args)
     server = server_plan(args)
     check_configurations(configs, server.extra_args)  # every argument, before anything starts

@@ -39,6 +39,7 @@ from profiling.results.folder import (
     run_json,
 )
 from profiling.run import environment
+from profiling.run.command_server import locustfile_rate_problem
 from profiling.run.embedded_db import EmbeddedDB
 from profiling.run.plans import PROFILES, Attach, Job, LoadPlan, Outcome, Progress, ServerPlan
 from profiling.run.servers import Configuration, ReferenceServer, pid_alive
@@ -90,7 +91,8 @@ def run_schedule(
     Locust crashing, the DB dying) is kept as an invalid run with its reason and the
     schedule goes on; Ctrl-C ends it, keeping the runs that finished."""
     done: list[RunResult] = []
-    env = _environment(server, attach)
+    own = all(job.config.command is not None for job in jobs)  # users' servers: no DB
+    env = _environment(server, attach if attach is not None or not own else Attach("", 0))
     for job in jobs:
         try:
             run = measure_run(job, out_dir, server, attach=attach, progress=progress, env=env)
@@ -174,9 +176,9 @@ def measure_run(
                 if (what := dead()) is not None:
                     raise HarnessError(f"{what} died during the run")
 
-            state.drive(
-                url, server_pid, db_pid, server, server_processes(job.config, server) > 1, check
-            )
+            # A command may fork its server (a shell, gunicorn): measure its whole tree.
+            tree = server_processes(job.config, server) > 1 or job.config.command is not None
+            state.drive(url, server_pid, db_pid, server, tree, check)
             check()
             if proc is not None:
                 proc.stop()  # memray writes its capture on a clean exit
@@ -261,6 +263,8 @@ def _assemble(
         if figures_ is not None:
             memory[label] = figures_
     reasons = list(state.reasons) + state.load.problems()
+    if job.config.command is not None and (why := locustfile_rate_problem(state.load, plan)):
+        reasons.append(why)
     work = figures.work_figures(state.load, settle.connection_figures(samples))
     if (
         short := figures.served_short(plan.scenario, plan.rate_per_s, plan.duration_s, work)

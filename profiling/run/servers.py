@@ -1,7 +1,8 @@
 """The servers under test, started as subprocesses through their entry points.
 
 `Configuration` is one design to measure: `mode[:switch=value,...][@item+item...]`,
-parsed from the `--configs` list (the same configuration twice is labelled apart for an
+parsed from the `--configs` list, or a user's own server (`command`, see
+`profiling.run.server_command`) (the same configuration twice is labelled apart for an
 A/A run). The items after `@` are per-configuration runtime options: an allocator
 (jemalloc, arenas=N, glibc), `driver=motor|pymongo-async`, `processes=N`.
 `ReferenceServer` starts `python -m reference_server` (optionally under `memray run`),
@@ -26,6 +27,7 @@ from typing import IO
 
 from profiling.errors import HarnessError, UsageError
 from profiling.probes.allocator import TUNING_HELP, parse_choice, parse_tuning
+from profiling.run.server_command import ServerCommand
 from profiling.run.subprocs import first_line, terminate
 
 MODES = ("db-polling", "memory-first", "lean")
@@ -47,6 +49,8 @@ class Configuration:
     tuning: tuple[str, ...] = ()  # "mmap_threshold=131072", "pymalloc=off" (allocator knobs)
     driver: str | None = None  # "motor", "pymongo-async"; None: the command's --driver
     processes: int | None = None  # server processes; None: the command's --processes
+    # A user's own server started from a command (then `mode` is unused); None: ours
+    command: ServerCommand | None = None
 
     @property
     def runtime(self) -> tuple[str, ...]:
@@ -62,6 +66,8 @@ class Configuration:
 
     @property
     def spec(self) -> str:
+        if self.command is not None:
+            return self.command.spec
         text = self.mode + (":" + ",".join(self.overrides) if self.overrides else "")
         return text + ("@" + "+".join(self.runtime) if self.runtime else "")
 
@@ -163,6 +169,8 @@ def check_configurations(configs: Sequence[Configuration], extra: Sequence[str] 
     the server's own: nothing here imports it)."""
     seen: set[tuple[str, ...]] = set()
     for config in configs:
+        if config.command is not None:
+            continue  # a user's own server: nothing to check before it starts
         argv = (*config.server_args(), *extra)
         if argv in seen:
             continue
@@ -261,15 +269,20 @@ class ReferenceServer:
         self.stop()
 
 
-def wait_healthy(url: str, timeout_s: float, proc: subprocess.Popen[str] | None = None) -> None:
-    """Poll GET /healthz until 200 (any server: a 404 means it has none, which is fine)."""
+def wait_healthy(
+    url: str,
+    timeout_s: float,
+    proc: subprocess.Popen[str] | None = None,
+    path: str = "/healthz",
+) -> None:
+    """Poll GET `path` until 200 (any server: a 404 means it has none, which is fine)."""
     deadline = time.monotonic() + timeout_s
     last = ""
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise HarnessError(f"the server exited with {proc.returncode} before it was healthy")
         try:
-            with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=5) as resp:
+            with urllib.request.urlopen(url.rstrip("/") + path, timeout=5) as resp:
                 if resp.status == 200:
                     return
         except urllib.error.HTTPError as exc:

@@ -56,6 +56,7 @@ from profiling.results.folder import (
 )
 from profiling.run import whoholds
 from profiling.run.agent import collect
+from profiling.run.command_server import start_command_server
 from profiling.run.embedded_db import EmbeddedDB
 from profiling.run.plans import Job, Progress, ServerPlan
 from profiling.run.servers import Configuration, ReferenceServer, reference_server_args
@@ -180,6 +181,8 @@ class RunState:
     def start_server(
         self, stack: contextlib.ExitStack, server: ServerPlan
     ) -> tuple[str, int, int | None, ReferenceServer]:
+        if self.job.config.command is not None:  # a user's own server, from its command
+            return start_command_server(self, stack, server)
         if server.mongo_uri:
             mongo_uri, db_pid = server.mongo_uri, None
         else:

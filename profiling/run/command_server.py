@@ -1,0 +1,202 @@
+"""A user's own server started from its command for one measured run, then stopped.
+
+`CommandServer` is the `ReferenceServer` of a `ServerCommand`: it fills `{port}` with a
+free port (or reads the URL from the first stdout line), waits until the health path
+answers, keeps the output in `server.log`, and stops the server with SIGTERM, then
+SIGKILL, sent to its whole process group: the command may be a shell or a launcher
+that forks the real server, and nothing it started may outlive the run.
+
+`start_command_server` is what `RunState.start_server` does for such a configuration:
+no database (the user's server brings its own), the memory agent injected the same way
+as into the reference server (it rides on PYTHONPATH, so it reaches any Python server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from loadtests.results import RATE_TOLERANCE, LoadResult
+from profiling.errors import HarnessError
+from profiling.probes.agentlog import AGENT_FOLDER, agent_env, opted_out
+from profiling.results.figures import load_figures
+from profiling.run.plans import LoadPlan, ServerPlan
+from profiling.run.server_command import ServerCommand
+from profiling.run.servers import START_TIMEOUT_S, ReferenceServer, free_port, wait_healthy
+from profiling.run.subprocs import first_line
+
+if TYPE_CHECKING:
+    from profiling.run.state import RunState
+
+
+class CommandServer(ReferenceServer):
+    """A `ServerCommand` as a child process in a session of its own; a context manager."""
+
+    def __init__(
+        self,
+        command: ServerCommand,
+        log_path: Path,
+        *,
+        env: dict[str, str] | None = None,
+        start_timeout_s: float = START_TIMEOUT_S,
+    ) -> None:
+        self.command = command
+        self.port = free_port()
+        argv = command.argv_for(self.port)
+        base = dict(os.environ if env is None else env)
+        if command.python:
+            # A revision's own venv first on PATH, so `python`, `gunicorn` ... are its own.
+            venv_bin = str(Path(command.python).parent)
+            base["PATH"] = venv_bin + os.pathsep + base.get("PATH", "")
+            base["VIRTUAL_ENV"] = str(Path(venv_bin).parent)
+        self._copier: threading.Thread | None = None
+        super().__init__(
+            argv, log_path, env={**base, **dict(command.env)}, start_timeout_s=start_timeout_s
+        )
+
+    def start(self) -> CommandServer:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("w", encoding="utf-8")
+        try:
+            self.process = subprocess.Popen(
+                self.argv,
+                stdout=subprocess.PIPE,
+                stderr=self._log,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                env=self.env,
+                cwd=self.command.cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._log.close()
+            raise HarnessError(f"server {self.command.name!r} cannot start: {exc}") from None
+        try:
+            url = self.command.url_for(self.port)
+            if url is None:
+                line = first_line(self.process, self.start_timeout_s)
+                if not line.startswith("http"):
+                    exited: int | None = None
+                    # An empty line is the pipe's end: the server is exiting; its code says why.
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        exited = self.process.wait(2.0)
+                    why = (
+                        f"exited with {exited} before printing its URL"
+                        if exited is not None
+                        else f"printed no URL as its first line within {self.start_timeout_s:.0f}s"
+                        " (or give the command a {port} placeholder)"
+                    )
+                    raise HarnessError(f"server {self.command.name!r} {why}")
+                url = line.strip()
+            self.url = url
+            self._copier = threading.Thread(target=self._copy_stdout, daemon=True)
+            self._copier.start()
+            wait_healthy(self.url, self.start_timeout_s, self.process, self.command.health_path)
+        except HarnessError as exc:
+            self.stop()
+            raise HarnessError(f"{exc}; {_tail(self.log_path)}") from None
+        return self
+
+    def stop(self, timeout_s: float = 20.0) -> int | None:
+        """SIGTERM to the process group, SIGKILL to it after the timeout."""
+        proc = self.process
+        if proc is None:
+            return None
+        group = proc.pid  # start_new_session: the group's id is the leader's pid
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout_s)
+        # Whatever of the group is left (a forked worker that ignored SIGTERM) goes now,
+        # and the run ends only once nothing of it runs any more.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 10.0
+        while group_members(group) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # The group is gone, so the pipe is at its end: let the copier finish, then close.
+        if self._copier is not None:
+            self._copier.join(timeout=2.0)
+        if proc.stdout is not None and (self._copier is None or not self._copier.is_alive()):
+            proc.stdout.close()
+        if self._log is not None and not self._log.closed:
+            self._log.close()
+        return proc.returncode
+
+    def __enter__(self) -> CommandServer:
+        return self.start()
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes (zombies excluded) of process group `pgid`, from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # After the command's ")": state, ppid, pgrp, ...
+        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return f"no log at {path}"
+    return f"last lines of {path}: " + " | ".join(text[-lines:]) if text else f"{path} is empty"
+
+
+def start_command_server(
+    state: RunState, stack: contextlib.ExitStack, server: ServerPlan
+) -> tuple[str, int, int | None, ReferenceServer]:
+    """Start the job's command server for one run; (url, pid, db pid, process)."""
+    command = state.job.config.command
+    assert command is not None
+    env = dict(os.environ)
+    if server.agent and state.job.profile == "none" and not opted_out(os.environ):
+        state.agent_dir = state.run_dir / AGENT_FOLDER
+        env = agent_env(env, state.agent_dir, server.sample_interval_s)
+    proc = stack.enter_context(CommandServer(command, state.run_dir / "server.log", env=env))
+    state.server_pid = proc.pid
+    state.artifacts["server_log"] = "server.log"
+    pids = {
+        "server": proc.pid,
+        "db": None,
+        "url": proc.url,
+        "argv": proc.argv,
+        "cwd": command.cwd,
+        "allocator": None,
+    }
+    (state.run_dir / "processes.json").write_text(json.dumps(pids, indent=2, sort_keys=True) + "\n")
+    state.artifacts["processes"] = "processes.json"
+    return proc.url, proc.pid, None, proc
+
+
+def locustfile_rate_problem(load: LoadResult, plan: LoadPlan) -> str | None:
+    """Why a run of a user's own locustfile against a user's own server is invalid: it
+    missed the target rate (`--rate`, handed to the locustfile as MEMDIAG_RATE) by more
+    than 5 %, as a built-in scenario's paced stream may not. A locustfile that paces
+    through memdiag's streams is checked by the load result itself."""
+    if plan.locustfile is None or load.steady.streams:
+        return None
+    achieved = load_figures(load, plan.rate_per_s).achieved_rate_per_s
+    if abs(achieved / plan.rate_per_s - 1.0) <= RATE_TOLERANCE:
+        return None
+    return (
+        f"the locustfile sent {achieved:.2f} requests/s in the steady phase, not the"
+        f" {plan.rate_per_s:g}/s of --rate (more than {RATE_TOLERANCE:.0%} off): pace it by"
+        " MEMDIAG_RATE, or give the --rate it sends"
+    )
