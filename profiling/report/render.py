@@ -23,21 +23,21 @@ from profiling.report.narrative import (
     work_note,
     work_rows,
 )
+from profiling.report.numbers import bytes_text, metric_change, metric_text
 from profiling.report.per_connection import per_connection_sentence
 from profiling.report.rss_parts import COLUMNS as PARTS_COLUMNS
 from profiling.report.rss_parts import parts_rows
 from profiling.report.summary_json import summary_document
 from profiling.report.sweep_table import sweep_table
+from profiling.report.verdict_lines import verdict_lines
 from profiling.results.folder import RunResult, dumps
 from profiling.verdict.compare import (
     METRICS,
     METRICS_BY_KEY,
     Comparison,
     Metric,
-    format_bytes,
 )
 from profiling.verdict.served import served_rate
-from profiling.verdict.stats import fold_label
 
 __all__ = ["headline", "metric_tables", "render_html", "render_json", "render_markdown",
            "verdict_paragraph"]  # fmt: skip
@@ -64,13 +64,15 @@ def render_json(c: Comparison) -> str:
 def _range(metric: Metric, values: list[float]) -> str:
     if len(values) < 2:
         return ""
-    return f"{metric.format(min(values))} - {metric.format(max(values))}"
+    return f"{metric_text(metric, min(values))} - {metric_text(metric, max(values))}"
 
 
 def metric_tables(c: Comparison) -> list[dict[str, Any]]:
-    """One table per metric that any configuration measured."""
+    """One table per metric that any configuration measured. With one run per
+    configuration the range and p columns would be empty: `repeated` leaves them out."""
     tables = []
     base = c.baseline
+    bad = set(c.invalid_configurations)
     for m in METRICS:
         if all(conf.medians.get(m.key) is None for conf in c.configurations):
             continue
@@ -78,26 +80,29 @@ def metric_tables(c: Comparison) -> list[dict[str, Any]]:
         for conf in c.configurations:
             values = conf.values(m.key)
             value = conf.medians.get(m.key)
-            row = {
-                "name": conf.name,
-                "median": m.format(value),
+            row: dict[str, Any] = {
+                "name": conf.name + (" (invalid)" if conf.name in bad else ""),
+                "median": metric_text(m, value),
                 "n": len(values),
                 "range": _range(m, values),
                 "ratio": "",
                 "label": "",
                 "p": "",
+                "outcome": "",
             }
             if conf is base:
                 row["ratio"] = "baseline"
             elif (v := c.verdict(m.key, base.name, conf.name)) is not None:
-                if v.ratio is not None and m.difference_unit is None:
-                    row["ratio"] = f"{v.ratio:.2f}x"
-                elif v.effect is not None:
-                    row["ratio"] = m.format_delta(v.effect)
-                row["label"] = v.label
-                row["p"] = "" if v.p_value is None else f"{v.p_value:.3f}"
+                row["ratio"] = metric_change(m, v.baseline_median, v.candidate_median)
+                # The change is in the column before: the verdict says whether it counts.
+                row["label"] = "significant" if v.significant else v.label
+                row["p"] = "" if v.p_value is None else f"{v.p_value:.2g}"
+                row["outcome"] = v.outcome
+            if conf is not base and {conf.name, base.name} & bad:
+                row["label"] = "not judged: invalid runs"
             rows.append(row)
-        tables.append({"key": m.key, "title": m.title, "rows": rows})
+        repeated = any(r["n"] > 1 for r in rows)
+        tables.append({"key": m.key, "title": m.title, "rows": rows, "repeated": repeated})
     return tables
 
 
@@ -123,6 +128,7 @@ def headline(c: Comparison) -> dict[str, Any]:
     across, each cell the median and its verdict against the first configuration; the
     first row is the work each was measured on."""
     rows = []
+    bad = set(c.invalid_configurations)
     if any(conf.work is not None for conf in c.configurations):
         title = "Work (tasks x median segments, status polls served"
         rows.append(
@@ -137,19 +143,17 @@ def headline(c: Comparison) -> dict[str, Any]:
             continue
         cells = []
         for conf in c.configurations:
-            cell = m.format(conf.medians.get(key))
+            cell = metric_text(m, conf.medians.get(key))
             v = c.verdict(key, c.baseline.name, conf.name)
-            if v is not None and v.outcome != "missing":
+            judged = not {conf.name, c.baseline.name} & bad
+            if v is not None and v.outcome != "missing" and judged:
                 how = v.label
-                if (
-                    v.outcome == "inconclusive"
-                    and v.baseline_median is not None
-                    and v.candidate_median is not None
-                ):
-                    how = fold_label(v.baseline_median, v.candidate_median) + "?"
-                    if m.difference_unit is not None and v.effect is not None:
-                        how = m.format_delta(v.effect) + "?"
+                if v.significant or v.outcome == "inconclusive":
+                    how = metric_change(m, v.baseline_median, v.candidate_median)
+                    how += "?" if v.outcome == "inconclusive" else ""
                 cell += f" ({how})"
+            if conf.name in bad:
+                cell += " (invalid)"
             cells.append(cell)
         rows.append({"title": m.title, "cells": cells})
     return {"names": [conf.name for conf in c.configurations], "rows": rows}
@@ -250,7 +254,7 @@ def _sites(c: Comparison, limit: int = 10) -> list[dict[str, Any]]:
                     "run": r.repeat,
                     "profile": r.profile,
                     "location": site.location,
-                    "size": format_bytes(site.size_bytes),
+                    "size": bytes_text(site.size_bytes),
                     "count": site.count,
                     "source": site.source,
                     "links": [
@@ -264,7 +268,7 @@ def _sites(c: Comparison, limit: int = 10) -> list[dict[str, Any]]:
 
 
 def _mib(value: int | None) -> str:
-    return "n/a" if value is None else f"{value / 1048576:.1f} MiB"
+    return "n/a" if value is None else bytes_text(value)
 
 
 def _heap_rows(c: Comparison) -> list[dict[str, Any]]:
@@ -299,6 +303,7 @@ def _context(c: Comparison) -> dict[str, Any]:
     return {
         "c": c,
         "paragraph": verdict_paragraph(c),
+        "verdict_lines": verdict_lines(c),
         "tables": metric_tables(c),
         "headline": headline(c),
         "work_rows": work_rows(c),
