@@ -222,6 +222,15 @@ def pr_comment_lines(c: Comparison) -> list[str]:
             f"{metric_change(m, v.baseline_median, v.candidate_median)}"
             + (f" (p = {v.p_value:.2g})" if v.p_value is not None else "")
         )
+    if len(c.configurations) == 1 and not bad:
+        # Nothing to compare with: the configuration's own headline figures.
+        conf = c.baseline
+        own = [
+            f"{SHORT[k]} {metric_text(METRICS_BY_KEY[k], value)}"
+            for k in HEADLINE
+            if (value := conf.medians.get(k)) is not None
+        ]
+        return [*lines, f"{conf.name}: " + ", ".join(own) + "."]
     room = MAX_PR_LINES - len(lines) - 1
     if len(significant) > room:
         extra = len(significant) - room + 1

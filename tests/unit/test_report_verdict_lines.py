@@ -109,3 +109,25 @@ def test_pr_comment_lists_significant_changes_and_counts_the_rest(fixture_runs: 
     assert any(line.startswith("lean: peak RSS") for line in lines)
     single = pr_comment_lines(compare(load_runs(fixture_runs / "single")))
     assert single == ["10 not significant (unchanged, or too few runs to decide)."]
+
+
+def test_gate_summary_is_ten_lines_and_a_thresholds_block(
+    fixture_runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from profiling.cli import main
+
+    config = tmp_path / "gate.toml"
+    config.write_text('[configurations."lean"]\npeak_rss_mib = 60\n[configurations."db-polling"]\n'
+                      "peak_rss_mib = 600\n")  # fmt: skip
+    step = tmp_path / "step.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+    assert main(["gate", str(fixture_runs / "three-modes"), "--config", str(config)]) == 1
+    text = step.read_text()
+    assert text.startswith("## memdiag gate: FAILED")
+    verdict = [line for line in text.split("```")[0].splitlines() if line.startswith("- ")]
+    assert 1 <= len(verdict) <= 10
+    block = text.split("```")[1]
+    assert block.lstrip().startswith("thresholds")
+    assert re.search(r"✗ lean peak_rss_mib <= 60\.+ 72\.\d MiB", block)
+    assert re.search(r"✓ db-polling peak_rss_mib <= 600\.+ 41\d\.\d MiB", block)
+    assert "1 of 2 passed" in block
