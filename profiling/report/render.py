@@ -159,7 +159,7 @@ def headline(c: Comparison) -> dict[str, Any]:
     return {"names": [conf.name for conf in c.configurations], "rows": rows}
 
 
-def _conditions(c: Comparison) -> list[tuple[str, str]]:
+def conditions(c: Comparison) -> list[tuple[str, str]]:
     s = c.scenario
     env = c.runs[0].environment
     # The tables' runs (in a sweep: the points at its last value).
@@ -226,7 +226,7 @@ def _load_range(runs: list[RunResult]) -> str:
     return text + (f" on {cpus} CPUs" if cpus else "")
 
 
-def _links(runs: Iterable[RunResult]) -> list[dict[str, Any]]:
+def links(runs: Iterable[RunResult]) -> list[dict[str, Any]]:
     out = []
     for r in runs:
         if r.dir is None:
@@ -311,8 +311,8 @@ def _context(c: Comparison) -> dict[str, Any]:
         "work_note": work_note(c),
         "sweep": sweep_table(c),
         "per_connection": per_connection_sentence(c),
-        "conditions": _conditions(c),
-        "links": _links(c.runs),
+        "conditions": conditions(c),
+        "links": links(c.runs),
         "sites": _sites(c),
         "heap_rows": _heap_rows(c),
         "has_dirs": any(r.dir for r in c.runs),
