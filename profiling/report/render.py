@@ -27,6 +27,7 @@ from profiling.report.numbers import bytes_text, metric_change, metric_text
 from profiling.report.per_connection import per_connection_sentence
 from profiling.report.rss_parts import COLUMNS as PARTS_COLUMNS
 from profiling.report.rss_parts import parts_rows
+from profiling.report.stats_note import statistics_note
 from profiling.report.summary_json import summary_document
 from profiling.report.sweep_table import sweep_table
 from profiling.report.verdict_lines import verdict_lines
@@ -304,6 +305,7 @@ def _context(c: Comparison) -> dict[str, Any]:
         "c": c,
         "paragraph": verdict_paragraph(c),
         "verdict_lines": verdict_lines(c),
+        "statistics": statistics_note(c),
         "tables": metric_tables(c),
         "headline": headline(c),
         "work_rows": work_rows(c),
