@@ -44,7 +44,7 @@ def served_problem(run: RunResult, tolerance: float = RATE_TOLERANCE) -> str | N
     if served is None or off is None or off >= -tolerance:
         return None
     return (
-        f"served {served:.1f} of {target_rate(run):g} status polls/s ({off * 100:+.0f} %, "
+        f"served {served:.1f} of {target_rate(run):g} status polls/s ({off * 100:+.1f} %, "
         f"more than {tolerance:.0%} off; the load sent {run.load.achieved_rate_per_s:.1f}/s)"
     )
 
