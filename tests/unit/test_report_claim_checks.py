@@ -154,3 +154,22 @@ def test_the_claims_report_opens_with_a_summary_and_ends_with_conditions(folder:
     # The dashboard's latency is its task-list request, in every table.
     dashboard = md.split("## Scenario dashboard")[1].split("## Scenario")[0]
     assert "Status poll latency" not in dashboard and "Task-list request latency p99" in dashboard
+
+
+def test_a_claim_beyond_the_whole_metric_is_not_drawn_as_met(folder: Path) -> None:
+    from profiling.report.claims_plot import claims_figure
+
+    a = _evaluate(folder, load_runs(folder))
+    row = _row(a, "poll_source")  # 5-50 MB per poll of a 4 MiB reply: beyond 100 %
+    assert row.claimed_low is not None and row.claimed_low > 1
+    assert row.verdict == "smaller than claimed" and "eliminated" not in verdict_text(row)
+    fig = claims_figure(a)
+    assert fig is not None
+    ax = fig.axes[0]
+    ticks_at_100 = [
+        line
+        for line in ax.get_lines()
+        if list(line.get_xdata()) == [100.0, 100.0]  # type: ignore[arg-type]
+    ]
+    assert ticks_at_100 == []  # no claimed tick sitting on a bar that saved everything
+    assert any(t.get_text().endswith("(more than the whole metric)") for t in ax.texts)
