@@ -123,9 +123,10 @@ def _limits(c: Comparison) -> list[str]:
             total = len(conf.runs) if conf else len(runs)
             reason = next(iter(run_problems(runs[0])), "") if runs else ""
             parts.append(f"{name} ({len(runs)} of {total} runs: {reason})")
+        whose = "Their" if len(parts) > 1 else "Its"
         lines.append(
-            "INVALID: " + "; ".join(parts) + ". Their figures are not quoted here; the tables "
-            "mark them."
+            "INVALID: " + "; ".join(parts) + f". {whose} figures are not quoted here; the "
+            "tables mark them."
         )
     if bound := [conf.name for conf in c.configurations if conf.db_bound is not None]:
         lines.append(
