@@ -14,15 +14,14 @@ from profiling.fixreport.ablation import SCENARIOS
 from profiling.report.claims_summary import (
     claims_conditions,
     claims_links,
+    effect_cell,
     statistics_note,
     summary_lines,
 )
-from profiling.report.numbers import change_pct, metric_delta, metric_text
 from profiling.report.render import _ENV, headline
 from profiling.report.summary_json import summary_document
 from profiling.results.folder import SCHEMA_VERSION, dumps, run_record
 from profiling.verdict.claims import (
-    CLAIM_METRICS,
     Ablation,
     ClaimRow,
     claims_document,
@@ -31,17 +30,6 @@ from profiling.verdict.claims import (
     verdict_text,
 )
 from profiling.verdict.compare import Comparison
-
-
-def _effect(row: ClaimRow) -> str:
-    """'-14 % (345 MiB -> 297 MiB)' in the report's number style."""
-    m = CLAIM_METRICS[row.metric]
-    if row.with_median is None or row.without_median is None:
-        return "n/a"
-    values = f"{metric_text(m, row.without_median)} -> {metric_text(m, row.with_median)}"
-    if row.saving is None:
-        return f"{metric_delta(m, row.effect or 0.0)} ({values})"
-    return f"{change_pct(row.without_median, row.with_median)} ({values})"
 
 
 def _n(row: ClaimRow) -> str:
@@ -58,7 +46,7 @@ def _table_row(row: ClaimRow) -> dict[str, Any]:
         "switch": row.switch,
         "scenario": row.scenario,
         "metric": row.metric_title,
-        "effect": _effect(row),
+        "effect": effect_cell(row),
         "range": range_text(row),
         "n": _n(row),
         "p": "" if row.p_value is None else f"{row.p_value:.2g}",

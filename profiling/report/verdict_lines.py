@@ -196,9 +196,26 @@ def verdict_lines(c: Comparison) -> list[str]:
         shown = candidates[: len(answers)]
         if (unchanged := _unchanged(c, shown)) and len(lines) < MAX_LINES:
             lines.append(unchanged)
+    if (swept := _sweep_line(c)) is not None and len(lines) < MAX_LINES:
+        lines.append(swept)
     if not _limits(c) and len(lines) < MAX_LINES:
         lines.append(_trust(c))
     return lines[:MAX_LINES]
+
+
+def _sweep_line(c: Comparison) -> str | None:
+    """The sweep's points that did not measure what they were asked to (each judged
+    against its own target), since the lines above speak of the last point only."""
+    if c.sweep is None:
+        return None
+    bad: dict[str, list[str]] = {}
+    for p in c.sweep.points:
+        if not p.valid:
+            bad.setdefault(p.configuration, []).append(str(p.value))
+    if not bad:
+        return None
+    parts = "; ".join(f"{name} at {', '.join(values)}" for name, values in bad.items())
+    return f"Sweep over {c.sweep.param}: invalid points {parts} (crossed in the plot)."
 
 
 def pr_comment_lines(c: Comparison) -> list[str]:

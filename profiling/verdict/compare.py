@@ -318,6 +318,12 @@ def _not_comparable(configs: Sequence[ConfigResult], target_per_s: float) -> lis
     return found
 
 
+def _at(run: RunResult) -> str:
+    """' at initial_segments=4000' for a sweep's run (every point has its own run 1)."""
+    value = run.sweep_value()
+    return "" if run.sweep_param is None or value is None else f" at {run.sweep_param}={value}"
+
+
 def compare(
     runs: Sequence[RunResult], *, name: str = "", alpha: float = DEFAULT_ALPHA
 ) -> Comparison:
@@ -363,7 +369,7 @@ def compare(
     # poll storm); no headline figure comes from it, so it does not void the comparison.
     table_measured = [r for r in runs if r.profile == "none"] or list(runs)
     reasons = [
-        f"{r.configuration} run {r.repeat}: {reason}"
+        f"{r.configuration} run {r.repeat}{_at(r)}: {reason}"
         for r in table_measured
         for reason in run_problems(r)
     ]

@@ -86,6 +86,9 @@ def test_each_sweep_point_is_judged_against_its_own_target(fixture_runs: Path) -
     md = render_markdown(c)
     sweep = md.split("### Sweep over")[1]
     assert sweep.count("INVALID") == 1 and "served" in sweep
+    # The verdict speaks of the last point; the invalid earlier point is named too.
+    assert f"Sweep over target_rate_per_s: invalid points db-polling at {first}" in md
+    assert any(f"at target_rate_per_s={first}: served" in r for r in c.invalid_reasons)
 
 
 def test_a_failed_attribution_run_does_not_void_the_comparison(fixture_runs: Path) -> None:
