@@ -18,10 +18,12 @@ from profiling.report.claims_summary import (
     statistics_note,
     summary_lines,
 )
+from profiling.report.numbers import bytes_text
 from profiling.report.render import _ENV, headline
 from profiling.report.summary_json import summary_document
 from profiling.results.folder import SCHEMA_VERSION, dumps, run_record
 from profiling.verdict.claims import (
+    CLAIM_METRICS,
     Ablation,
     ClaimRow,
     claims_document,
@@ -30,6 +32,19 @@ from profiling.verdict.claims import (
     verdict_text,
 )
 from profiling.verdict.compare import Comparison
+
+
+def _expected(row: ClaimRow) -> str:
+    """The claim as the report words it; a figure in MB also in MiB, the reports' unit."""
+    m = CLAIM_METRICS[row.metric]
+    if "MB" not in row.expected or m.unit != "bytes" or row.without_median is None:
+        return row.expected
+    if row.claimed_low is None:
+        return row.expected
+    low = row.claimed_low * row.without_median
+    high = None if row.claimed_high is None else row.claimed_high * row.without_median
+    mib = bytes_text(low) if high is None else f"{bytes_text(low)} - {bytes_text(high)}"
+    return f"{row.expected} ({mib})"
 
 
 def _n(row: ClaimRow) -> str:
@@ -42,7 +57,7 @@ def _table_row(row: ClaimRow) -> dict[str, Any]:
         "change": row.change,
         "key": row.key,
         "claim": row.claim,
-        "expected": row.expected,
+        "expected": _expected(row),
         "switch": row.switch,
         "scenario": row.scenario,
         "metric": row.metric_title,

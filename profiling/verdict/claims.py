@@ -9,11 +9,13 @@ configuration without the change against the one with it, on the claim's metrics
 - the verdict of `profiling.verdict.stats.verdict` (effect floors, Mann-Whitney U), read as
   a claim's verdict: "confirmed" (a significant saving at least the claimed one),
   "smaller than claimed", "no measurable effect" (inside the floors or the spread),
-  "the opposite" (significantly more), "inconclusive" (too few repeats to call),
-  or "not measured".
+  "the opposite" (significantly more), "a cost" (the change raised errors or stale
+  replies), "inconclusive" (too few repeats to call, or repeats that disagree on the
+  direction), "not measurable in this phase" (a leak claim on too short a phase), or
+  "not measured". `claim_checks` holds the rules that keep these words honest; each row
+  names the change's hidden costs, and invalid repeats never enter its medians.
 
-The plan travels with the runs as `ablation.json` in the run folder, so a folder can be
-judged again without the command that made it.
+The plan travels with the runs as `ablation.json` (`claim_plan`).
 """
 
 from __future__ import annotations
@@ -25,8 +27,7 @@ from functools import partial
 from typing import Any
 
 from profiling.fixreport.ablation import CLAIMS, SCENARIOS, AblationPlan, Claim, Step
-from profiling.results.folder import SCHEMA_VERSION, RunResult
-from profiling.results.validate import SchemaError
+from profiling.results.folder import RunResult
 from profiling.verdict.claim_checks import (
     HARM,
     MIN_GROWTH_PHASE_S,
@@ -46,14 +47,15 @@ from profiling.verdict.claim_metrics import (
     PRIMARY_WITH_ATTRIBUTION,
     STALE_REPLIES,
 )
+from profiling.verdict.claim_plan import PLAN_FILE, plan_document, plan_from_document
 from profiling.verdict.compare import Comparison, ConfigResult, Metric, compare
 from profiling.verdict.served import run_valid
 from profiling.verdict.stats import DEFAULT_ALPHA, verdict
 
 # The claim metrics stay importable from here, where they were defined before.
-__all__ = ["CLAIM_METRICS", "FINAL_RSS", "LIST_ALLOC_PEAK", "LIVE_ENTRIES", "STALE_REPLIES",
-           "VERDICTS", "Ablation", "ClaimRow", "evaluate"]  # fmt: skip
-PLAN_FILE = "ablation.json"
+__all__ = ["CLAIM_METRICS", "FINAL_RSS", "LIST_ALLOC_PEAK", "LIVE_ENTRIES", "PLAN_FILE",
+           "STALE_REPLIES", "VERDICTS", "Ablation", "ClaimRow", "evaluate", "plan_document",
+           "plan_from_document"]  # fmt: skip
 VERDICTS = ("confirmed", "smaller than claimed", "no measurable effect", "the opposite",
             "a cost", "inconclusive", "not measurable in this phase",
             "not measured")  # fmt: skip
@@ -147,53 +149,6 @@ class Ablation:
     @property
     def comparable(self) -> bool:
         return all(c.comparable for _, c in self.comparisons)
-
-
-def plan_document(p: AblationPlan) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "memdiag-ablation-plan",
-        "base": p.base,
-        "direction": p.direction,
-        "repeat": p.repeat,
-        "steps": [_step_document(s) for s in p.steps],
-        "skipped": [{"key": k, "why": why} for k, why in p.skipped],
-    }
-
-
-def _step_document(s: Step) -> dict[str, Any]:
-    doc = asdict(s)
-    if not s.reference:
-        del doc["reference"]  # judged against the base (as every plan before it was)
-    return doc
-
-
-def plan_from_document(doc: Any) -> AblationPlan:
-    """The plan `plan_document` wrote; a document that is not one is a SchemaError."""
-    if not isinstance(doc, dict) or doc.get("kind") != "memdiag-ablation-plan":
-        kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
-        raise SchemaError(f"{PLAN_FILE}: not an ablation plan (kind {kind!r})")
-    try:
-        return _plan(doc)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SchemaError(f"{PLAN_FILE}: a malformed plan ({exc!r})") from None
-
-
-def _plan(doc: dict[str, Any]) -> AblationPlan:
-    steps = tuple(
-        Step(
-            s["key"],
-            s["claim"],
-            s["load"],
-            tuple(s["overrides"]),
-            s["spec"],
-            bool(s["with_change"]),
-            str(s.get("reference", "")),
-        )
-        for s in doc["steps"]
-    )
-    skipped = tuple((s["key"], s["why"]) for s in doc.get("skipped", []))
-    return AblationPlan(doc["base"], doc["direction"], steps, int(doc["repeat"]), skipped)
 
 
 def _by_repeat(conf: ConfigResult, m: Metric) -> dict[int, float]:

@@ -173,3 +173,8 @@ def test_a_claim_beyond_the_whole_metric_is_not_drawn_as_met(folder: Path) -> No
     ]
     assert ticks_at_100 == []  # no claimed tick sitting on a bar that saved everything
     assert any(t.get_text().endswith("(more than the whole metric)") for t in ax.texts)
+
+
+def test_a_claim_in_mb_is_also_shown_in_mib(folder: Path) -> None:
+    md = render_ablation_markdown(_evaluate(folder, load_runs(folder)))
+    assert "| 5-50 MB per poll (4.77 MiB - 47.7 MiB) |" in md
