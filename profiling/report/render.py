@@ -30,7 +30,7 @@ from profiling.report.rss_parts import parts_rows
 from profiling.report.stats_note import statistics_note
 from profiling.report.summary_json import summary_document
 from profiling.report.sweep_table import sweep_table
-from profiling.report.verdict_lines import verdict_lines
+from profiling.report.verdict_lines import effect_interval, interval_text, verdict_lines
 from profiling.results.folder import RunResult, dumps
 from profiling.verdict.compare import (
     METRICS,
@@ -90,11 +90,14 @@ def metric_tables(c: Comparison) -> list[dict[str, Any]]:
                 "label": "",
                 "p": "",
                 "outcome": "",
+                "ci": "",
             }
             if conf is base:
                 row["ratio"] = "baseline"
             elif (v := c.verdict(m.key, base.name, conf.name)) is not None:
                 row["ratio"] = metric_change(m, v.baseline_median, v.candidate_median)
+                if (ci := effect_interval(c, m.key, conf)) is not None:
+                    row["ci"] = interval_text(ci, m)
                 # The change is in the column before: the verdict says whether it counts.
                 row["label"] = "significant" if v.significant else v.label
                 row["p"] = "" if v.p_value is None else f"{v.p_value:.2g}"

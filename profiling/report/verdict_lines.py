@@ -14,8 +14,8 @@ significant changes, the rest counted ("4 unchanged").
 
 from __future__ import annotations
 
-from profiling.report.numbers import metric_change, metric_text, sig3
-from profiling.verdict.compare import HEADLINE, METRICS_BY_KEY, Comparison, ConfigResult
+from profiling.report.numbers import metric_change, metric_delta, metric_text, sig3
+from profiling.verdict.compare import HEADLINE, METRICS_BY_KEY, Comparison, ConfigResult, Metric
 from profiling.verdict.effect import Interval, shift_interval
 from profiling.verdict.served import run_problems
 from profiling.verdict.stats import Verdict, repeats_needed
@@ -32,7 +32,7 @@ SHORT = {
 }
 
 
-def interval_text(interval: Interval) -> str:
+def interval_text(interval: Interval, m: Metric | None = None) -> str:
     """'97 % CI 5.5x - 6.1x less', or in the metric's unit for differences."""
     pct = f"{interval.confidence * 100:.0f} % CI"
     if interval.ratio:
@@ -42,6 +42,8 @@ def interval_text(interval: Interval) -> str:
         if low > 1:
             return f"{pct} {_fold(low)} - {_fold(high)}x more"
         return f"{pct} {_fold(1 / low)}x less to {_fold(high)}x more"
+    if m is not None:
+        return f"{pct} {metric_delta(m, interval.low)} to {metric_delta(m, interval.high)}"
     return f"{pct} {sig3(interval.low)} to {sig3(interval.high)}"
 
 

@@ -49,7 +49,10 @@ def test_markdown_table_per_metric_against_the_first(fixture_runs: Path) -> None
     rows = [line for line in section.splitlines() if line.startswith("| ")]
     assert rows[0].startswith("| configuration | median | runs | range | vs db-polling |")
     assert rows[2].startswith("| db-polling |") and "baseline" in rows[2]
-    assert re.search(r"\| lean \| .* \| \d+\.\dx less \| significant \| 0\.029 \|", rows[4])
+    interval = r"97 % CI [\d.]+ - [\d.]+x less"
+    assert re.search(
+        rf"\| lean \| .* \| \d+\.\dx less \| {interval} \| significant \| 0\.029 \|", rows[4]
+    )
     assert "[report.html](report.html)" in md
     assert "| git commit | 0123456789abcdef0123456789abcdef01234567 |" in md
 
