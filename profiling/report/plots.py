@@ -177,8 +177,10 @@ def latency(c: Comparison) -> Plot | None:
     fig, (ax,) = _figure()
     drawn = False
     invalid = _invalid(c)
+    silent = []
     for i, conf in enumerate(c.configurations):
         if not any(r.status for r in conf.runs):
+            silent.append(conf.name)
             continue  # no request answered: nothing to draw, and nothing drawn at 0
         ys = [_median_of(conf.runs, _status_getter(attr)) for _, attr in _PERCENTILES]
         ax.plot([p for p, _ in _PERCENTILES], [math.nan if y is None else y for y in ys],
@@ -189,12 +191,16 @@ def latency(c: Comparison) -> Plot | None:
     if not drawn:
         return None
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())  # "6.0", not "6 x 10^0"
     ax.set_xlabel("percentile")
     ax.set_ylabel("status poll latency (ms, log scale)")
     ax.grid(alpha=0.3, which="both")
     style.legend_outside(ax)
+    note = f"; not drawn, no request answered: {', '.join(silent)}" if silent else ""
     return Plot(
-        "Status poll latency percentiles", "from the intended send time (open model)", _png(fig)
+        "Status poll latency percentiles",
+        "from the intended send time (open model)" + note,
+        _png(fig),
     )
 
 
