@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from profiling.report.narrative import not_comparable_line, verdict_paragraph
+from profiling.report.narrative import not_comparable_line
+from profiling.report.verdict_lines import verdict_lines
 from profiling.report.write import write_reports
 from profiling.results.folder import load_runs
 from profiling.run.plans import Outcome
@@ -28,7 +29,7 @@ def finish(outcome: Outcome, out: Path, name: str, *, html: bool = True) -> int:
     # (with the RSS timelines from each run's rss.csv).
     comparison = compare(load_runs(out) or runs, name=name)
     write_reports(comparison, out, html=html)
-    print(verdict_paragraph(comparison))
+    print("\n".join(verdict_lines(comparison)))
     print(f"Report: {out / 'report.html' if html else out / 'report.md'}")
     if outcome.interrupted:
         print(

@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from profiling.errors import UsageError
-from profiling.report.narrative import not_comparable_line, verdict_paragraph, work_text
+from profiling.report.narrative import not_comparable_line, work_text
+from profiling.report.thresholds import thresholds_block
+from profiling.report.verdict_lines import pr_comment_lines
 from profiling.results.folder import load_any
 from profiling.verdict import ablation_gate
 from profiling.verdict.claims import Ablation
@@ -72,17 +74,11 @@ def format_checks(checks: list[Check]) -> str:
 
 
 def markdown(checks: list[Check], comparison: Comparison, code: int) -> str:
-    lines = [
-        f"## memdiag gate: {_verdict_name(code, comparison)}",
-        "",
-        verdict_paragraph(comparison),
-    ]
-    lines.append("")
-    if checks:
-        lines += ["| check | status | actual | why |", "| --- | --- | --- | --- |"]
-        lines += [
-            f"| {c.name} | {c.status} | {c.actual} | {c.why} |".replace("\n", " ") for c in checks
-        ]
+    """The pull request's summary: at most ten verdict lines, then the thresholds."""
+    lines = [f"## memdiag gate: {_verdict_name(code, comparison)}", ""]
+    lines += [f"- {line}" for line in pr_comment_lines(comparison)]
+    if block := thresholds_block(checks):
+        lines += ["", block]
     return "\n".join(lines) + "\n\n"
 
 
@@ -175,10 +171,8 @@ def ablation_markdown(checks: list[Check], a: Ablation, code: int) -> str:
         verdict = "NOT COMPARABLE"
     names = ", ".join(ablation_gate.scenarios(a))
     lines = [f"## memdiag gate: {verdict}", "", f"Ablation {a.name} from {a.plan.base} ({names})."]
-    lines += ["", "| check | status | actual | why |", "| --- | --- | --- | --- |"]
-    lines += [
-        f"| {c.name} | {c.status} | {c.actual} | {c.why} |".replace("\n", " ") for c in checks
-    ]
+    if block := thresholds_block(checks):
+        lines += ["", block]
     lines += [""] + [f"Work that differs by design: {w}." for w in ablation_gate.expected_work(a)]
     if code == 3:
         lines += [f"Not comparable: {w}." for w in ablation_gate.unequal_work(a)]

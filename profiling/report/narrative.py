@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from profiling.report.numbers import metric_change, metric_text
 from profiling.results.folder import MIB, DbCalibration, WorkFigures
 from profiling.verdict.comparable import (
     CONNECTIONS,
@@ -20,7 +21,7 @@ from profiling.verdict.comparable import (
     WORK_TOLERANCE,
 )
 from profiling.verdict.compare import HEADLINE, METRICS_BY_KEY, Comparison, ConfigResult
-from profiling.verdict.stats import fold_label, median
+from profiling.verdict.stats import median
 
 SHORT = {
     "peak_rss_bytes": "peak RSS",
@@ -36,14 +37,14 @@ def _clause(c: Comparison, metric: str, cand: ConfigResult) -> str | None:
     if v is None or v.baseline_median is None or v.candidate_median is None:
         return None
     m = METRICS_BY_KEY[metric]
-    figures = f"{m.format(v.baseline_median)} -> {m.format(v.candidate_median)}"
+    figures = f"{metric_text(m, v.baseline_median)} -> {metric_text(m, v.candidate_median)}"
+    how = metric_change(m, v.baseline_median, v.candidate_median)
     if v.outcome == "inconclusive":
-        how = fold_label(v.baseline_median, v.candidate_median)
-        if m.difference_unit is not None and v.effect is not None:
-            how = m.format_delta(v.effect)
-        label = f"{how}, not significant yet"
+        label = f"{how}?"  # the closing sentence says once what "?" means
     elif v.outcome == "same" and metric != "peak_rss_bytes":
         return None  # the paragraph names what changed; the tables show the rest
+    elif v.significant:
+        label = how
     else:
         label = v.label
     return f"{SHORT.get(metric, m.title)} {figures} ({label})"
@@ -105,9 +106,21 @@ def verdict_paragraph(c: Comparison) -> str:
         f"Scenario {s.name} at {s.target_rate_per_s:g} requests/s for {s.duration_s:g} s "
         f"(after {s.warmup_s:g} s warm-up), {n} measured run(s) per configuration; "
         f"baseline {c.baseline.name}.",
-        *caveats(c),
     ]
-    candidates = c.configurations[1:]
+    if not c.valid:
+        # First, before any figure: an invalid run's figures never lead the verdict.
+        bad_names = ", ".join(c.invalid_configurations)
+        text.append(
+            f"INVALID: {len(c.invalid_reasons)} problem(s), see below"
+            + (f"; the figures of {bad_names} are not quoted." if bad_names else ".")
+        )
+    text += caveats(c)
+    bad = set(c.invalid_configurations)
+    candidates = [conf for conf in c.configurations[1:] if conf.name not in bad]
+    if c.baseline.name in bad:
+        candidates = []
+        if len(c.configurations) > 1:
+            text.append(f"Nothing is compared against {c.baseline.name}: its runs are invalid.")
     names = ", ".join(conf.name for conf in c.configurations)
     significant = [v for v in c.verdicts if v.significant]
     undecided = [v for v in c.verdicts if v.outcome == "inconclusive"]
@@ -119,29 +132,25 @@ def verdict_paragraph(c: Comparison) -> str:
             if clauses:
                 text.append(f"{cand.name}: " + "; ".join(clauses) + ".")
     shown = [v for v in undecided if v.baseline == c.baseline.name and v.metric in HEADLINE]
-    if undecided:
+    if undecided and candidates:
         need = undecided[0].label.rsplit("need ", 1)[-1].rstrip(")")
         how = (
             f"the U test needs {need} measured runs per configuration "
             f"(memdiag compare --repeat {need})."
         )
         if shown:
-            lead = "None of these changes" if not significant else "Changes marked so"
+            lead = "None of these changes" if not significant else 'Changes marked "?"'
             text.append(f"{lead} can be called significant yet: {how}")
         else:
             text.append(f"{len(undecided)} other comparison(s) in the tables are undecided: {how}")
-    if not candidates:
+    if not candidates and c.baseline.name not in bad:
         conf = c.baseline
         figures = [
-            f"{SHORT[k]} {METRICS_BY_KEY[k].format(conf.medians.get(k))}"
+            f"{SHORT[k]} {metric_text(METRICS_BY_KEY[k], conf.medians.get(k))}"
             for k in HEADLINE
             if conf.medians.get(k) is not None
         ]
         text.append(f"{conf.name}: " + ", ".join(figures) + ".")
-    if not c.valid:
-        text.append(
-            f"INVALID: {len(c.invalid_reasons)} problem(s), see below; do not trust the figures."
-        )
     return " ".join(text)
 
 

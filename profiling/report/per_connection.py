@@ -10,35 +10,10 @@ connections were counted, so their reports stay as they were.
 
 from __future__ import annotations
 
-from typing import Any
-
 from profiling.probes.summary import slope_per_s
 from profiling.verdict.compare import Comparison
 
 MIB = 1024 * 1024
-
-
-def sweep_rows(c: Comparison) -> list[dict[str, Any]] | None:
-    """The sweep table's rows with the open connections; None when none were counted."""
-    if c.sweep is None or all(p.connections_mean is None for p in c.sweep.points):
-        return None
-    rows = []
-    for p in c.sweep.points:
-        peak = p.medians.get("peak_rss_bytes")
-        p99 = p.medians.get("status_p99_ms")
-        rows.append(
-            {
-                "configuration": p.configuration,
-                "value": p.value,
-                "runs": p.runs,
-                "peak": "n/a" if peak is None else f"{peak / MIB:.1f} MiB",
-                "p99": "n/a" if p99 is None else f"{p99:.2f} ms",
-                "connections": "n/a"
-                if p.connections_mean is None
-                else f"{p.connections_mean:,.1f}",
-            }
-        )
-    return rows
 
 
 def mib_per_connection(c: Comparison) -> dict[str, float]:

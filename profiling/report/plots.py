@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,11 +17,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 
+from profiling.report import plot_style as style
 from profiling.results.folder import MIB, RunResult
 from profiling.verdict.compare import Comparison, ConfigResult
 from profiling.verdict.stats import median
 
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 _PERCENTILES = (
     ("p50", "p50_ms"),
     ("p90", "p90_ms"),
@@ -45,8 +46,9 @@ def _png(fig: Figure) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _color(i: int) -> str:
-    return _COLORS[i % len(_COLORS)]
+def _invalid(c: Comparison) -> list[bool]:
+    bad = set(c.invalid_configurations)
+    return [conf.name in bad for conf in c.configurations]
 
 
 def _figure(ncols: int = 1, width: float = 10.0, height: float = 4.0) -> tuple[Figure, list[Axes]]:
@@ -55,58 +57,75 @@ def _figure(ncols: int = 1, width: float = 10.0, height: float = 4.0) -> tuple[F
     return fig, list(axes)
 
 
+def _timeline_runs(conf: ConfigResult, process: str) -> list[tuple[list[float], list[float]]]:
+    out = []
+    for run in conf.runs:
+        series = run.timeline.get(process)
+        if series is None or not series.t_s:
+            continue
+        t0 = run.phases.steady_start_s if run.phases else 0.0
+        out.append(([t - t0 for t in series.t_s], [b / MIB for b in series.rss_bytes]))
+    return out
+
+
 def rss_timeline(c: Comparison, process: str) -> Plot | None:
-    """RSS over time, every run of every configuration overlaid; t=0 is the steady start."""
-    fig, (ax,) = _figure()
-    drawn = False
-    for i, conf in enumerate(c.configurations):
-        for k, run in enumerate(conf.runs):
-            series = run.timeline.get(process)
-            if series is None or not series.t_s:
-                continue
-            t0 = run.phases.steady_start_s if run.phases else 0.0
-            ax.plot(
-                [t - t0 for t in series.t_s],
-                [b / MIB for b in series.rss_bytes],
-                color=_color(i),
-                alpha=0.85,
-                linewidth=1.2,
-                label=conf.name if k == 0 else None,
-            )
-            drawn = True
-    if not drawn:
+    """RSS over time, t=0 the steady start: every run of every configuration overlaid, or
+    past `MAX_OVERLAID` configurations one small panel each (44 lines in one panel read
+    as none)."""
+    lines = [(i, conf, _timeline_runs(conf, process)) for i, conf in enumerate(c.configurations)]
+    lines = [(i, conf, runs) for i, conf, runs in lines if runs]
+    if not lines:
         return None
-    ax.axvline(0, color="#999", linestyle="--", linewidth=0.8)
-    ax.set_xlabel("seconds since the steady phase began (warm-up before 0)")
-    ax.set_ylabel("RSS (MiB)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best")
+    invalid = _invalid(c)
+    xlabel = "s since the steady phase began (warm-up before 0)"
+    if len(lines) <= style.MAX_OVERLAID:
+        fig, (ax,) = _figure()
+        panels = [(ax, lines)]
+    else:
+        ncols = 4
+        nrows = math.ceil(len(lines) / ncols)
+        fig = Figure(figsize=(12.0, 2.4 * nrows + 0.6), layout="constrained")
+        grid = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
+        cells = [ax for row in grid for ax in row]
+        for ax in cells[len(lines) :]:
+            ax.set_visible(False)
+        panels = [(ax, [line]) for ax, line in zip(cells, lines, strict=False)]
+    for ax, shown in panels:
+        for i, conf, runs in shown:
+            for k, (xs, ys) in enumerate(runs):
+                ax.plot(xs, ys, color=style.color(i), linestyle="--" if invalid[i] else
+                        style.linestyle(i), alpha=0.85, linewidth=1.2,
+                        label=style.label(conf.name, invalid[i]) if k == 0 else None)  # fmt: skip
+        ax.axvline(0, color="#999", linestyle="--", linewidth=0.8)
+        ax.set_xlabel(xlabel if len(panels) == 1 else "s since steady start")
+        ax.set_ylabel("RSS (MiB)")
+        ax.grid(alpha=0.3)
+        if len(panels) == 1:
+            style.legend_outside(ax)
+        else:
+            title = style.label(shown[0][1].name, invalid[shown[0][0]])
+            ax.set_title(style.wrap(title), fontsize="x-small")
     return Plot(
         f"RSS over time ({process} process)",
-        "every run overlaid, one colour per configuration",
+        "every run, one colour and line style per configuration"
+        + ("" if len(panels) == 1 else ", one panel per configuration"),
         _png(fig),
     )
 
 
-def _median_of(runs: tuple[RunResult, ...], get: Callable[[RunResult], float | None]) -> float:
+def _median_of(
+    runs: tuple[RunResult, ...], get: Callable[[RunResult], float | None]
+) -> float | None:
+    """The median of what the runs measured; None (drawn as a gap) when none did."""
     values = [v for r in runs if (v := get(r)) is not None]
-    return median(values) if values else 0.0
-
-
-def _bars(ax: Axes, names: list[str], groups: list[tuple[str, list[float]]]) -> None:
-    width = 0.8 / max(len(groups), 1)
-    for g, (label, values) in enumerate(groups):
-        xs = [i + (g - (len(groups) - 1) / 2) * width for i in range(len(names))]
-        ax.bar(xs, values, width=width, label=label, color=_color(g))
-    ax.set_xticks(range(len(names)), names)
-    ax.grid(axis="y", alpha=0.3)
+    return median(values) if values else None
 
 
 def peaks(c: Comparison) -> Plot | None:
     """Kernel peak vs sampled peak vs heap peak (server), and the DB's kernel peak."""
     names = [conf.name for conf in c.configurations]
 
-    def mem(conf: ConfigResult, process: str, attr: str) -> float:
+    def mem(conf: ConfigResult, process: str, attr: str) -> float | None:
         def get(r: RunResult) -> float | None:
             m = r.memory.get(process)
             v = getattr(m, attr) if m is not None else None
@@ -114,7 +133,7 @@ def peaks(c: Comparison) -> Plot | None:
 
         return _median_of(conf.runs, get)
 
-    def heap(conf: ConfigResult) -> float:
+    def heap(conf: ConfigResult) -> float | None:
         runs = conf.attribution or conf.runs
         return _median_of(
             runs,
@@ -133,13 +152,13 @@ def peaks(c: Comparison) -> Plot | None:
         ("server heap peak (attribution run)", [heap(conf) for conf in c.configurations]),
         ("DB kernel peak", [mem(conf, "db", "kernel_peak_bytes") for conf in c.configurations]),
     ]
-    groups = [g for g in groups if any(g[1])]
+    groups = [g for g in groups if any(v is not None for v in g[1])]
     if not groups:
         return None
     fig, (ax,) = _figure()
-    _bars(ax, names, groups)
-    ax.set_ylabel("MiB")
-    ax.legend(loc="best")
+    style.bars(ax, names, groups, _invalid(c))
+    ax.set_ylabel("peak memory (MiB)")
+    style.legend_outside(ax)
     return Plot(
         "Peak memory: kernel high-water mark vs sampled vs Python heap",
         "the gap between heap and RSS is what the allocator keeps",
@@ -157,39 +176,55 @@ def _status_getter(attr: str) -> Callable[[RunResult], float | None]:
 def latency(c: Comparison) -> Plot | None:
     fig, (ax,) = _figure()
     drawn = False
+    invalid = _invalid(c)
+    silent = []
     for i, conf in enumerate(c.configurations):
         if not any(r.status for r in conf.runs):
-            continue
+            silent.append(conf.name)
+            continue  # no request answered: nothing to draw, and nothing drawn at 0
         ys = [_median_of(conf.runs, _status_getter(attr)) for _, attr in _PERCENTILES]
-        ax.plot([p for p, _ in _PERCENTILES], ys, marker="o", color=_color(i), label=conf.name)
+        ax.plot([p for p, _ in _PERCENTILES], [math.nan if y is None else y for y in ys],
+                marker=style.marker(i), color=style.color(i),
+                linestyle="--" if invalid[i] else style.linestyle(i),
+                label=style.label(conf.name, invalid[i]))  # fmt: skip
         drawn = True
     if not drawn:
         return None
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())  # "6.0", not "6 x 10^0"
+    ax.set_xlabel("percentile")
     ax.set_ylabel("status poll latency (ms, log scale)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="best")
+    style.legend_outside(ax)
+    note = f"; not drawn, no request answered: {', '.join(silent)}" if silent else ""
     return Plot(
-        "Status poll latency percentiles", "from the intended send time (open model)", _png(fig)
+        "Status poll latency percentiles",
+        "from the intended send time (open model)" + note,
+        _png(fig),
     )
 
 
 def db(c: Comparison) -> Plot | None:
     names = [conf.name for conf in c.configurations]
-    commands = [conf.medians.get("db_commands_per_poll") or 0.0 for conf in c.configurations]
-    reads = [conf.medians.get("db_reads_per_poll") or 0.0 for conf in c.configurations]
-    kib = [(conf.medians.get("db_reply_bytes_per_poll") or 0.0) / 1024 for conf in c.configurations]
-    if not any(commands + reads + kib):
+    commands = [conf.medians.get("db_commands_per_poll") for conf in c.configurations]
+    reads = [conf.medians.get("db_reads_per_poll") for conf in c.configurations]
+    kib = [
+        None if (b := conf.medians.get("db_reply_bytes_per_poll")) is None else b / 1024
+        for conf in c.configurations
+    ]
+    if all(v is None for v in commands + reads + kib):
         return None
+    invalid = _invalid(c)
     fig, (left, right) = _figure(2)
-    _bars(
+    style.bars(
         left,
         names,
         [("commands per poll (all traffic)", commands), ("reads per poll (status path)", reads)],
+        invalid,
     )
-    left.legend(loc="best")
+    style.legend_outside(left)
     left.set_ylabel("DB commands per status poll")
-    _bars(right, names, [("reply KiB per poll (status path)", kib)])
+    style.bars(right, names, [("reply KiB per poll (status path)", kib)], invalid)
     right.set_ylabel("DB reply KiB per status poll (status path)")
     return Plot(
         "Database work per status poll", "steady phase, from the server's /metrics", _png(fig)
@@ -198,16 +233,24 @@ def db(c: Comparison) -> Plot | None:
 
 def loop_lag(c: Comparison) -> Plot | None:
     names = [conf.name for conf in c.configurations]
-    lag = [conf.medians.get("loop_lag_p99_ms") or 0.0 for conf in c.configurations]
-    cpu = [conf.medians.get("server_cpu_percent") or 0.0 for conf in c.configurations]
-    if not any(lag + cpu):
+    lag = [conf.medians.get("loop_lag_p99_ms") for conf in c.configurations]
+    cpu = [conf.medians.get("server_cpu_percent") for conf in c.configurations]
+    if all(v is None for v in lag + cpu):
         return None
+    invalid = _invalid(c)
     fig, (left, right) = _figure(2)
-    _bars(left, names, [("event-loop lag p99 (ms)", lag)])
-    left.set_ylabel("ms")
-    _bars(right, names, [("server CPU (% of one core)", cpu)])
-    right.set_ylabel("%")
-    return Plot("Event-loop lag p99 and server CPU", "", _png(fig))
+    style.bars(left, names, [("event-loop lag p99", lag)], invalid)
+    left.set_ylabel("event-loop lag p99 (ms)")
+    if style.spans_decades(lag):
+        left.set_yscale("log")
+        left.set_ylabel("event-loop lag p99 (ms, log scale)")
+    style.bars(right, names, [("server CPU", cpu)], invalid)
+    right.set_ylabel("server CPU (% of one core)")
+    return Plot(
+        "Event-loop lag p99 and server CPU",
+        "n/a: not measured (no bar is drawn for it); hatched: invalid runs",
+        _png(fig),
+    )
 
 
 def rss_vs_in_flight(c: Comparison) -> Plot | None:
@@ -232,7 +275,8 @@ def rss_vs_in_flight(c: Comparison) -> Plot | None:
             (left, [p.max_in_flight for p, _ in points]),
             (right, [p.mean_in_flight for p, _ in points]),
         ):
-            ax.scatter(values, [mib for _, mib in points], color=_color(i), label=conf.name)
+            ax.scatter(values, [mib for _, mib in points], color=style.color(i),
+                       marker=style.marker(i), label=conf.name)  # fmt: skip
     if not drawn:
         return None
     if min(maxima) > 0:
@@ -245,32 +289,12 @@ def rss_vs_in_flight(c: Comparison) -> Plot | None:
         ax.set_xlabel(label)
         ax.set_ylabel("peak RSS, server (MiB)")
         ax.grid(alpha=0.3)
-        ax.legend(loc="best")
+    style.legend_outside(right)
     return Plot(
         "Peak RSS against status requests in flight",
         "one point per measured run; requests in flight hold what they decoded",
         _png(fig),
     )
-
-
-def sweep(c: Comparison) -> Plot | None:
-    if c.sweep is None:
-        return None
-    fig, (left, right) = _figure(2)
-    numeric = all(isinstance(v, int | float) for v in c.sweep.values)
-    for i, conf in enumerate(c.configurations):
-        points = [p for p in c.sweep.points if p.configuration == conf.name]
-        xs = [p.value if numeric else str(p.value) for p in points]
-        rss = [(p.medians.get("peak_rss_bytes") or 0.0) / MIB for p in points]
-        p99 = [p.medians.get("status_p99_ms") or 0.0 for p in points]
-        left.plot(xs, rss, marker="o", color=_color(i), label=conf.name)
-        right.plot(xs, p99, marker="o", color=_color(i), label=conf.name)
-    for ax, label in ((left, "peak RSS (MiB)"), (right, "status p99 (ms)")):
-        ax.set_xlabel(c.sweep.param)
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend(loc="best")
-    return Plot(f"Sweep over {c.sweep.param}", "medians per point", _png(fig))
 
 
 _PARTS = (  # stacked bottom to top: what the program uses, then what allocators keep
@@ -315,6 +339,7 @@ def rss_parts(c: Comparison) -> Plot | None:
         ax.axvline(0, color="#999", linestyle="--", linewidth=0.8)
         ax.set_title(name)
         ax.set_xlabel("s since steady start")
+        ax.set_ylabel("MiB")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("MiB (line: RSS)")
     axes[-1].legend(loc="upper left", fontsize="small")
@@ -326,6 +351,8 @@ def rss_parts(c: Comparison) -> Plot | None:
 
 
 def all_plots(c: Comparison) -> list[Plot]:
+    from profiling.report import sweep_plot  # it builds on this module's helpers
+
     made = [
         rss_timeline(c, "server"),
         rss_parts(c),
@@ -335,6 +362,6 @@ def all_plots(c: Comparison) -> list[Plot]:
         latency(c),
         db(c),
         loop_lag(c),
-        sweep(c),
+        sweep_plot.sweep(c),
     ]
     return [p for p in made if p is not None]

@@ -24,19 +24,22 @@ from profiling.report.narrative import (
     work_note,
     work_rows,
 )
-from profiling.report.per_connection import per_connection_sentence, sweep_rows
+from profiling.report.numbers import bytes_text, metric_change, metric_text
+from profiling.report.per_connection import per_connection_sentence
 from profiling.report.rss_parts import COLUMNS as PARTS_COLUMNS
 from profiling.report.rss_parts import parts_rows
+from profiling.report.stats_note import statistics_note
 from profiling.report.summary_json import summary_document
+from profiling.report.sweep_table import sweep_table
+from profiling.report.verdict_lines import effect_interval, interval_text, verdict_lines
 from profiling.results.folder import RunResult, dumps
 from profiling.verdict.compare import (
     METRICS,
     METRICS_BY_KEY,
     Comparison,
     Metric,
-    format_bytes,
 )
-from profiling.verdict.stats import fold_label
+from profiling.verdict.served import served_rate
 
 __all__ = ["headline", "metric_tables", "render_html", "render_json", "render_markdown",
            "verdict_paragraph"]  # fmt: skip
@@ -63,13 +66,15 @@ def render_json(c: Comparison) -> str:
 def _range(metric: Metric, values: list[float]) -> str:
     if len(values) < 2:
         return ""
-    return f"{metric.format(min(values))} - {metric.format(max(values))}"
+    return f"{metric_text(metric, min(values))} - {metric_text(metric, max(values))}"
 
 
 def metric_tables(c: Comparison) -> list[dict[str, Any]]:
-    """One table per metric that any configuration measured."""
+    """One table per metric that any configuration measured. With one run per
+    configuration the range and p columns would be empty: `repeated` leaves them out."""
     tables = []
     base = c.baseline
+    bad = set(c.invalid_configurations)
     for m in METRICS:
         if all(conf.medians.get(m.key) is None for conf in c.configurations):
             continue
@@ -77,26 +82,32 @@ def metric_tables(c: Comparison) -> list[dict[str, Any]]:
         for conf in c.configurations:
             values = conf.values(m.key)
             value = conf.medians.get(m.key)
-            row = {
-                "name": conf.name,
-                "median": m.format(value),
+            row: dict[str, Any] = {
+                "name": conf.name + (" (invalid)" if conf.name in bad else ""),
+                "median": metric_text(m, value),
                 "n": len(values),
                 "range": _range(m, values),
                 "ratio": "",
                 "label": "",
                 "p": "",
+                "outcome": "",
+                "ci": "",
             }
             if conf is base:
                 row["ratio"] = "baseline"
             elif (v := c.verdict(m.key, base.name, conf.name)) is not None:
-                if v.ratio is not None and m.difference_unit is None:
-                    row["ratio"] = f"{v.ratio:.2f}x"
-                elif v.effect is not None:
-                    row["ratio"] = m.format_delta(v.effect)
-                row["label"] = v.label
-                row["p"] = "" if v.p_value is None else f"{v.p_value:.3f}"
+                row["ratio"] = metric_change(m, v.baseline_median, v.candidate_median)
+                if (ci := effect_interval(c, m.key, conf)) is not None:
+                    row["ci"] = interval_text(ci, m)
+                # The change is in the column before: the verdict says whether it counts.
+                row["label"] = "significant" if v.significant else v.label
+                row["p"] = "" if v.p_value is None else f"{v.p_value:.2g}"
+                row["outcome"] = v.outcome
+            if conf is not base and {conf.name, base.name} & bad:
+                row["label"] = "not judged: invalid runs"
             rows.append(row)
-        tables.append({"key": m.key, "title": m.title, "rows": rows})
+        repeated = any(r["n"] > 1 for r in rows)
+        tables.append({"key": m.key, "title": m.title, "rows": rows, "repeated": repeated})
     return tables
 
 
@@ -122,6 +133,7 @@ def headline(c: Comparison) -> dict[str, Any]:
     across, each cell the median and its verdict against the first configuration; the
     first row is the work each was measured on."""
     rows = []
+    bad = set(c.invalid_configurations)
     if any(conf.work is not None for conf in c.configurations):
         title = "Work (tasks x median segments, status polls served"
         rows.append(
@@ -136,39 +148,42 @@ def headline(c: Comparison) -> dict[str, Any]:
             continue
         cells = []
         for conf in c.configurations:
-            cell = m.format(conf.medians.get(key))
+            cell = metric_text(m, conf.medians.get(key))
             v = c.verdict(key, c.baseline.name, conf.name)
-            if v is not None and v.outcome != "missing":
+            judged = not {conf.name, c.baseline.name} & bad
+            if v is not None and v.outcome != "missing" and judged:
                 how = v.label
-                if (
-                    v.outcome == "inconclusive"
-                    and v.baseline_median is not None
-                    and v.candidate_median is not None
-                ):
-                    how = fold_label(v.baseline_median, v.candidate_median) + "?"
-                    if m.difference_unit is not None and v.effect is not None:
-                        how = m.format_delta(v.effect) + "?"
+                if v.significant or v.outcome == "inconclusive":
+                    how = metric_change(m, v.baseline_median, v.candidate_median)
+                    how += "?" if v.outcome == "inconclusive" else ""
                 cell += f" ({how})"
+            if conf.name in bad:
+                cell += " (invalid)"
             cells.append(cell)
         rows.append({"title": m.title, "cells": cells})
     return {"names": [conf.name for conf in c.configurations], "rows": rows}
 
 
-def _conditions(c: Comparison) -> list[tuple[str, str]]:
+def conditions(c: Comparison) -> list[tuple[str, str]]:
     s = c.scenario
     env = c.runs[0].environment
     # The tables' runs (in a sweep: the points at its last value).
     measured = [r for conf in c.configurations for r in conf.runs] or list(c.runs)
-    achieved = [r.load.achieved_rate_per_s for r in measured]
+    served = [x for r in measured if (x := served_rate(r)) is not None]
+    sent = [r.load.achieved_rate_per_s for r in measured]
+    # "Achieved" used to be what the load sent: a design that fell behind still read as
+    # on target. What was served is the rate; what was sent is named as such.
+    rate = f"{s.target_rate_per_s:g} /s; "
+    if served:
+        rate += f"served {_span(served)} status polls/s (the load sent {_span(sent)} /s)"
+    else:
+        rate += f"the load sent {_span(sent)} /s (polls served not recorded)"
     params = ", ".join(f"{k}={v}" for k, v in sorted(s.params.items()))
     repeats = sorted({len(conf.runs) for conf in c.configurations})
     attribution = sum(len(conf.attribution) for conf in c.configurations)
     rows = [
         ("scenario", s.name + (f" ({params})" if params else "")),
-        (
-            "target rate",
-            f"{s.target_rate_per_s:g} /s; achieved {min(achieved):.1f} - {max(achieved):.1f} /s",
-        ),
+        ("target rate", rate),
         (
             "steady / warm-up / cool-down",
             f"{s.duration_s:g} s / {s.warmup_s:g} s / {s.cooldown_s:g} s",
@@ -187,7 +202,8 @@ def _conditions(c: Comparison) -> list[tuple[str, str]]:
             + " measured run(s) per configuration, interleaved"
             + (f"; {attribution} attribution run(s) beside them" if attribution else ""),
         ),
-        ("configurations", ", ".join(f"{conf.name} = `{conf.spec}`" for conf in c.configurations)),
+        # Plain text: the HTML shows a cell as it is, and literal backticks read as noise.
+        ("configurations", ", ".join(f"{conf.name} = {conf.spec}" for conf in c.configurations)),
         ("host", f"{env.host} ({env.cpu_count or '?'} CPUs), {env.platform}".strip(", ")),
         ("Python", env.python),
         ("versions", ", ".join(f"{k} {v}" for k, v in sorted(env.versions.items()))),
@@ -201,6 +217,11 @@ def _conditions(c: Comparison) -> list[tuple[str, str]]:
     return [(k, v) for k, v in rows if v]
 
 
+def _span(values: list[float]) -> str:
+    low, high = min(values), max(values)
+    return f"{low:.1f}" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f} - {high:.1f}"
+
+
 def _load_range(runs: list[RunResult]) -> str:
     loads = [r.host_load_1m for r in runs if r.host_load_1m is not None]
     if not loads:
@@ -210,7 +231,7 @@ def _load_range(runs: list[RunResult]) -> str:
     return text + (f" on {cpus} CPUs" if cpus else "")
 
 
-def _links(runs: Iterable[RunResult]) -> list[dict[str, Any]]:
+def links(runs: Iterable[RunResult]) -> list[dict[str, Any]]:
     out = []
     for r in runs:
         if r.dir is None:
@@ -238,7 +259,7 @@ def _sites(c: Comparison, limit: int = 10) -> list[dict[str, Any]]:
                     "run": r.repeat,
                     "profile": r.profile,
                     "location": site.location,
-                    "size": format_bytes(site.size_bytes),
+                    "size": bytes_text(site.size_bytes),
                     "count": site.count,
                     "source": site.source,
                     "links": [
@@ -252,7 +273,7 @@ def _sites(c: Comparison, limit: int = 10) -> list[dict[str, Any]]:
 
 
 def _mib(value: int | None) -> str:
-    return "n/a" if value is None else f"{value / 1048576:.1f} MiB"
+    return "n/a" if value is None else bytes_text(value)
 
 
 def _heap_rows(c: Comparison) -> list[dict[str, Any]]:
@@ -287,15 +308,17 @@ def _context(c: Comparison) -> dict[str, Any]:
     return {
         "c": c,
         "paragraph": verdict_paragraph(c),
+        "verdict_lines": verdict_lines(c),
+        "statistics": statistics_note(c),
         "tables": metric_tables(c),
         "headline": headline(c),
         "work_rows": work_rows(c),
         "has_connections": has_connections(c),
         "work_note": work_note(c),
-        "sweep_rows": sweep_rows(c),
+        "sweep": sweep_table(c),
         "per_connection": per_connection_sentence(c),
-        "conditions": _conditions(c),
-        "links": _links(c.runs),
+        "conditions": conditions(c),
+        "links": links(c.runs),
         "sites": _sites(c),
         "heap_rows": _heap_rows(c),
         "holders": holder_sections(c),

@@ -22,6 +22,7 @@ from profiling.report.rss_parts import parts_figures
 from profiling.results.folder import SCHEMA_VERSION, WorkFigures, run_record
 from profiling.verdict.comparable import DbBound, NotComparable
 from profiling.verdict.compare import Comparison
+from profiling.verdict.served import run_problems, run_valid
 from profiling.verdict.stats import Verdict
 
 
@@ -73,6 +74,7 @@ def summary_document(c: Comparison) -> dict[str, Any]:
         "name": c.name,
         "valid": c.valid,
         "invalid_reasons": list(c.invalid_reasons),
+        **({"attribution_problems": list(ap)} if (ap := c.attribution_problems) else {}),
         "comparable": c.comparable,
         "not_comparable": [_not_comparable_record(n) for n in c.not_comparable],
         "alpha": c.alpha,
@@ -84,7 +86,7 @@ def summary_document(c: Comparison) -> dict[str, Any]:
                 "spec": conf.spec,
                 "n_runs": len(conf.runs),
                 "n_attribution_runs": len(conf.attribution),
-                "valid": all(r.valid for r in (*conf.runs, *conf.attribution)),
+                "valid": not c.invalid_runs(conf.name),
                 "work": None if conf.work is None else work_record(conf.work),
                 "db_bound": _db_bound_record(conf.db_bound),
                 **conf.medians,
@@ -98,7 +100,11 @@ def summary_document(c: Comparison) -> dict[str, Any]:
             for conf in c.configurations
         },
         "verdicts": [_verdict_record(v) for v in c.verdicts],
-        "runs": [run_record(r) for r in c.runs],
+        # A run judged again on what it served (older records judged what was sent).
+        "runs": [
+            {**run_record(r), "valid": run_valid(r), "invalid_reasons": list(run_problems(r))}
+            for r in c.runs
+        ],
         "sweep": None
         if c.sweep is None
         else {

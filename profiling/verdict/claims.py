@@ -9,94 +9,56 @@ configuration without the change against the one with it, on the claim's metrics
 - the verdict of `profiling.verdict.stats.verdict` (effect floors, Mann-Whitney U), read as
   a claim's verdict: "confirmed" (a significant saving at least the claimed one),
   "smaller than claimed", "no measurable effect" (inside the floors or the spread),
-  "the opposite" (significantly more), "inconclusive" (too few repeats to call),
-  or "not measured".
+  "the opposite" (significantly more), "a cost" (the change raised errors or stale
+  replies), "inconclusive" (too few repeats to call, or repeats that disagree on the
+  direction), "not measurable in this phase" (a leak claim on too short a phase), or
+  "not measured". `claim_checks` holds the rules that keep these words honest; each row
+  names the change's hidden costs, and invalid repeats never enter its medians.
 
-The plan travels with the runs as `ablation.json` in the run folder, so a folder can be
-judged again without the command that made it.
+The plan travels with the runs as `ablation.json` (`claim_plan`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Any
 
 from profiling.fixreport.ablation import CLAIMS, SCENARIOS, AblationPlan, Claim, Step
-from profiling.results.folder import MIB, SCHEMA_VERSION, RunResult
-from profiling.results.validate import SchemaError
-from profiling.verdict.compare import METRICS_BY_KEY, Comparison, ConfigResult, Metric, compare
-from profiling.verdict.stats import DEFAULT_ALPHA, EffectFloor, verdict
+from profiling.results.folder import RunResult
+from profiling.verdict.claim_checks import (
+    HARM,
+    MIN_GROWTH_PHASE_S,
+    harms,
+    no_effect_reason,
+    phase_too_short,
+    repeats_text,
+    too_wide,
+    unlisted_costs,
+)
+from profiling.verdict.claim_metrics import (
+    CLAIM_METRICS,
+    FINAL_RSS,
+    LIST_ALLOC_PEAK,
+    LIVE_ENTRIES,
+    PER_REQUEST,
+    PRIMARY_WITH_ATTRIBUTION,
+    STALE_REPLIES,
+)
+from profiling.verdict.claim_plan import PLAN_FILE, plan_document, plan_from_document
+from profiling.verdict.compare import Comparison, ConfigResult, Metric, compare
+from profiling.verdict.served import run_valid
+from profiling.verdict.stats import DEFAULT_ALPHA, verdict
 
-PLAN_FILE = "ablation.json"
+# The claim metrics stay importable from here, where they were defined before.
+__all__ = ["CLAIM_METRICS", "FINAL_RSS", "LIST_ALLOC_PEAK", "LIVE_ENTRIES", "PLAN_FILE",
+           "STALE_REPLIES", "VERDICTS", "Ablation", "ClaimRow", "evaluate", "plan_document",
+           "plan_from_document"]  # fmt: skip
 VERDICTS = ("confirmed", "smaller than claimed", "no measurable effect", "the opposite",
-            "inconclusive", "not measured")  # fmt: skip
-
-
-def _final_rss(run: RunResult) -> float | None:
-    server = run.memory.get("server")
-    return None if server is None else float(server.final_bytes)
-
-
-# What a task leaves behind once it ended: RSS when the run stops (after the cool-down).
-FINAL_RSS = Metric(
-    "final_rss_bytes", "Final RSS (server, end of cool-down)", "bytes",
-    EffectFloor(relative=0.05, absolute=5 * MIB), _final_rss,
-)  # fmt: skip
-
-
-def _live_entries(run: RunResult) -> float | None:
-    return None if run.live_entries is None else float(sum(run.live_entries.values()))
-
-
-# What the four per-task dicts still hold: the structures changes 6 and 8 empty. (The
-# "requests" unit formats a plain count.)
-LIVE_ENTRIES = Metric(
-    "live_entries", "Entries left in the four per-task dicts (steady end)", "requests",
-    EffectFloor(relative=0.10, absolute=1.0), _live_entries,
-)  # fmt: skip
-
-
-def _list_alloc_peak(run: RunResult) -> float | None:
-    return None if run.request_peaks is None else run.request_peaks.median_bytes
-
-
-# Where RSS is too coarse (the allocator keeps what a list freed): the Python memory one
-# list request holds at once, from a tracemalloc attribution run (`ablate
-# --attribution`). Its samples are the requests of that run, not repeats of runs.
-LIST_ALLOC_PEAK = Metric(
-    "list_alloc_peak_bytes", "Allocation peak per list request (tracemalloc)", "bytes",
-    EffectFloor(relative=0.05, absolute=32 * 1024), _list_alloc_peak,
-)  # fmt: skip
-
-
-def _stale_replies(run: RunResult) -> float | None:
-    w = run.work
-    if w is None or w.stale_polls is None or not w.polls:
-        return None
-    return w.stale_polls / w.polls
-
-
-# What a poll served by a process that does not run the task sees: an older copy. The
-# floor: half a percent of the polls, or a tenth of the reference's share.
-STALE_REPLIES = Metric(
-    "stale_replies_per_poll", "Stale status replies (fewer segments than seen before)",
-    "ratio", EffectFloor(relative=0.10, absolute=0.005), _stale_replies,
-)  # fmt: skip
-PER_REQUEST = {LIST_ALLOC_PEAK.key}
-# Claims whose own metric is the per-request peak when attribution runs measured it:
-# change 7 promises "20-30 % per list call", and a list call's few hundred KiB vanish in
-# the RSS of a process that holds 220 tasks (measured: RSS within 0.3 MiB either way).
-# Without attribution runs they keep their first metric.
-PRIMARY_WITH_ATTRIBUTION = {"list_cleanup": LIST_ALLOC_PEAK.key}
-CLAIM_METRICS: dict[str, Metric] = {
-    **METRICS_BY_KEY,
-    FINAL_RSS.key: FINAL_RSS,
-    LIVE_ENTRIES.key: LIVE_ENTRIES,
-    LIST_ALLOC_PEAK.key: LIST_ALLOC_PEAK,
-    STALE_REPLIES.key: STALE_REPLIES,
-}
+            "a cost", "inconclusive", "not measurable in this phase",
+            "not measured")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +93,11 @@ class ClaimRow:
     # For an inconclusive claim, the verdict its medians point to if more repeats bore
     # them out ("smaller than claimed"); empty otherwise.
     leaning: str = ""
+    # What the change costs on the step's other metrics: each context metric that got
+    # significantly worse with it, and any rise in errors or stale replies.
+    costs: tuple[str, ...] = ()
+    # Repeats left out of the medians because their runs were invalid ("without: runs 1, 2").
+    left_out: str = ""
 
 
 def _pct(value: float | None) -> str:
@@ -158,7 +125,10 @@ def verdict_text(row: ClaimRow) -> str:
     """'inconclusive (n=2, need 4), leaning smaller than claimed' says it all; the others
     name the statistics beside the verdict."""
     text = row.detail if row.detail.startswith(row.verdict) else f"{row.verdict} ({row.detail})"
-    return f"{text}, leaning {row.leaning}" if row.leaning else text
+    text = f"{text}, leaning {row.leaning}" if row.leaning else text
+    if row.costs and row.verdict != "a cost":
+        text += "; costs: " + "; ".join(row.costs)
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,53 +151,6 @@ class Ablation:
         return all(c.comparable for _, c in self.comparisons)
 
 
-def plan_document(p: AblationPlan) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "memdiag-ablation-plan",
-        "base": p.base,
-        "direction": p.direction,
-        "repeat": p.repeat,
-        "steps": [_step_document(s) for s in p.steps],
-        "skipped": [{"key": k, "why": why} for k, why in p.skipped],
-    }
-
-
-def _step_document(s: Step) -> dict[str, Any]:
-    doc = asdict(s)
-    if not s.reference:
-        del doc["reference"]  # judged against the base (as every plan before it was)
-    return doc
-
-
-def plan_from_document(doc: Any) -> AblationPlan:
-    """The plan `plan_document` wrote; a document that is not one is a SchemaError."""
-    if not isinstance(doc, dict) or doc.get("kind") != "memdiag-ablation-plan":
-        kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
-        raise SchemaError(f"{PLAN_FILE}: not an ablation plan (kind {kind!r})")
-    try:
-        return _plan(doc)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SchemaError(f"{PLAN_FILE}: a malformed plan ({exc!r})") from None
-
-
-def _plan(doc: dict[str, Any]) -> AblationPlan:
-    steps = tuple(
-        Step(
-            s["key"],
-            s["claim"],
-            s["load"],
-            tuple(s["overrides"]),
-            s["spec"],
-            bool(s["with_change"]),
-            str(s.get("reference", "")),
-        )
-        for s in doc["steps"]
-    )
-    skipped = tuple((s["key"], s["why"]) for s in doc.get("skipped", []))
-    return AblationPlan(doc["base"], doc["direction"], steps, int(doc["repeat"]), skipped)
-
-
 def _by_repeat(conf: ConfigResult, m: Metric) -> dict[int, float]:
     if m.key in PER_REQUEST:
         # Every request of the configuration's attribution run(s) is a sample.
@@ -235,7 +158,17 @@ def _by_repeat(conf: ConfigResult, m: Metric) -> dict[int, float]:
             p for r in conf.attribution if r.request_peaks for p in r.request_peaks.peaks_bytes
         ]
         return {i: float(p) for i, p in enumerate(peaks)}
-    return {r.repeat: v for r in conf.runs if (v := m.extract(r)) is not None}
+    # An invalid repeat's figure is not a measurement: it never enters a claim's median.
+    return {r.repeat: v for r in conf.runs if run_valid(r) and (v := m.extract(r)) is not None}
+
+
+def _left_out(with_conf: ConfigResult | None, without_conf: ConfigResult | None) -> str:
+    parts = []
+    for side, conf in (("without", without_conf), ("with", with_conf)):
+        bad = [r.repeat for r in conf.runs if not run_valid(r)] if conf else []
+        if bad:
+            parts.append(f"{side} the change: {repeats_text(bad)} invalid, left out")
+    return "; ".join(parts)
 
 
 def _saving(without: float, with_: float) -> float | None:
@@ -327,6 +260,34 @@ def _row(
     if primary and v.outcome == "inconclusive" and v.effect is not None:
         leaning = _claim_verdict(claim, "better" if v.effect < 0 else "worse", saved, saving, best)
     low, high = _claimed(claim, v.baseline_median) if primary else (None, None)
+    saving_low = min(paired) if len(paired) > 1 else None
+    saving_high = max(paired) if len(paired) > 1 else None
+    outcome = _claim_verdict(claim, v.outcome, saved, saving, best) if primary else v.outcome
+    detail = v.label
+    duration_s = comparison.scenario.duration_s
+    if primary and phase_too_short(key, duration_s):
+        outcome, leaning = "not measurable in this phase", ""
+        detail = (
+            f"a growth slope over a {duration_s:g} s steady phase cannot show a long-run "
+            f"leak; it needs {MIN_GROWTH_PHASE_S:g} s or more"
+        )
+    elif v.outcome == "same" and too_wide(m, saving_low, saving_high):
+        outcome = "inconclusive" if primary else v.outcome
+        detail = (
+            f"the repeats disagree on the direction ({_pct(-(saving_high or 0.0))} to "
+            f"{_pct(-(saving_low or 0.0))}"
+            + ("" if v.p_value is None else f", p = {v.p_value:.2g}")
+            + ")"
+        )
+    elif v.outcome == "same":
+        detail = no_effect_reason(m, v.baseline_median, v.candidate_median, v.p_value)
+    elif primary and outcome == "smaller than claimed" and saved is not None:
+        measured = (
+            _pct(saving)
+            if saving is not None and claim.expected.kind == "relative"
+            else m.format(saved)
+        )
+        detail = f"saved {measured.lstrip('+')}, claimed {claim.expected.text}"
     if step.overrides:
         switch = ", ".join(step.overrides)
     elif "@" in step.spec:
@@ -339,13 +300,45 @@ def _row(
         metric_title=_title(m, step.load), primary=primary, with_change=with_label,
         without_change=without_label, n_with=len(w), n_without=len(wo),
         with_median=v.candidate_median, without_median=v.baseline_median, saving=saving,
-        saving_low=min(paired) if len(paired) > 1 else None,
-        saving_high=max(paired) if len(paired) > 1 else None,
-        effect=v.effect, p_value=v.p_value,
-        verdict=_claim_verdict(claim, v.outcome, saved, saving, best) if primary else v.outcome,
-        leaning=leaning,
-        detail=v.label, claimed_low=low, claimed_high=high, note=claim.note,
+        saving_low=saving_low, saving_high=saving_high,
+        effect=v.effect, p_value=v.p_value, verdict=outcome, leaning=leaning,
+        detail=detail, claimed_low=low, claimed_high=high, note=claim.note,
+        left_out=_left_out(with_conf, without_conf),
     )  # fmt: skip
+
+
+def _sides(step: Step, base: str) -> tuple[str, str]:
+    """(without the change, with it): the configuration labels the step sets side by side."""
+    ref = step.reference or base
+    return (ref, step.spec) if step.with_change else (step.spec, ref)
+
+
+def _with_costs(rows: list[ClaimRow], unlisted: Sequence[tuple[str, str]] = ()) -> list[ClaimRow]:
+    """The step's primary row names what the change cost on its other metrics; a change
+    that raised errors or stale replies reads as a cost, whatever its own metric says."""
+    costs, harmed = [], []
+    for r in rows[1:]:
+        m = CLAIM_METRICS[r.metric]
+        if (
+            harm := harms(r.metric_title, r.metric, r.without_median, r.with_median, m)
+        ) is not None:
+            harmed.append(harm)
+        elif r.verdict == "worse":
+            costs.append(f"{r.metric_title} {effect_text(r)}")
+    for key, text in unlisted:
+        (harmed if key in HARM else costs).append(text)
+    primary = rows[0]
+    if harmed:
+        primary = replace(
+            primary,
+            verdict="a cost",
+            leaning="",
+            detail="; ".join(harmed) + f"; its own metric: {primary.detail}",
+            costs=tuple(costs),
+        )
+    elif costs:
+        primary = replace(primary, costs=tuple(costs))
+    return [primary, *rows[1:]]
 
 
 def _unmeasured(claim: Claim, step: Step, base: str) -> ClaimRow:
@@ -382,7 +375,12 @@ def evaluate(
             claim = CLAIMS[step.claim]
             own = _primary(claim, step, comparison, p.base)
             keys = [own, *(k for k in claim.metrics if k != own)]
-            found = [_row(claim, step, comparison, p.base, k, alpha, own) for k in keys]
+            found = _with_costs(
+                [_row(claim, step, comparison, p.base, k, alpha, own) for k in keys],
+                unlisted_costs(
+                    comparison, keys, *_sides(step, p.base), title=partial(_title, load=step.load)
+                ),
+            )
             # A per-request context metric without its attribution runs has no row at all.
             rows += [
                 r

@@ -20,9 +20,11 @@ from profiling.verdict.comparable import (
     NotComparable,
     config_db_bound,
     median_work,
+    missed_target,
     not_stationary,
     work_differences,
 )
+from profiling.verdict.served import run_problems, run_valid, served_rate
 from profiling.verdict.stats import DEFAULT_ALPHA, EffectFloor, Verdict, median, verdict
 
 
@@ -162,6 +164,15 @@ class SweepPoint:
     # The server's mean open connections at this point (median over its runs); None for
     # runs recorded before connections were counted.
     connections_mean: float | None = None
+    # Judged against this point's own target: the status polls/s served (median over its
+    # runs; None when the work was not recorded) and the runs' problems (served or not).
+    served_per_s: float | None = None
+    target_per_s: float | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,10 +196,22 @@ class Comparison:
     runs: tuple[RunResult, ...] = field(default=())  # every run, schedule order
     # Work unlike the baseline's, or not stationary: the differences measure the work too.
     not_comparable: tuple[NotComparable, ...] = ()
+    # Attribution runs that failed: reported, but no table's figure comes from them.
+    attribution_problems: tuple[str, ...] = ()
 
     @property
     def comparable(self) -> bool:
         return not self.not_comparable
+
+    def invalid_runs(self, name: str) -> tuple[RunResult, ...]:
+        """The configuration's measured runs (the tables' runs) that are not valid."""
+        conf = self.config(name)
+        return () if conf is None else tuple(r for r in conf.runs if not run_valid(r))
+
+    @property
+    def invalid_configurations(self) -> tuple[str, ...]:
+        """Configurations with an invalid measured run: never headlined, marked everywhere."""
+        return tuple(conf.name for conf in self.configurations if self.invalid_runs(conf.name))
 
     @property
     def baseline(self) -> ConfigResult:
@@ -260,6 +283,7 @@ def _sweep(runs: Sequence[RunResult], order: list[str]) -> Sweep | None:
                     for r in group
                     if r.work is not None and r.work.connections_mean is not None
                 ]
+                served = [x for r in group if (x := served_rate(r)) is not None]
                 points.append(
                     SweepPoint(
                         name,
@@ -267,20 +291,37 @@ def _sweep(runs: Sequence[RunResult], order: list[str]) -> Sweep | None:
                         len(group),
                         _medians(group),
                         round(median(conns), 2) if conns else None,
+                        round(median(served), 2) if served else None,
+                        group[0].scenario.target_rate_per_s,
+                        tuple(f"run {r.repeat}: {p}" for r in group for p in run_problems(r)),
                     )
                 )
     return Sweep(param, tuple(values), tuple(points))
 
 
-def _not_comparable(configs: Sequence[ConfigResult]) -> list[NotComparable]:
-    """Work unlike the baseline's, then every measured run whose tasks kept growing."""
+def _not_comparable(configs: Sequence[ConfigResult], target_per_s: float) -> list[NotComparable]:
+    """Configurations that missed their target poll rate (the baseline too), work unlike
+    the baseline's, then every measured run whose tasks kept growing."""
     base = configs[0]
-    found = []
+    found = [n for conf in configs if (n := missed_target(conf.name, conf.work, target_per_s))]
+    behind = {n.configuration for n in found}
     for conf in configs[1:]:
-        found += work_differences(base.name, base.work, conf.name, conf.work)
+        found += work_differences(
+            base.name,
+            base.work,
+            conf.name,
+            conf.work,
+            compare_rate=not {base.name, conf.name} & behind,
+        )
     for conf in configs:
         found += [n for r in conf.runs if (n := not_stationary(r)) is not None]
     return found
+
+
+def _at(run: RunResult) -> str:
+    """' at initial_segments=4000' for a sweep's run (every point has its own run 1)."""
+    value = run.sweep_value()
+    return "" if run.sweep_param is None or value is None else f" at {run.sweep_param}={value}"
 
 
 def compare(
@@ -324,24 +365,35 @@ def compare(
                             m.floor, alpha=alpha, difference_unit=m.difference_unit)  # fmt: skip
                 if v.outcome != "missing":
                     verdicts.append(v)
+    # An attribution run's profiler can stall a design (tracemalloc under a full-view
+    # poll storm); no headline figure comes from it, so it does not void the comparison.
+    table_measured = [r for r in runs if r.profile == "none"] or list(runs)
     reasons = [
-        f"{r.configuration} run {r.repeat}: {reason}"
-        for r in runs
-        for reason in (r.invalid_reasons or (() if r.valid else ("marked invalid",)))
+        f"{r.configuration} run {r.repeat}{_at(r)}: {reason}"
+        for r in table_measured
+        for reason in run_problems(r)
     ]
+    attribution_problems = [
+        f"{r.configuration} {r.profile} run {r.repeat}: {reason}"
+        for r in runs
+        if r not in table_measured
+        for reason in run_problems(r)
+    ]
+    target = (table_runs or runs)[0].scenario.target_rate_per_s
     mismatch: list[str] = []
     for r in runs[1:]:
         for diff in scenario_differences(runs[0].scenario, r.scenario, ignore=r.sweep_param):
             if diff not in mismatch:
                 mismatch.append(diff)
     return Comparison(
-        not_comparable=tuple(_not_comparable(configs)),
+        not_comparable=tuple(_not_comparable(configs, target)),
         name=name,
         configurations=tuple(configs),
         verdicts=tuple(verdicts),
         scenario=table_runs[0].scenario if table_runs else runs[0].scenario,
-        valid=all(r.valid for r in runs),
+        valid=not reasons,
         invalid_reasons=tuple(reasons),
+        attribution_problems=tuple(attribution_problems),
         scenario_mismatch=tuple(mismatch),
         alpha=alpha,
         sweep=sweep,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -241,10 +242,13 @@ def test_pr_passes_against_main_and_posts_one_comment(
     # the fixtures' own medians make.
     change = peak_change_pct(run_dir, pr.bin / "artifact")
     assert change["lean"] <= 15, "the fixtures no longer suit this test"
-    assert f"| lean peak RSS vs baseline <= +15 % | passed | {change['lean']:+.1f} % |" in body
+    assert threshold(body, "lean peak RSS vs baseline <= +15 %") == (
+        "passed",
+        f"{change['lean']:+.1f} %",
+    )
     lean_mib = peak_mib(run_dir)["lean"]
     assert lean_mib <= 120, "the fixtures no longer suit this test"
-    assert f"| lean peak_rss_mib <= 120 | passed | {lean_mib:.1f} MiB |" in body
+    assert threshold(body, "lean peak_rss_mib <= 120") == ("passed", f"{lean_mib:.1f} MiB")
     report = (run_dir / "report.md").read_text()
     headline = report.split("## Headline\n", 1)[1].split("\n## ", 1)[0]
     assert "### Headline\n" + headline in body
@@ -258,6 +262,12 @@ def test_pr_passes_against_main_and_posts_one_comment(
     summary = pr.step_summary.read_text()
     assert summary.startswith("earlier step\n## memdiag gate: PASSED")
     assert summary.count("## memdiag gate") == 1
+
+
+def threshold(body: str, name: str) -> tuple[str, str] | None:
+    """(status, actual) of one line of the comment's k6-style thresholds block."""
+    found = re.search(rf"[✓✗?-] {re.escape(name)}\.+ (\S+(?: \S+)?)  \((\w+):", body)
+    return None if found is None else (found.group(2), found.group(1))
 
 
 def test_pr_regression_fails_and_updates_the_earlier_comment(pr: PrScript, tmp_path: Path) -> None:
@@ -282,7 +292,7 @@ def test_pr_regression_fails_and_updates_the_earlier_comment(pr: PrScript, tmp_p
     assert failed and len(failed) < len(change), "the fixtures no longer suit this test"
     for name, pct in change.items():
         status = "failed" if pct > 1 else "passed"
-        assert f"| {name} peak RSS vs baseline <= +1 % | {status} | {pct:+.1f} % |" in body
+        assert threshold(body, f"{name} peak RSS vs baseline <= +1 %") == (status, f"{pct:+.1f} %")
     assert f"memdiag gate: {len(failed)} of {len(change)} check(s) failed" in proc.stdout
     assert "updated comment 42 on #7" in proc.stdout
 

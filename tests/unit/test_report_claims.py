@@ -82,7 +82,7 @@ def test_the_html_draws_each_claim_against_its_promise(ablation: Ablation) -> No
     assert "data:image/png;base64," in html and "measured saving against the claimed" in html
     # Each scenario's own plots (RSS over time, peaks, latency ...) follow its table.
     assert html.count("data:image/png;base64,") > 2
-    assert html.count('class="the-opposite"') == 1
+    assert html.count('verdict-cell the-opposite"') == 1
     assert "http://" not in html and "https://" not in html
 
 
