@@ -4,8 +4,9 @@ Under the tab model every Locust user is a browser tab on its own keep-alive con
 and an idle keep-alive connection can hold the last reply it carried. A sweep over the
 tabs at one rate therefore measures what each open connection costs a design: the
 least-squares slope of the points' peak RSS over their mean open connections (the
-server's, sampled from /proc), per configuration. Pure; None for sweeps recorded before
-connections were counted, so their reports stay as they were.
+server's, sampled from /proc), per configuration, over its valid points only (a point
+that did not serve its rate measured a queue, not the connections). Pure; None for
+sweeps recorded before connections were counted, so their reports stay as they were.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ MIB = 1024 * 1024
 
 def mib_per_connection(c: Comparison) -> dict[str, float]:
     """Per configuration: the slope of peak RSS (MiB) over mean open connections across
-    the sweep's points (two or more with both figures, and connections that vary)."""
+    the sweep's valid points (two or more with both figures, and connections that
+    vary)."""
     if c.sweep is None:
         return {}
     out: dict[str, float] = {}
@@ -27,6 +29,7 @@ def mib_per_connection(c: Comparison) -> dict[str, float]:
             (conns, peak / MIB)
             for p in c.sweep.points
             if p.configuration == conf.name
+            and p.valid
             and (conns := p.connections_mean) is not None
             and (peak := p.medians.get("peak_rss_bytes")) is not None
         ]
@@ -51,6 +54,6 @@ def per_connection_sentence(c: Comparison) -> str | None:
         return None
     parts = ", ".join(f"{name} {value:.2f} MiB" for name, value in slopes.items())
     return (
-        "Peak RSS per open connection (least-squares slope of the points' peak RSS over "
-        f"their mean open connections): {parts}."
+        "Peak RSS per open connection (least-squares slope of the valid points' peak RSS "
+        f"over their mean open connections): {parts}."
     )

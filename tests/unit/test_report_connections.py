@@ -192,3 +192,28 @@ def test_a_sweep_over_tabs_gives_peak_rss_per_connection(fixture_runs: Path) -> 
     md = render_markdown(c)
     assert "| open connections (mean) |" in md
     assert "Peak RSS per open connection" in md
+
+
+def test_an_invalid_point_is_left_out_of_the_per_connection_slope(fixture_runs: Path) -> None:
+    runs = [
+        replace(r, work=replace(r.work, connections_max=int(v), connections_mean=float(v)))
+        if r.work is not None and isinstance(v := r.sweep_value(), float)
+        else r
+        for r in load_runs(fixture_runs / "sweep")
+    ]
+    c = compare(runs)
+    assert c.sweep is not None
+    lean = [p for p in c.sweep.points if p.configuration == "lean"]
+    # The last lean point did not serve its rate: it measured a queue, not connections.
+    spoiled = replace(lean[-1], problems=("served 3 of 10 polls/s",))
+    points = tuple(spoiled if p is lean[-1] else p for p in c.sweep.points)
+    slopes = mib_per_connection(replace(c, sweep=replace(c.sweep, points=points)))
+    kept = [
+        (float(p.connections_mean or 0), float(p.medians["peak_rss_bytes"] or 0) / MIB)
+        for p in lean[:-1]
+    ]
+    if len(kept) == 2:
+        (x0, y0), (x1, y1) = kept
+        assert slopes["lean"] == round((y1 - y0) / (x1 - x0), 3)
+    else:
+        assert slopes["lean"] != mib_per_connection(c)["lean"]
