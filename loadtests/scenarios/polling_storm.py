@@ -12,10 +12,10 @@ the same size, so the tasks stay live for the whole run.
 
 Equal work by default: the tasks start pre-grown (--initial-segments 1000 of 12 words,
 about 1 MiB of BSON each) and trickle on at --segments-per-second 0.5, so in every design
-the polled tasks have the same size, growing by about 3 % a minute. The size is the
-largest round one at which every design sustains the default rate (10 polls/s) on this
-project's 2-core machine with the embedded mongo-java-server: docs/findings.md, "Equal
-work, and why the storm polls 1,000-segment tasks", has the measurements and the sweeps.
+the polled tasks have the same size, growing by about 3 % a minute. 1,000 is where the
+size starts: memdiag's pre-flight (profiling/run/preflight.py) lowers it, the same for
+every design of a run, until db-polling's per-poll work fits half a core of the machine
+at hand; docs/findings.md, "Equal work, and the storm's task size", has the measurements.
 
     locust -f loadtests/scenarios/polling_storm.py --host http://127.0.0.1:8080 \
         --headless -u 10 -r 10 -t 60s --poll-rate 10 --result-file out/storm.json
