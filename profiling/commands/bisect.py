@@ -9,6 +9,7 @@ from profiling.errors import UsageError
 from profiling.report.bisect_md import render_bisect
 from profiling.run.bisecting import BisectSettings, commit_range, run_bisect
 from profiling.run.builds import (
+    add_poll_argument,
     add_revision_arguments,
     add_verdict_arguments,
     apply_poll,
@@ -53,13 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-runs", type=int, default=8, help="runs of a commit in one step before 'unknown'"
     )
-    parser.add_argument(
-        "--poll",
-        action="append",
-        default=[],
-        metavar="'GET /path'",
-        help="without a locustfile: poll these URLs round-robin at --rate (repeatable)",
-    )
+    add_poll_argument(parser)
     add_revision_arguments(parser)
     add_verdict_arguments(parser, optional=False)
     add_load_arguments(parser)

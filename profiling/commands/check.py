@@ -22,7 +22,11 @@ import time
 from profiling.commands.bisect import settings_of
 from profiling.errors import HarnessError, UsageError
 from profiling.run.bisecting import Bench, step_line
-from profiling.run.builds import add_revision_arguments, add_verdict_arguments
+from profiling.run.builds import (
+    add_poll_argument,
+    add_revision_arguments,
+    add_verdict_arguments,
+)
 from profiling.run.launchers import cache_dir
 from profiling.run.options import (
     add_load_arguments,
@@ -43,13 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rev", default="HEAD", help="the revision to judge (default HEAD)")
     parser.add_argument("--repeat", type=int, default=3, help="runs a side before a verdict")
     parser.add_argument("--max-runs", type=int, default=8, help="runs before 'unknown'")
-    parser.add_argument(
-        "--poll",
-        action="append",
-        default=[],
-        metavar="'GET /path'",
-        help="without a locustfile: poll these URLs round-robin at --rate (repeatable)",
-    )
+    add_poll_argument(parser)
     add_revision_arguments(parser)
     add_verdict_arguments(parser, optional=False)
     add_load_arguments(parser)

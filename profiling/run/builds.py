@@ -16,6 +16,7 @@ import re
 import shlex
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from profiling.errors import UsageError
 from profiling.run.revisions import DEFAULT_SETUP, Revision, prepare, python_of, repo_root, resolve
@@ -26,6 +27,17 @@ from profiling.run.server_command import (
 )
 from profiling.run.servers import Configuration
 from profiling.verdict.equivalence import DEFAULT_TOLERANCE, parse_tolerance
+
+
+def add_poll_argument(group: Any) -> None:
+    """`--poll 'GET /path'`: the built-in url_poll load, for compare, bisect and check."""
+    group.add_argument(
+        "--poll",
+        action="append",
+        default=[],
+        metavar="'GET /path'",
+        help="without a locustfile: poll these URLs round-robin at --rate (repeatable)",
+    )
 
 
 def add_revision_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,13 +98,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="REV",
         help="a git revision of --repo, started with --server-cmd (repeatable)",
     )
-    g.add_argument(
-        "--poll",
-        action="append",
-        default=[],
-        metavar="'GET /path'",
-        help="without a locustfile: poll these URLs round-robin at --rate (repeatable)",
-    )
+    add_poll_argument(g)
     add_revision_arguments(parser)
 
 
