@@ -22,7 +22,25 @@ from profiling.results.folder import load_any
 from profiling.verdict.compare import compare
 
 REPO = Path(__file__).resolve().parents[2]
-REPORTS = ("example", "claims", "sweep-size", "sweep-rate")
+
+
+def _committed_reports() -> tuple[str, ...]:
+    """Every report folder git tracks (a summary.json under reports/), not local runs."""
+    listed = subprocess.run(
+        ["git", "ls-files", "reports/*/summary.json"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    return tuple(sorted(Path(path).parent.name for path in listed))
+
+
+REPORTS = _committed_reports()
+
+
+def test_every_committed_report_is_checked() -> None:
+    # An empty listing would parametrize nothing: the four examples must be among them.
+    assert {"example", "claims", "sweep-size", "sweep-rate"} <= set(REPORTS)
+
+
 WIDTH_PX = 1400
 
 # Appended to a copy of the report (the report itself has no script): lists what runs off
