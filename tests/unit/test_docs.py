@@ -119,3 +119,10 @@ def test_switch_without_a_docstring_row_is_refused(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(gen.modes, "__doc__", "no table here")
     with pytest.raises(ValueError, match="poll_source has no row"):
         gen.render()
+
+
+def test_test_modules_have_unique_basenames() -> None:
+    # tests/ has no __init__.py: pytest imports each test module by its basename, so two
+    # files of one name in unit/ and integration/ stop the whole run at collection.
+    names = [p.name for p in Path(__file__).resolve().parents[1].rglob("test_*.py")]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
