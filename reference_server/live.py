@@ -33,8 +33,18 @@ class LiveRegistry:
             return self.task_cancelled.setdefault(task_id, threading.Event())
 
     def register_process(self, task_id: str, proc: subprocess.Popen[bytes]) -> None:
+        """Record a task's child, and end it at once if the task was cancelled already.
+
+        A cancel sets the flag, then kills the registered children; a child started in
+        between (spawned, not yet registered) would be missed and the worker would wait
+        on it forever (a stopped ffmpeg never ends). Registering, then checking the flag,
+        closes that window: one side always sees the other.
+        """
         with self.lock:
             self.task_diarization_processes.setdefault(task_id, []).append(proc)
+            flag = self.task_cancelled.get(task_id)
+        if flag is not None and flag.is_set() and proc.poll() is None:
+            proc.kill()
 
     def processes(self, task_id: str) -> list[subprocess.Popen[bytes]]:
         with self.lock:
