@@ -52,11 +52,10 @@ import json
 import os
 import re
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 ENV_DIR = "MEMDIAG_AGENT_DIR"
 ENV_INTERVAL = "MEMDIAG_AGENT_INTERVAL_S"
@@ -127,28 +126,41 @@ _REDIRECT_LOCK = threading.Lock()
 
 
 class _StderrCapture:
-    """Points fd 2 at one reused temp file for the length of a call."""
+    """Points fd 2 at one reused anonymous in-memory file for the length of a call.
+
+    The file is a memfd, not a `tempfile`: a child forked while another thread of the
+    parent held `tempfile`'s module lock (its first call probes the temp folders) inherits
+    that lock held by a thread it does not have, and the child's agent blocked on it
+    forever (2 of 30 forks, seen with py-spy). The agent takes no lock but its own here.
+    """
 
     def __init__(self) -> None:
         # Kept open for the process's life: one file reused by every call.
-        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="memdiag-agent-")  # noqa: SIM115
+        self._fd = os.memfd_create("memdiag-agent-stderr", os.MFD_CLOEXEC)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
     def run(self, call: Any) -> str:
-        f = self._file
-        f.seek(0)
-        f.truncate()
+        fd = self._fd
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
         with contextlib.suppress(Exception):
             sys.stderr.flush()  # what Python buffered so far belongs to the real stderr
         with _REDIRECT_LOCK:
             saved = os.dup(2)
             try:
-                os.dup2(f.fileno(), 2)
+                os.dup2(fd, 2)
                 call()
             finally:
                 os.dup2(saved, 2)
                 os.close(saved)
-        f.seek(0)
-        return f.read().decode("utf-8", errors="replace")
+        os.lseek(fd, 0, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 # --- malloc ------------------------------------------------------------------------
@@ -294,7 +306,9 @@ class Agent:
             return  # stopped for an error in the parent: stay stopped
         # The parent's thread may have held the event's lock at the fork: a fresh one.
         self._stopped = threading.Event()
-        self._capture = None  # its temp file is shared with the parent
+        if self._capture is not None:
+            self._capture.close()  # the parent's file, inherited: the child makes its own
+        self._capture = None
         self._last_request = None
         self.start()
 
