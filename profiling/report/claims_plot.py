@@ -51,8 +51,11 @@ def claims_figure(a: Ablation) -> Figure | None:
         ax.barh(y, saving, height=0.55, color=color, alpha=0.85)
         if r.saving_low is not None and r.saving_high is not None:
             lo, hi = r.saving_low * 100, r.saving_high * 100
-            ax.errorbar(saving, y, xerr=[[saving - lo], [hi - saving]], fmt="none",
-                        ecolor="#222", capsize=3)  # fmt: skip
+            # The range over the paired repeats, drawn on its own: the median of each side
+            # can lie outside it (a repeat unpaired, or left out as invalid), so it is not an
+            # error bar around the median (that raised on a partial ablation).
+            ax.plot([lo, hi], [y, y], color="#222", linewidth=1)
+            ax.plot([lo, hi], [y, y], linestyle="none", marker="|", markersize=8, color="#222")
         if r.claimed_low is not None and r.claimed_low * 100 > _CLIP:
             # An absolute claim can exceed the metric's whole value (5-50 MB per poll of
             # a 1 MiB task): a tick at 100 % would sit on a bar that saved everything and

@@ -178,3 +178,21 @@ def test_a_claim_beyond_the_whole_metric_is_not_drawn_as_met(folder: Path) -> No
 def test_a_claim_in_mb_is_also_shown_in_mib(folder: Path) -> None:
     md = render_ablation_markdown(_evaluate(folder, load_runs(folder)))
     assert "| 5-50 MB per poll (4.77 MiB - 47.7 MiB) |" in md
+
+
+def test_a_median_outside_the_paired_range_still_draws(folder: Path) -> None:
+    """A partial ablation (Ctrl-C) pairs fewer repeats than each side's median uses, so the
+    median saving can lie outside the paired range; drawing it as an error bar around the
+    median raised and lost the interrupted ablation's report."""
+    from profiling.report.claims_plot import claims_figure
+
+    a = _evaluate(folder, load_runs(folder))
+    row = _row(a, "copy_on_merge")
+    assert row.saving is not None
+    outside = replace(row, saving_low=row.saving + 0.2, saving_high=row.saving + 0.3)
+    a = replace(a, claims=tuple(outside if r is row else r for r in a.claims))
+    fig = claims_figure(a)
+    assert fig is not None
+    drawn = [list(line.get_xdata()) for line in fig.axes[0].get_lines()]  # type: ignore[arg-type]
+    lo, hi = outside.saving_low * 100, outside.saving_high * 100  # type: ignore[operator]
+    assert any(xs == [lo, hi] for xs in drawn)  # the range as measured, not around the median
