@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from profiling.errors import UsageError
+from profiling.errors import ExitCode, UsageError
 from profiling.report.write import write_ablation_reports, write_reports
 from profiling.results.folder import load_any, read_json, rebase_dirs
 from profiling.verdict.claims import PLAN_FILE, evaluate, plan_from_document
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         plan = plan_from_document(read_json(folder / PLAN_FILE))
         result = evaluate(plan, runs, name=name, alpha=args.alpha)
         write_ablation_reports(result, output, html=not args.no_html)
-        return 0
+        return ExitCode.OK
     comparison = compare(runs, name=name, alpha=args.alpha)
     write_reports(comparison, output, html=not args.no_html)
     if not comparison.valid:
@@ -55,4 +55,4 @@ def run(args: argparse.Namespace) -> int:
             + "; ".join(comparison.invalid_reasons),
             file=sys.stderr,
         )
-    return 0
+    return ExitCode.OK

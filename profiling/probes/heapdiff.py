@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+from profiling.errors import ExitCode
+
 SCHEMA_VERSION = 1
 DEFAULT_TOP = 10
 Group = Literal["traceback", "site"]
@@ -220,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in (args.old, args.new):
         if not path.is_file():
             print(f"heapdiff: no such snapshot file: {path}", file=sys.stderr)
-            return 2
+            return ExitCode.USAGE
     patterns = include_patterns(args.include or ["reference_server"], args.include_path)
     try:
         diff = diff_files(args.old, args.new, patterns, top=args.top, group=args.group)
@@ -229,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"heapdiff: cannot read snapshots ({exc}); write them with snapshot.dump",
             file=sys.stderr,
         )
-        return 3
+        return ExitCode.INVALID
     if args.json:
         args.json.write_text(diff.to_json())
         print(f"Wrote {args.json}")
@@ -238,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Wrote {args.text}")
     else:
         print(render_text(diff), end="")
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

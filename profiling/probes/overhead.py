@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from profiling.errors import ExitCode
 from profiling.probes.sampler import Sampler, Target
 
 SCHEMA_VERSION = 1
@@ -67,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     except ValueError:
         print(f"overhead: --hz {args.hz!r} is not a list of numbers, e.g. 2,10", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     idle: list[subprocess.Popen[bytes]] = []
     if not args.pid:
         code = "import sys; sys.stdin.read()"
@@ -92,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc = {"schema_version": SCHEMA_VERSION, "cpus": os.cpu_count(), "results": results}
         args.json.write_text(json.dumps(doc, sort_keys=True, indent=2) + "\n")
         print(f"Wrote {args.json}")
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

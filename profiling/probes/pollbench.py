@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from profiling.errors import HarnessError
+from profiling.errors import ExitCode, HarnessError
 
 SCHEMA_VERSION = 1
 DONE = ("completed", "failed", "cancelled")
@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     doc = {"schema_version": SCHEMA_VERSION, **asdict(result)}
     print(json.dumps(doc, sort_keys=True, indent=2))
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from profiling.errors import HarnessError
+from profiling.errors import ExitCode, HarnessError
 from profiling.probes import pollbench
 from profiling.probes.memray_capture import MemrayOptions, memray_command, memray_env
 
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(variants) - set(VARIANTS)
     if unknown or "plain" not in variants:
         print(f"profiler_overhead: --variants must include plain, from {VARIANTS}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     rates: dict[str, list[float]] = {v: [] for v in variants}
     try:
         for rep in range(args.repeats):
@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         args.json.write_text(json.dumps(doc, sort_keys=True, indent=2) + "\n")
         print(f"Wrote {args.json}")
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -105,8 +105,7 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What a schedule produced: the finished runs, and why it stopped early if it did."""
+    """What a schedule produced: the finished runs, and whether Ctrl-C ended it early."""
 
     runs: list[RunResult]
     interrupted: bool = False
-    error: str | None = None

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from profiling.errors import UsageError
+from profiling.errors import ExitCode, UsageError
 from profiling.fixreport.ablation import SCENARIOS
 from profiling.verdict.claims import Ablation, ClaimRow, effect_text, verdict_text
 from profiling.verdict.comparable import POLLS_PER_S, NotComparable
@@ -142,8 +142,8 @@ def expected_work(a: Ablation) -> list[str]:
     ]
 
 
-def exit_code(checks: Sequence[Check], a: Ablation) -> int:
+def exit_code(checks: Sequence[Check], a: Ablation) -> ExitCode:
     """3 if any scenario has an invalid run or unequal work, else as `profiling.verdict.gate`."""
     if not a.valid or unequal_work(a):
-        return 3
+        return ExitCode.INVALID
     return checks_exit_code(checks)
