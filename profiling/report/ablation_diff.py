@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from profiling.fixreport.ablation import SCENARIOS
+from profiling.numbers import fixed_text
 from profiling.verdict.claims import Ablation, ClaimRow, effect_text, range_text
 from profiling.verdict.compare import METRICS_BY_KEY, Comparison
 
@@ -117,7 +118,7 @@ def paired_rows(
             title = m.title
             if scenario == "dashboard":  # its busiest GET, the "status" request, is the list
                 title = title.replace("Status poll", "Task-list request")
-            rows.append([conf, title, m.format(va), m.format(vb), v.label])
+            rows.append([conf, title, fixed_text(m.unit, va), fixed_text(m.unit, vb), v.label])
     return rows
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from profiling.fixreport.ablation import SCENARIOS
+from profiling.numbers import bytes_text
 from profiling.report.claims_summary import (
     claims_conditions,
     claims_links,
@@ -18,7 +19,6 @@ from profiling.report.claims_summary import (
     statistics_note,
     summary_lines,
 )
-from profiling.report.numbers import bytes_text
 from profiling.report.render import _ENV, headline
 from profiling.report.summary_json import summary_document
 from profiling.results.folder import SCHEMA_VERSION, dumps, run_record

@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from profiling.numbers import bytes_text
 from profiling.report.holding import holder_diff, holder_sections
 from profiling.report.narrative import (
     calibration_text,
@@ -24,7 +25,7 @@ from profiling.report.narrative import (
     work_note,
     work_rows,
 )
-from profiling.report.numbers import bytes_text, metric_change, metric_text
+from profiling.report.numbers import metric_change, metric_text
 from profiling.report.per_connection import per_connection_sentence
 from profiling.report.rss_parts import COLUMNS as PARTS_COLUMNS
 from profiling.report.rss_parts import parts_rows

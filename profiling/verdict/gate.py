@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from profiling.errors import ExitCode, UsageError
+from profiling.numbers import ratio_text
 from profiling.results.folder import MIB
 from profiling.verdict.compare import METRICS_BY_KEY, Comparison
 
@@ -252,7 +253,7 @@ def _improvement(comparison: Comparison, imp: Improvement) -> Check:
     if v.outcome == "missing" or v.baseline_median is None or v.candidate_median is None:
         return Check(name, "failed", "n/a", f"{imp.better} or {imp.than} has no {imp.metric}")
     base, cand = v.baseline_median, v.candidate_median
-    actual = f"{cand / base:.2f}x" if base else f"{_fmt(imp.metric, cand)} vs 0"
+    actual = ratio_text(cand / base) if base else f"{_fmt(imp.metric, cand)} vs 0"
     if not cand <= imp.ratio * base:
         return Check(
             name, "failed", actual, f"{_fmt(imp.metric, cand)} vs {_fmt(imp.metric, base)}"
