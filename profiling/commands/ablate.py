@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from loadtests.names import DASHBOARD, POLLING_STORM
 from profiling.commands.finish import Judged, Reporter, finish
 from profiling.errors import ExitCode, UsageError
 from profiling.fixreport import ablation
@@ -138,7 +139,7 @@ def load_for(base: LoadPlan, load: str, args: argparse.Namespace) -> LoadPlan:
     options: dict[str, str | int | float] = dict(scen.options)
     if getattr(args, "scenario_warmups", False) and scen.warmup_s is not None:
         base = replace(base, warmup_s=scen.warmup_s)
-    if load == "storm":
+    if load == POLLING_STORM.short:
         return replace(base, scenario=scen.scenario, options={**options, **base.options})
     if scen.needs == "audio_dir" and args.audio_dir is not None:
         options["audio_dir"] = str(args.audio_dir)
@@ -154,7 +155,7 @@ def load_for(base: LoadPlan, load: str, args: argparse.Namespace) -> LoadPlan:
 
 # The scenarios whose attribution runs measure something (the server records per-request
 # allocation peaks for its list requests only).
-ATTRIBUTION_LOADS = ("dashboard",)
+ATTRIBUTION_LOADS = (DASHBOARD.short,)
 
 
 def attribution_loads(p: AblationPlan, args: argparse.Namespace) -> list[str]:
@@ -232,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("ablate picks the scenario per switch; drop --scenario/--locustfile")
     _phase_defaults(args)
     p = build_plan(args)
-    args.scenario = "polling-storm"
+    args.scenario = POLLING_STORM.cli_name
     base = load_plan(args)
     server = server_plan(args)  # every option checked, even for a dry run
     phases_s = {}

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from loadtests.names import module_spelling
 from profiling.errors import ExitCode, UsageError
 from profiling.report.narrative import not_comparable_line, work_text
 from profiling.report.thresholds import thresholds_block
@@ -167,7 +168,7 @@ def _baseline_scenarios(path: Path) -> dict[str, Comparison]:
     if other is not None:
         return ablation_gate.scenarios(other)
     comparison = compare(load_any(path))
-    return {ablation_gate.scenario_key(comparison.scenario.name): comparison}
+    return {module_spelling(comparison.scenario.name): comparison}
 
 
 def ablation_markdown(checks: list[Check], a: Ablation, code: ExitCode) -> str:

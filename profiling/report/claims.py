@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from loadtests.names import DASHBOARD
 from profiling.fixreport.ablation import SCENARIOS
 from profiling.numbers import bytes_text
 from profiling.report.claims_summary import (
@@ -95,7 +96,7 @@ def render_ablation_json(a: Ablation) -> str:
 
 def _headline(load: str, c: Comparison) -> dict[str, Any]:
     table = headline(c)
-    if load == "dashboard":
+    if load == DASHBOARD.short:
         # The dashboard's busiest GET, and what its latency rows measure, is the task list.
         for row in table["rows"]:
             row["title"] = row["title"].replace("Status poll", "Task-list request")
