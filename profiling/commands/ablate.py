@@ -16,12 +16,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from loadtests.names import DASHBOARD, POLLING_STORM
+from profiling.artefacts import dumps
 from profiling.commands.finish import Judged, Reporter, finish
 from profiling.errors import ExitCode, UsageError
 from profiling.fixreport import ablation
 from profiling.fixreport.ablation import SCENARIOS, AblationPlan
 from profiling.report.write import write_ablation_reports, write_text
-from profiling.results.folder import RunResult, dumps
+from profiling.results.folder import RunResult
 from profiling.run.audio import SpeechSpec, cached_folder, ensure_speech, is_built, missing_tools
 from profiling.run.options import (
     add_load_arguments,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import json
 import pickle
 import sys
 import tracemalloc
@@ -27,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+from profiling.artefacts import dumps, write_text
 from profiling.errors import ExitCode
 
 SCHEMA_VERSION = 1
@@ -59,7 +59,7 @@ class HeapDiff:
 
     def to_json(self) -> str:
         data = {"schema_version": SCHEMA_VERSION, **asdict(self)}
-        return json.dumps(data, sort_keys=True, indent=2) + "\n"
+        return dumps(data)
 
 
 def include_patterns(packages: Sequence[str] = (), paths: Sequence[str | Path] = ()) -> list[str]:
@@ -233,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return ExitCode.INVALID
     if args.json:
-        args.json.write_text(diff.to_json())
+        write_text(args.json, diff.to_json())
         print(f"Wrote {args.json}")
     if args.text:
         args.text.write_text(render_text(diff))

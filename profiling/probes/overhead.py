@@ -13,7 +13,6 @@ this is a benchmark to run, not a test to assert.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from profiling.artefacts import write_json
 from profiling.errors import ExitCode
 from profiling.probes.sampler import Sampler, Target
 
@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.json:
         doc = {"schema_version": SCHEMA_VERSION, "cpus": os.cpu_count(), "results": results}
-        args.json.write_text(json.dumps(doc, sort_keys=True, indent=2) + "\n")
+        write_json(args.json, doc)
         print(f"Wrote {args.json}")
     return ExitCode.OK
 

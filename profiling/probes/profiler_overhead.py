@@ -13,7 +13,6 @@ starts the server through its entry point only; it is a benchmark, not a test.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import statistics
@@ -24,6 +23,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from profiling.artefacts import write_json
 from profiling.errors import ExitCode, HarnessError
 from profiling.probes import pollbench
 from profiling.probes.memray_capture import MemrayOptions, memray_command, memray_env
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "loadavg_at_end": os.getloadavg(),
             "variants": summary,
         }
-        args.json.write_text(json.dumps(doc, sort_keys=True, indent=2) + "\n")
+        write_json(args.json, doc)
         print(f"Wrote {args.json}")
     return ExitCode.OK
 

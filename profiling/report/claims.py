@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from loadtests.names import DASHBOARD
+from profiling.artefacts import dumps
 from profiling.fixreport.ablation import SCENARIOS
 from profiling.numbers import bytes_text
 from profiling.report.claims_summary import (
@@ -22,7 +23,7 @@ from profiling.report.claims_summary import (
 )
 from profiling.report.render import _ENV, headline
 from profiling.report.summary_json import summary_document
-from profiling.results.folder import SCHEMA_VERSION, dumps, run_record
+from profiling.results.folder import SCHEMA_VERSION, run_record
 from profiling.verdict.claims import (
     CLAIM_METRICS,
     Ablation,

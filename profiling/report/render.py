@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from profiling.artefacts import dumps
 from profiling.numbers import bytes_text
 from profiling.report.holding import holder_diff, holder_sections
 from profiling.report.narrative import (
@@ -33,7 +34,7 @@ from profiling.report.stats_note import statistics_note
 from profiling.report.summary_json import summary_document
 from profiling.report.sweep_table import sweep_table
 from profiling.report.verdict_lines import effect_interval, interval_text, verdict_lines
-from profiling.results.folder import RunResult, dumps
+from profiling.results.folder import RunResult
 from profiling.verdict.compare import (
     METRICS,
     METRICS_BY_KEY,

@@ -24,6 +24,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from profiling.artefacts import write_json
 from profiling.errors import ExitCode, HarnessError, UsageError
 from profiling.results.folder import RunResult
 from profiling.run.builds import revision_configuration
@@ -111,10 +112,7 @@ class SampleCache:
         record["run_dir"] = str(run_dir)
         runs = [*self.values(commit), record]
         doc = {"schema_version": SCHEMA_VERSION, "commit": commit, "runs": runs}
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.path(commit).with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        tmp.replace(self.path(commit))
+        write_json(self.path(commit), doc, schema_version=SCHEMA_VERSION)
 
 
 class Bench:
