@@ -12,6 +12,7 @@ One package per stage of the data flow, imports going one way:
     benchmarks/          hand-run figures for the docs
     errors.py            the exit codes and the errors that carry them (every stage)
     numbers.py           every figure as text (verdict/ and report/ alike)
+    artefacts.py         every file written: atomically; JSON sorted, indented, versioned
 
 Nothing here imports the reference server or Locust: the server is observed from
 outside (HTTP, /proc, files, child processes) and Locust runs as a subprocess.
