@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from loadtests.names import POLLING_STORM
 from loadtests.results import LoadResult
 from loadtests.runner import RATE_OPTION, SCENARIOS, LoadRunError, LoadSpec, LoadSpecError, run_load
 
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", required=True, help="base URL of the running server")
-    parser.add_argument("--scenario", choices=SCENARIOS, default="polling_storm")
+    parser.add_argument("--scenario", choices=SCENARIOS, default=POLLING_STORM.module_name)
     parser.add_argument("--start", type=float, default=25.0, help="first rate per second")
     parser.add_argument("--max", type=float, default=3200.0, help="highest rate to try")
     parser.add_argument("--users", type=int, default=200)

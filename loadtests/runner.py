@@ -57,18 +57,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadtests.names import SCENARIO_NAMES
 from loadtests.results import LoadResult, ResultFormatError, load_result
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-SCENARIOS = (
-    "frontend_tabs",
-    "polling_storm",
-    "dashboard",
-    "uploads",
-    "soak",
-    "task_churn",
-    "url_poll",
-)
+SCENARIOS = tuple(n.module_name for n in SCENARIO_NAMES)
 RATE_OPTION = {
     "task_churn": "poll_rate",
     "frontend_tabs": "poll_rate",

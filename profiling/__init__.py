@@ -10,6 +10,9 @@ One package per stage of the data flow, imports going one way:
     verdict/             statistics, comparison, gate, claims (pure)
     report/              Markdown, JSON, HTML with plots, and writing them out
     benchmarks/          hand-run figures for the docs
+    errors.py            the exit codes and the errors that carry them (every stage)
+    numbers.py           every figure as text (verdict/ and report/ alike)
+    artefacts.py         every file written: atomically; JSON sorted, indented, versioned
 
 Nothing here imports the reference server or Locust: the server is observed from
 outside (HTTP, /proc, files, child processes) and Locust runs as a subprocess.

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from profiling.commands import COMMANDS
-from profiling.errors import MemdiagError
+from profiling.errors import ExitCode, MemdiagError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"memdiag {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from profiling.commands.gate import format_checks
-from profiling.errors import MemdiagError, UsageError
+from profiling.errors import ExitCode, MemdiagError, UsageError
 from profiling.report.write import write_reports
 from profiling.results.folder import RUNS_DIR, SUMMARY_FILE, RunResult, load_any, load_runs
 from profiling.run import environment
@@ -254,14 +254,14 @@ class Measurer:
             table = format_checks(checks)
             print(table)
             where = f"run folder: {out}"
-            if code == 3:
+            if code == ExitCode.INVALID:
                 pytest.fail(
                     "memdiag: invalid run, its figures cannot gate: "
                     + "; ".join(comparison.invalid_reasons)
                     + f"\n{table}\n{where}",
                     pytrace=False,
                 )
-            if code != 0:
+            if code != ExitCode.OK:
                 # The first line is what pytest's short summary shows: name what failed.
                 failed = [f"{c.name} ({c.actual})" for c in checks if c.status == "failed"]
                 pytest.fail(

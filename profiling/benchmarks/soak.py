@@ -21,7 +21,6 @@ suite runs a 60-second lean version, tests/e2e/test_soak.py).
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import sys
@@ -36,6 +35,7 @@ import pymongo
 
 from loadtests.results import LoadResult
 from loadtests.runner import LoadSpec, run_load
+from profiling.artefacts import write_json
 from profiling.errors import HarnessError
 from profiling.probes.sampler import Sampler, Target
 from profiling.results import figures
@@ -257,8 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"soak: {exc}", file=sys.stderr)
             return 3
         print(_table(results[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
-    doc = {"schema_version": 1, "kind": "memdiag-soak", "results": [asdict(r) for r in results]}
-    (out / "soak.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    write_json(out / "soak.json", {"kind": "memdiag-soak", "results": [asdict(r) for r in results]})
     print(_table(results))
     print(f"Wrote {out / 'soak.json'}")
     return 0 if all(r.passed for r in results) else 1

@@ -11,15 +11,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from profiling.errors import UsageError
+from loadtests.names import DASHBOARD, POLLING_STORM
+from profiling.artefacts import dumps
+from profiling.commands.finish import Judged, Reporter, finish
+from profiling.errors import ExitCode, UsageError
 from profiling.fixreport import ablation
 from profiling.fixreport.ablation import SCENARIOS, AblationPlan
 from profiling.report.write import write_ablation_reports, write_text
-from profiling.results.folder import RunResult, dumps, load_runs
+from profiling.results.folder import RunResult
 from profiling.run.audio import SpeechSpec, cached_folder, ensure_speech, is_built, missing_tools
 from profiling.run.options import (
     add_load_arguments,
@@ -33,6 +36,7 @@ from profiling.run.preflight import preflight
 from profiling.run.progress import RichProgress
 from profiling.run.runner import Job, LoadPlan, Outcome, ServerPlan, run_schedule, schedule
 from profiling.run.servers import parse_configurations
+from profiling.verdict.ablation_gate import unequal_work
 from profiling.verdict.claims import PLAN_FILE, evaluate, plan_document, verdict_text
 
 HELP = "measure the fix report's claims: one switch flipped at a time from a base design"
@@ -47,7 +51,8 @@ DESCRIPTION = (
     "whose full-view designs ramp for about 20 s), 1 s cool-down (--quick: 5 s warm-up for "
     "every scenario, 2 repeats, the headline switches only). --missed adds the causes the "
     "report missed (allocators, the driver, malloc_trim, orjson or a summary in memory, two "
-    "server processes), each applied alone. Exits 3 when a run is invalid. "
+    "server processes), each applied alone. Exits 3 when a run is invalid or a scenario's "
+    "work is not comparable, 130 when interrupted. "
     "--attribution adds, after the dashboard's measured runs, one tracemalloc run per "
     "dashboard configuration (1 frame by default: a peak needs no tracebacks) that records "
     "each list request's allocation peak: the claims' list_alloc_peak_bytes rows, where RSS "
@@ -135,7 +140,7 @@ def load_for(base: LoadPlan, load: str, args: argparse.Namespace) -> LoadPlan:
     options: dict[str, str | int | float] = dict(scen.options)
     if getattr(args, "scenario_warmups", False) and scen.warmup_s is not None:
         base = replace(base, warmup_s=scen.warmup_s)
-    if load == "storm":
+    if load == POLLING_STORM.short:
         return replace(base, scenario=scen.scenario, options={**options, **base.options})
     if scen.needs == "audio_dir" and args.audio_dir is not None:
         options["audio_dir"] = str(args.audio_dir)
@@ -151,7 +156,7 @@ def load_for(base: LoadPlan, load: str, args: argparse.Namespace) -> LoadPlan:
 
 # The scenarios whose attribution runs measure something (the server records per-request
 # allocation peaks for its list requests only).
-ATTRIBUTION_LOADS = ("dashboard",)
+ATTRIBUTION_LOADS = (DASHBOARD.short,)
 
 
 def attribution_loads(p: AblationPlan, args: argparse.Namespace) -> list[str]:
@@ -189,15 +194,15 @@ def run_all(
     schedules: list[tuple[str, list[Job]]], out: Path, server: ServerPlan, progress: RichProgress
 ) -> Outcome:
     """Each scenario's schedule with its own server threads; stop at the first that ends
-    early (Ctrl-C or a harness failure), keeping every run that finished."""
+    early (Ctrl-C), keeping every run that finished."""
     runs: list[RunResult] = []
     for load, jobs in schedules:
         workers = SCENARIOS[load].server_workers
         plan = server if workers is None or server.workers else replace(server, workers=workers)
         outcome = run_schedule(jobs, out, plan, progress=progress)
         runs += outcome.runs
-        if outcome.interrupted or outcome.error is not None:
-            return Outcome(runs, outcome.interrupted, outcome.error)
+        if outcome.interrupted:
+            return Outcome(runs, interrupted=True)
     return Outcome(runs)
 
 
@@ -229,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("ablate picks the scenario per switch; drop --scenario/--locustfile")
     _phase_defaults(args)
     p = build_plan(args)
-    args.scenario = "polling-storm"
+    args.scenario = POLLING_STORM.cli_name
     base = load_plan(args)
     server = server_plan(args)  # every option checked, even for a dry run
     phases_s = {}
@@ -240,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
     text += _audio_text(p, args)
     if args.dry_run:
         print(text)
-        return 0
+        return ExitCode.OK
     if not p.steps:
         raise UsageError("nothing to measure: " + "; ".join(f"{k} {w}" for k, w in p.skipped))
     out = output_dir(args, f"ablate-{p.base}")
@@ -259,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_all(schedules, out, server, progress)
     finally:
         progress.close()
-    return finish(p, outcome, out, args.name or out.name, html=not args.no_html)
+    return finish(outcome, out, ablation_reporter(p, args.name or out.name), html=not args.no_html)
 
 
 def _uploads(p: AblationPlan) -> bool:
@@ -296,22 +301,18 @@ def _attribution_text(p: AblationPlan, args: argparse.Namespace, phases_s: dict[
     return "".join(lines)
 
 
-def finish(p: AblationPlan, outcome: Outcome, out: Path, name: str, *, html: bool) -> int:
-    if outcome.error is not None:
-        print(f"memdiag: {outcome.error}", file=sys.stderr)
-    if not outcome.runs:
-        print(f"memdiag: no run finished; partial files are in {out}", file=sys.stderr)
-        return 130 if outcome.interrupted else 3
-    result = evaluate(p, load_runs(out) or outcome.runs, name=name)
-    write_ablation_reports(result, out, html=html)
-    for row in (r for r in result.claims if r.primary):
-        print(f"{row.change:>8} {row.key:<24} {verdict_text(row)}")
-    print(f"Report: {out / 'report.html' if html else out / 'report.md'}")
-    if outcome.interrupted:
-        return 130
-    if outcome.error is not None:
-        return 3
-    if not result.valid:
-        print("memdiag: invalid run(s): " + "; ".join(result.invalid_reasons), file=sys.stderr)
-        return 3
-    return 0
+def ablation_reporter(p: AblationPlan, name: str) -> Reporter:
+    """The claims table and each scenario's comparison; the switches' own work
+    differences (`ablation_gate.EXPECTED_WORK`) do not make the work unequal."""
+
+    def report(runs: Sequence[RunResult], out: Path, html: bool) -> Judged:
+        result = evaluate(p, runs, name=name)
+        write_ablation_reports(result, out, html=html)
+        return Judged(
+            [f"{r.change:>8} {r.key:<24} {verdict_text(r)}" for r in result.claims if r.primary],
+            result.invalid_reasons,
+            "; ".join(unequal_work(result)),
+            work_where="see each scenario's report",
+        )
+
+    return report

@@ -11,7 +11,7 @@ import math
 import sys
 from pathlib import Path
 
-from profiling.errors import UsageError
+from profiling.errors import ExitCode, UsageError
 from profiling.run.audio import SpeechSpec, default_cache_dir, ensure_speech
 
 HELP = "make real speech audio (WAV and MP3) for the uploads scenario; print its folder"
@@ -59,4 +59,4 @@ def run(args: argparse.Namespace) -> int:
     folder = ensure_speech(spec, progress=progress, folder=args.output, force=args.force)
     print(f"Wrote {folder}" if built else f"memdiag audio: up to date: {folder}", file=sys.stderr)
     print(folder)
-    return 0
+    return ExitCode.OK

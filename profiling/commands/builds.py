@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from profiling.commands.finish import finish
-from profiling.errors import UsageError
+from profiling.commands.finish import comparison_reporter, finish
+from profiling.errors import ExitCode, UsageError
 from profiling.run.builds import parse_duration_s, tolerance_of
 from profiling.run.options import load_plan, output_dir, server_plan
 from profiling.run.progress import RichProgress
@@ -23,7 +23,7 @@ from profiling.run.sequential import METRICS, check_metric, measure_pair
 from profiling.run.servers import Configuration, check_configurations
 from profiling.verdict.equivalence import ThreeWay
 
-EXIT = {"regression": 1, "unknown": 4}
+EXIT = {"regression": ExitCode.FAILED, "unknown": ExitCode.INCONCLUSIVE}
 
 
 def run_builds(args: argparse.Namespace, configs: list[Configuration]) -> int:
@@ -39,7 +39,7 @@ def run_builds(args: argparse.Namespace, configs: list[Configuration]) -> int:
             outcome = run_schedule(jobs, out, server, progress=progress)
         finally:
             progress.close()
-        return finish(outcome, out, name, html=not args.no_html)
+        return finish(outcome, out, comparison_reporter(name), html=not args.no_html)
     if len(configs) != 2:
         raise UsageError(f"--tolerance compares two builds; {len(configs)} were given")
     tolerance = tolerance_of(args.tolerance)
@@ -62,14 +62,14 @@ def run_builds(args: argparse.Namespace, configs: list[Configuration]) -> int:
         )
     finally:
         progress.close()
-    code = finish(pair.outcome, out, name, html=not args.no_html)
+    code = finish(pair.outcome, out, comparison_reporter(name), html=not args.no_html)
     if pair.verdict is None:
         print("memdiag: no three-way verdict: a side has no valid run")
-        return code or 3
+        return code or ExitCode.INVALID
     line = verdict_line(configs[0].label, configs[1].label, pair.verdict, metric)
     print(line)
     _append(out / "report.md", line, pair.verdict)
-    return code or EXIT.get(pair.verdict.verdict, 0)
+    return code or EXIT.get(pair.verdict.verdict, ExitCode.OK)
 
 
 def verdict_line(baseline: str, candidate: str, v: ThreeWay, metric: str) -> str:

@@ -20,7 +20,7 @@ import sys
 import time
 
 from profiling.commands.bisect import settings_of
-from profiling.errors import HarnessError, UsageError
+from profiling.errors import ExitCode, HarnessError, UsageError
 from profiling.run.bisecting import Bench, step_line
 from profiling.run.builds import (
     add_poll_argument,
@@ -38,8 +38,6 @@ from profiling.run.revisions import resolve
 
 HELP = "one revision's verdict against --good, with git bisect run's exit codes (0/1/125)"
 DESCRIPTION = __doc__ or HELP
-CANNOT_TEST = 125
-ABORT = 255
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         # git bisect run takes 1-127 (but 125) for "bad": a usage error would mark every
         # commit bad; above 127 it stops the bisect instead.
         print(f"memdiag check: {exc}", file=sys.stderr)
-        return ABORT
+        return ExitCode.ABORT
     # Not ./reports by default: under `git bisect run` the current folder is the user's
     # checkout, which a run folder would litter.
     if args.output is None:
@@ -75,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
         step = bench.compare(good, rev, "check")
     except HarnessError as exc:  # the good end itself cannot be measured
         print(f"memdiag check: cannot test: {exc}")
-        return CANNOT_TEST
+        return ExitCode.CANNOT_TEST
     print(step_line(step))
     if step.verdict is None or step.verdict.verdict == "unknown":
-        return CANNOT_TEST
-    return 1 if step.verdict.worse else 0
+        return ExitCode.CANNOT_TEST
+    return ExitCode.FAILED if step.verdict.worse else ExitCode.OK

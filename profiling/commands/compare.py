@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from profiling.commands.builds import run_builds
-from profiling.commands.finish import finish
+from profiling.commands.finish import comparison_reporter, finish
 from profiling.errors import UsageError
 from profiling.run.builds import (
     add_build_arguments,
@@ -86,4 +86,5 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_schedule(jobs, out, server, progress=progress)
     finally:
         progress.close()
-    return finish(outcome, out, args.name or out.name, html=not args.no_html)
+    name = args.name or out.name
+    return finish(outcome, out, comparison_reporter(name), html=not args.no_html)

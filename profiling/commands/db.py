@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from profiling.errors import UsageError
+from profiling.errors import ExitCode, UsageError
 from profiling.run.embedded_db import DEFAULT_ENGINE, ENGINES, EmbeddedDB, resolve_engine
 
 HELP = "run the embedded MongoDB-compatible database in the foreground"
@@ -58,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
         while not stop.is_set():
             if db.process is not None and db.process.poll() is not None:
                 print(f"embedded DB exited with {db.process.returncode}", file=sys.stderr)
-                return 3
+                return ExitCode.INVALID
             stop.wait(0.5)
-        return 0
+        return ExitCode.OK
     finally:
         db.stop()
         for s, handler in previous.items():

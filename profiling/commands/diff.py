@@ -11,7 +11,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from profiling.errors import UsageError
+from profiling.errors import ExitCode, UsageError
 from profiling.report import ablation_diff
 from profiling.report.narrative import text_table, verdict_paragraph, work_text
 from profiling.report.write import write_reports, write_text
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(comparison))
     if args.output is not None:
         write_reports(comparison, args.output, html=not args.no_html)
-    return 0
+    return ExitCode.OK
 
 
 def format_table(c: Comparison) -> str:
@@ -189,7 +189,7 @@ def diff_ablations(args: argparse.Namespace) -> int:
         lines += [f"- {scenario}: [report]({scenario}/report.md)" for scenario, _, _ in diffs]
         lines += [f"- not compared: {o}" for o in only]
         write_text(args.output / "claims.md", "\n".join(lines) + "\n")
-    return 0
+    return ExitCode.OK
 
 
 def _folder(path: Path) -> Path:

@@ -15,7 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from profiling.errors import UsageError
+from loadtests.names import module_spelling
+from profiling.errors import ExitCode, UsageError
 from profiling.report.narrative import not_comparable_line, work_text
 from profiling.report.thresholds import thresholds_block
 from profiling.report.verdict_lines import pr_comment_lines
@@ -42,11 +43,16 @@ DESCRIPTION = (
     "example: memdiag gate run/summary.json --baseline main/summary.json\n"
     "example: memdiag gate ablation/ --claims poll_source,all"
 )
-_VERDICT = {0: "PASSED", 1: "FAILED", 3: "INVALID RUN", 4: "INCONCLUSIVE"}
+_VERDICT = {
+    ExitCode.OK: "PASSED",
+    ExitCode.FAILED: "FAILED",
+    ExitCode.INVALID: "INVALID RUN",
+    ExitCode.INCONCLUSIVE: "INCONCLUSIVE",
+}
 
 
-def _verdict_name(code: int, comparison: Comparison) -> str:
-    if code == 3 and comparison.valid:
+def _verdict_name(code: ExitCode, comparison: Comparison) -> str:
+    if code == ExitCode.INVALID and comparison.valid:
         return "NOT COMPARABLE"
     return _VERDICT.get(code, str(code))
 
@@ -73,7 +79,7 @@ def format_checks(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
-def markdown(checks: list[Check], comparison: Comparison, code: int) -> str:
+def markdown(checks: list[Check], comparison: Comparison, code: ExitCode) -> str:
     """The pull request's summary: at most ten verdict lines, then the thresholds."""
     lines = [f"## memdiag gate: {_verdict_name(code, comparison)}", ""]
     lines += [f"- {line}" for line in pr_comment_lines(comparison)]
@@ -131,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_outcome(
-    code: int,
+    code: ExitCode,
     checks: Sequence[Check],
     *,
     invalid: Sequence[str] | None,
@@ -140,13 +146,13 @@ def _print_outcome(
 ) -> None:
     """The gate's last line: why it exits `code` (on stderr unless it passed)."""
     failed = sum(c.status == "failed" for c in checks)
-    if code == 3 and invalid is not None:
+    if code == ExitCode.INVALID and invalid is not None:
         print("memdiag gate: invalid run: " + "; ".join(invalid), file=sys.stderr)
-    elif code == 3:
+    elif code == ExitCode.INVALID:
         print(f"memdiag gate: work not comparable{unequal}", file=sys.stderr)
-    elif code == 1:
+    elif code == ExitCode.FAILED:
         print(f"memdiag gate: {failed} of {len(checks)} check(s) failed", file=sys.stderr)
-    elif code == 4:
+    elif code == ExitCode.INCONCLUSIVE:
         print(f"memdiag gate: inconclusive: {more_repeats}", file=sys.stderr)
     else:
         skipped = sum(c.status == "skipped" for c in checks)
@@ -162,19 +168,19 @@ def _baseline_scenarios(path: Path) -> dict[str, Comparison]:
     if other is not None:
         return ablation_gate.scenarios(other)
     comparison = compare(load_any(path))
-    return {ablation_gate.scenario_key(comparison.scenario.name): comparison}
+    return {module_spelling(comparison.scenario.name): comparison}
 
 
-def ablation_markdown(checks: list[Check], a: Ablation, code: int) -> str:
+def ablation_markdown(checks: list[Check], a: Ablation, code: ExitCode) -> str:
     verdict = _VERDICT.get(code, str(code))
-    if code == 3 and a.valid:
+    if code == ExitCode.INVALID and a.valid:
         verdict = "NOT COMPARABLE"
     names = ", ".join(ablation_gate.scenarios(a))
     lines = [f"## memdiag gate: {verdict}", "", f"Ablation {a.name} from {a.plan.base} ({names})."]
     if block := thresholds_block(checks):
         lines += ["", block]
     lines += [""] + [f"Work that differs by design: {w}." for w in ablation_gate.expected_work(a)]
-    if code == 3:
+    if code == ExitCode.INVALID:
         lines += [f"Not comparable: {w}." for w in ablation_gate.unequal_work(a)]
         lines += [f"Invalid: {r}." for r in a.invalid_reasons]
     return "\n".join(lines).rstrip() + "\n\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from profiling.commands.finish import finish
+from profiling.commands.finish import comparison_reporter, finish
 from profiling.errors import UsageError
 from profiling.run.options import (
     ENV_NOTE,
@@ -94,4 +94,5 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_schedule(jobs, out, server, attach=attach, progress=progress)
     finally:
         progress.close()
-    return finish(outcome, out, args.name or out.name, html=not args.no_html)
+    name = args.name or out.name
+    return finish(outcome, out, comparison_reporter(name), html=not args.no_html)

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from profiling.errors import UsageError
-from profiling.report.numbers import bytes_text
+from profiling.errors import ExitCode, UsageError
+from profiling.numbers import bytes_text
 from profiling.report.write import write_ablation_reports, write_reports
 from profiling.results.folder import load_any, read_json, rebase_dirs
 from profiling.results.slim import slim_folder
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         plan = plan_from_document(read_json(folder / PLAN_FILE))
         result = evaluate(plan, runs, name=name, alpha=args.alpha)
         write_ablation_reports(result, output, html=not args.no_html)
-        return 0
+        return ExitCode.OK
     comparison = compare(runs, name=name, alpha=args.alpha)
     write_reports(comparison, output, html=not args.no_html)
     if not comparison.valid:
@@ -76,4 +76,4 @@ def run(args: argparse.Namespace) -> int:
             + "; ".join(comparison.invalid_reasons),
             file=sys.stderr,
         )
-    return 0
+    return ExitCode.OK

@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from profiling.errors import ExitCode
+
 HELP = "run the reference server (same options as python -m reference_server)"
 PASSTHROUGH = True
 
@@ -18,4 +20,4 @@ def run(args: argparse.Namespace) -> int:
     # Exec rather than import: the CLI starts the server through its entry point,
     # so a `memdiag serve` process is exactly what `python -m reference_server` is.
     os.execv(sys.executable, [sys.executable, "-m", "reference_server", *args.extra])
-    return 0  # not reached
+    return ExitCode.OK  # not reached

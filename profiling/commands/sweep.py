@@ -6,7 +6,7 @@ import argparse
 from dataclasses import replace
 
 from loadtests.options import check_option
-from profiling.commands.finish import finish
+from profiling.commands.finish import comparison_reporter, finish
 from profiling.errors import UsageError
 from profiling.run.options import (
     ENV_NOTE,
@@ -107,4 +107,5 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_schedule(jobs, out, server, progress=progress)
     finally:
         progress.close()
-    return finish(outcome, out, args.name or out.name, html=not args.no_html)
+    name = args.name or out.name
+    return finish(outcome, out, comparison_reporter(name), html=not args.no_html)

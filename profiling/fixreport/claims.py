@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from loadtests.names import DASHBOARD, POLLING_STORM, TASK_CHURN, UPLOADS, ScenarioName
+
 Scalar = str | int | float
 ALL = "all"
 MB = 1_000_000  # the report writes MB
@@ -63,8 +65,7 @@ class Expected:
 class ScenarioLoad:
     """The load of one ablation scenario (the command's phases apply to every one)."""
 
-    name: str  # the key in this plan, e.g. "storm"
-    scenario: str  # loadtests scenario
+    scenario_name: ScenarioName  # the loadtests scenario; its short name is the plan's key
     rate_per_s: float
     users: int
     options: dict[str, Scalar] = field(default_factory=dict)
@@ -82,6 +83,16 @@ class ScenarioLoad:
     # dashboard, which pre-grows 220 tasks).
     overhead_s: float = 3.0
 
+    @property
+    def name(self) -> str:
+        """The key in this plan and in ablation.json: "storm"."""
+        return self.scenario_name.short
+
+    @property
+    def scenario(self) -> str:
+        """The scenario as run.json names it: "polling_storm"."""
+        return self.scenario_name.module_name
+
 
 @dataclass(frozen=True, slots=True)
 class Claim:
@@ -97,26 +108,30 @@ class Claim:
     note: str = ""
 
 
-SCENARIOS: dict[str, ScenarioLoad] = {
-    "storm": ScenarioLoad("storm", "polling_storm", 10.0, 50, warmup_s=20.0),
+# The plan's keys of the scenarios with a short name (ablation.json stores them).
+STORM, CHURN = POLLING_STORM.short, TASK_CHURN.short
+
+_LOADS = (
+    ScenarioLoad(POLLING_STORM, 10.0, 50, warmup_s=20.0),
     # More than 100 active tasks per user, so the limit of 100 or 20 decides how many
     # documents a list loads; two users, small tasks. Each task needs a worker thread of
     # its own to pre-grow and stay "transcribing" (the original ran a thread per task):
     # a queued task would never reach its size, and the run would wait for it in vain.
-    "dashboard": ScenarioLoad(
-        "dashboard", "dashboard", 2.0, 2,
+    ScenarioLoad(
+        DASHBOARD, 2.0, 2,
         {"tasks_per_user": 110, "segments": 60, "initial_segments": 50,
          "segments_per_second": 0.1, "words_per_segment": 8},
         server_workers=240, overhead_s=9.0,
     ),
     # Many short tasks that complete, are cancelled or fail in the worker: what an
     # ended task leaves behind (a tab per task, so 8 users poll about once a second).
-    "churn": ScenarioLoad("churn", "task_churn", 8.0, 8),
-    "uploads": ScenarioLoad(
-        "uploads", "uploads", 0.2, 2, {"expect_upload_status": "any"},
+    ScenarioLoad(TASK_CHURN, 8.0, 8),
+    ScenarioLoad(
+        UPLOADS, 0.2, 2, {"expect_upload_status": "any"},
         needs="audio_dir", made_by="espeak-ng and ffmpeg to make it (bash .ci/setup)",
     ),
-}  # fmt: skip
+)  # fmt: skip
+SCENARIOS: dict[str, ScenarioLoad] = {load.name: load for load in _LOADS}
 
 STORM_METRICS = ("peak_rss_bytes", "rss_growth_mib_per_min", "server_cpu_percent", "status_p99_ms")
 # An allocator holds freed memory while the load runs, not only after it: judged on the
@@ -130,14 +145,14 @@ CLAIMS: dict[str, Claim] = {
         Claim("poll_source", "1-2",
               "Polls of a running task read the in-memory copy instead of the DB: about "
               "5-50 MB less loaded per poll, depending on the size of segments",
-              Expected("5-50 MB per poll", "absolute", 5 * MB, 50 * MB), "storm",
+              Expected("5-50 MB per poll", "absolute", 5 * MB, 50 * MB), STORM,
               ("db_reply_bytes_per_poll", *STORM_METRICS),
               note="measured as the BSON the DB sends per poll, at the storm's task size "
               "(-O segments=...); decoded, Python holds several times that"),
         Claim("copy_on_merge", "3",
               "Merging a status update into the DB task no longer copies the task first: "
               "one full copy less per update",
-              Expected("10-20 %", "relative", 0.10, 0.20), "storm",
+              Expected("10-20 %", "relative", 0.10, 0.20), STORM,
               ("peak_rss_bytes", "db_reply_bytes_per_s"),
               note="measured where merges happen: from memory-first, with a checkpoint "
               "every second, with and without the copy (memory-first merges only when a "
@@ -145,31 +160,31 @@ CLAIMS: dict[str, Claim] = {
         Claim("active_list_limit", "4",
               "The active-task query sorts newest first and loads 20 documents instead "
               "of 100: 80 % less memory for that query",
-              Expected("80 %", "relative", 0.80, None), "dashboard",
+              Expected("80 %", "relative", 0.80, None), DASHBOARD.short,
               ("db_reply_bytes_per_s", "peak_rss_bytes", "status_p99_ms",
                "list_alloc_peak_bytes")),
         Claim("gc_after_conversion", "5",
               "After the pydub conversion to WAV the AudioSegment is deleted and "
               "gc.collect() runs: 100 MB or more per audio file",
-              Expected("100 MB or more per file", "absolute", 100 * MB, None), "uploads",
+              Expected("100 MB or more per file", "absolute", 100 * MB, None), UPLOADS.short,
               ("final_rss_bytes", "peak_rss_bytes")),
         Claim("cleanup_at_task_end", "6",
               "The worker's finally: pops the task from the four per-task dicts and runs "
               "gc.collect(): 5-10 MB per finished task",
-              Expected("5-10 MB per finished task", "qualitative"), "churn",
+              Expected("5-10 MB per finished task", "qualitative"), CHURN,
               ("final_rss_bytes", "live_entries", "rss_growth_mib_per_min", "peak_rss_bytes"),
               note="measured as the RSS the run ends with, beside the entries the four "
               "dicts still hold"),
         Claim("list_cleanup", "7",
               "The task-list endpoint deletes its raw lists, runs gc.collect() and counts "
               "with count_by_user instead of loading everything: 20-30 % per list call",
-              Expected("20-30 %", "relative", 0.20, 0.30), "dashboard",
+              Expected("20-30 %", "relative", 0.20, 0.30), DASHBOARD.short,
               ("peak_rss_bytes", "status_p99_ms", "db_reply_bytes_per_s",
                "list_alloc_peak_bytes")),
         Claim("orphan_sweep_interval_s", "8",
               "A background job every 10 minutes removes orphaned entries from the four "
               "in-memory dicts: no long-run leak",
-              Expected("no long-run leak", "qualitative"), "churn",
+              Expected("no long-run leak", "qualitative"), CHURN,
               ("rss_growth_mib_per_min", "live_entries", "final_rss_bytes"),
               note="measured with the sweep every 5 s: memory-first's runs every 600 s, "
               "which a run of a minute never sees fire, so from memory-first the sweep "
@@ -177,69 +192,69 @@ CLAIMS: dict[str, Claim] = {
         Claim("checkpoint_interval_s", "1",
               "Updates happen in the in-memory dict; the DB is written when the task "
               "ends, not on every update",
-              Expected("less memory (no figure given)", "qualitative"), "storm",
+              Expected("less memory (no figure given)", "qualitative"), STORM,
               ("peak_rss_bytes", "db_reply_bytes_per_s")),
         Claim("status_view", "lean",
               "A poll returns a small status view, never the segments (not in the report)",
-              Expected("less memory and CPU per poll", "qualitative"), "storm",
+              Expected("less memory and CPU per poll", "qualitative"), STORM,
               STORM_METRICS),
         Claim("json_encoder", "lean",
               "Responses are encoded with orjson (not in the report: json.dumps of the "
               "in-memory task on every poll)",
-              Expected("less CPU per poll", "qualitative"), "storm",
+              Expected("less CPU per poll", "qualitative"), STORM,
               ("server_cpu_percent", "status_p99_ms", "peak_rss_bytes")),
         Claim("segment_storage", "lean",
               "Segments live in chunk documents '<task>:<n>', so the task document "
               "stays small (not in the report)",
-              Expected("less memory and fewer DB bytes", "qualitative"), "storm",
+              Expected("less memory and fewer DB bytes", "qualitative"), STORM,
               ("peak_rss_bytes", "db_reply_bytes_per_s")),
         Claim("projections", "lean",
               "DB reads skip the segments (not in the report)",
-              Expected("fewer DB bytes", "qualitative"), "storm",
+              Expected("fewer DB bytes", "qualitative"), STORM,
               ("db_reply_bytes_per_s", "peak_rss_bytes")),
         # Groups: switches that only make sense together.
         Claim("summary_orjson", "lean",
               "A summary view encoded with orjson: lean's poll path, which needs both",
-              Expected("less memory and CPU per poll", "qualitative"), "storm",
+              Expected("less memory and CPU per poll", "qualitative"), STORM,
               STORM_METRICS, switches=("status_view", "json_encoder")),
         Claim("summary_reads", "lean",
               "A summary view read from the DB without its segments (a summary alone "
               "still loads them)",
-              Expected("fewer DB bytes per poll", "qualitative"), "storm",
+              Expected("fewer DB bytes per poll", "qualitative"), STORM,
               ("db_reply_bytes_per_poll", *STORM_METRICS),
               switches=("status_view", "projections")),
         Claim("all_lean", "lean",
               "Everything lean adds over memory-first at once: what the report did not "
               "consider, fixed",
-              Expected("less memory, CPU and latency per poll", "qualitative"), "storm",
+              Expected("less memory, CPU and latency per poll", "qualitative"), STORM,
               ("peak_rss_bytes", *STORM_METRICS[1:])),
         # Causes the report missed, measured the same way (opt-in: --missed, --switches;
         # profiling.fixreport.missed says how each is applied).
         Claim("arenas_2", "missed",
               "glibc keeps a malloc arena per thread, and memory freed after decoding large "
               "documents may never go back to the OS (not in the report): MALLOC_ARENA_MAX=2",
-              Expected("less RSS (no figure given)", "qualitative"), "storm",
+              Expected("less RSS (no figure given)", "qualitative"), STORM,
               ALLOCATOR_METRICS),
         Claim("jemalloc", "missed",
               "The same with jemalloc instead of glibc's malloc (not in the report)",
-              Expected("less RSS (no figure given)", "qualitative"), "storm",
+              Expected("less RSS (no figure given)", "qualitative"), STORM,
               ALLOCATOR_METRICS),
         Claim("mmap_fixed", "missed",
               "glibc's mmap threshold rises to the largest freed mmapped block (up to "
               "32 MiB), so 1 MiB reply bodies move into the heap, which keeps their pages "
               "(not in the report): MALLOC_MMAP_THRESHOLD_ fixed at 128 KiB",
-              Expected("less RSS (no figure given)", "qualitative"), "storm",
+              Expected("less RSS (no figure given)", "qualitative"), STORM,
               ALLOCATOR_METRICS),
         Claim("pymalloc_off", "missed",
               "Python's own small-object allocator keeps its 1 MiB arenas while any object "
               "in them lives (not in the report): PYTHONMALLOC=malloc",
-              Expected("less RSS (no figure given)", "qualitative"), "storm",
+              Expected("less RSS (no figure given)", "qualitative"), STORM,
               ALLOCATOR_METRICS),
         Claim("driver_async", "missed",
               "db-polling's polls go through motor, which runs PyMongo in a thread pool "
               "and decodes every reply there (not in the report): PyMongo's own "
               "AsyncMongoClient instead",
-              Expected("less RSS (no figure given)", "qualitative"), "storm",
+              Expected("less RSS (no figure given)", "qualitative"), STORM,
               ("peak_rss_bytes", "final_rss_bytes", "rss_growth_mib_per_min",
                "server_cpu_percent"),
               note="always db-polling against db-polling@driver=pymongo-async, whatever "
@@ -247,25 +262,25 @@ CLAIMS: dict[str, Claim] = {
         Claim("malloc_trim", "missed",
               "Once a task has ended and been cleaned up, glibc's malloc_trim(0) hands the "
               "free heap back to the OS (not in the report)",
-              Expected("less RSS after tasks end (no figure given)", "qualitative"), "churn",
+              Expected("less RSS after tasks end (no figure given)", "qualitative"), CHURN,
               ("final_rss_bytes", "peak_rss_bytes", "rss_growth_mib_per_min")),
         Claim("orjson_in_memory", "missed",
               "memory-first still encodes the whole in-memory task with json.dumps on every "
               "poll (not in the report): orjson instead",
-              Expected("less CPU per poll (no figure given)", "qualitative"), "storm",
+              Expected("less CPU per poll (no figure given)", "qualitative"), STORM,
               ("server_cpu_percent", "status_p99_ms", "peak_rss_bytes")),
         Claim("summary_in_memory", "missed",
               "memory-first still returns the whole in-memory task, segments and all, on "
               "every poll (not in the report): a summary view instead",
               Expected("less memory and CPU per poll (no figure given)", "qualitative"),
-              "storm", ("peak_rss_bytes", "server_cpu_percent", "status_p99_ms")),
+              STORM, ("peak_rss_bytes", "server_cpu_percent", "status_p99_ms")),
         Claim("two_processes", "missed",
               "The report's design assumes one server process (not in the report): run as "
               "two behind one port, each has its own in-memory dict, so a poll reaching "
               "the process that does not run the task reads the DB copy, written only at "
               "the end",
               Expected("no saving: stale replies and more memory", "qualitative", costs=True),
-              "storm",
+              STORM,
               ("peak_rss_bytes", "stale_replies_per_poll", "server_cpu_percent"),
               note="the row expects a cost: 'confirmed' means the second process measured "
               "more (memory, stale replies, CPU), 'the opposite' that it measured less; "
@@ -279,12 +294,12 @@ CLAIMS: dict[str, Claim] = {
               "body (not in the report): the handler writes the body through a "
               "StreamResponse, which keeps none once sent",
               Expected("less RSS per open connection (no figure given)", "qualitative"),
-              "storm", ("peak_rss_bytes", "median_rss_bytes", "server_cpu_percent",
+              STORM, ("peak_rss_bytes", "median_rss_bytes", "server_cpu_percent",
                         "status_p99_ms")),
         Claim(ALL, "headline",
               "Polling once a second no longer loads the whole task with its segments: "
               "memory falls by 80-90 %",
-              Expected("80-90 %", "relative", 0.80, 0.90), "storm",
+              Expected("80-90 %", "relative", 0.80, 0.90), STORM,
               ("peak_rss_bytes", *STORM_METRICS[1:], "db_reply_bytes_per_poll")),
     )
 }  # fmt: skip

@@ -15,12 +15,12 @@ the probe runs anywhere without an event loop).
 
 from __future__ import annotations
 
-import json
 import urllib.request
 from dataclasses import asdict, dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from profiling.artefacts import dumps
 from profiling.errors import HarnessError
 
 SCHEMA_VERSION = 1
@@ -71,7 +71,7 @@ class DbEvidence:
         return {"schema_version": SCHEMA_VERSION, **asdict(self)}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, indent=2) + "\n"
+        return dumps(self.to_dict())
 
 
 def parse_metrics(text: str) -> MetricsScrape:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import json
 import pickle
 import sys
 import tracemalloc
@@ -26,6 +25,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
+
+from profiling.artefacts import dumps, write_text
+from profiling.errors import ExitCode
 
 SCHEMA_VERSION = 1
 DEFAULT_TOP = 10
@@ -57,7 +59,7 @@ class HeapDiff:
 
     def to_json(self) -> str:
         data = {"schema_version": SCHEMA_VERSION, **asdict(self)}
-        return json.dumps(data, sort_keys=True, indent=2) + "\n"
+        return dumps(data)
 
 
 def include_patterns(packages: Sequence[str] = (), paths: Sequence[str | Path] = ()) -> list[str]:
@@ -220,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in (args.old, args.new):
         if not path.is_file():
             print(f"heapdiff: no such snapshot file: {path}", file=sys.stderr)
-            return 2
+            return ExitCode.USAGE
     patterns = include_patterns(args.include or ["reference_server"], args.include_path)
     try:
         diff = diff_files(args.old, args.new, patterns, top=args.top, group=args.group)
@@ -229,16 +231,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"heapdiff: cannot read snapshots ({exc}); write them with snapshot.dump",
             file=sys.stderr,
         )
-        return 3
+        return ExitCode.INVALID
     if args.json:
-        args.json.write_text(diff.to_json())
+        write_text(args.json, diff.to_json())
         print(f"Wrote {args.json}")
     if args.text:
         args.text.write_text(render_text(diff))
         print(f"Wrote {args.text}")
     else:
         print(render_text(diff), end="")
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from profiling.artefacts import write_json
+
 REQUEST_FILE = "holders-request.json"
 DEFAULT_ARGS: dict[str, int | float] = {
     "min_bytes": 65536,
@@ -62,9 +64,7 @@ def write_request(agent_dir: Path, args: Mapping[str, int | float] | None = None
     agent_dir.mkdir(parents=True, exist_ok=True)
     request_id = uuid.uuid4().hex
     body = {"id": request_id, "args": dict(DEFAULT_ARGS if args is None else args)}
-    tmp = agent_dir / f".{REQUEST_FILE}.{request_id}.tmp"
-    tmp.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(agent_dir / REQUEST_FILE)
+    write_json(agent_dir / REQUEST_FILE, body)
     return request_id
 
 

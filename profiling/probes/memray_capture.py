@@ -21,7 +21,6 @@ high-water mark, grouped by their innermost Python frame.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from profiling.artefacts import dumps
 from profiling.errors import HarnessError
 
 SCHEMA_VERSION = 1
@@ -79,7 +79,7 @@ class MemraySummary:
 
     def to_json(self) -> str:
         data = {"schema_version": SCHEMA_VERSION, **asdict(self)}
-        return json.dumps(data, sort_keys=True, indent=2) + "\n"
+        return dumps(data)
 
 
 def memray_command(

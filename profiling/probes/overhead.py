@@ -13,7 +13,6 @@ this is a benchmark to run, not a test to assert.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from profiling.artefacts import write_json
+from profiling.errors import ExitCode
 from profiling.probes.sampler import Sampler, Target
 
 SCHEMA_VERSION = 1
@@ -67,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     except ValueError:
         print(f"overhead: --hz {args.hz!r} is not a list of numbers, e.g. 2,10", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     idle: list[subprocess.Popen[bytes]] = []
     if not args.pid:
         code = "import sys; sys.stdin.read()"
@@ -90,9 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.json:
         doc = {"schema_version": SCHEMA_VERSION, "cpus": os.cpu_count(), "results": results}
-        args.json.write_text(json.dumps(doc, sort_keys=True, indent=2) + "\n")
+        write_json(args.json, doc)
         print(f"Wrote {args.json}")
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

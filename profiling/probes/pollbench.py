@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from profiling.errors import HarnessError
+from profiling.artefacts import dumps
+from profiling.errors import ExitCode, HarnessError
 
 SCHEMA_VERSION = 1
 DONE = ("completed", "failed", "cancelled")
@@ -181,8 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pollbench: {exc}", file=sys.stderr)
         return exc.exit_code
     doc = {"schema_version": SCHEMA_VERSION, **asdict(result)}
-    print(json.dumps(doc, sort_keys=True, indent=2))
-    return 0
+    print(dumps(doc), end="")
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

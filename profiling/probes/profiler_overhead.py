@@ -13,7 +13,6 @@ starts the server through its entry point only; it is a benchmark, not a test.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import statistics
@@ -24,7 +23,8 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from profiling.errors import HarnessError
+from profiling.artefacts import write_json
+from profiling.errors import ExitCode, HarnessError
 from profiling.probes import pollbench
 from profiling.probes.memray_capture import MemrayOptions, memray_command, memray_env
 
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(variants) - set(VARIANTS)
     if unknown or "plain" not in variants:
         print(f"profiler_overhead: --variants must include plain, from {VARIANTS}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     rates: dict[str, list[float]] = {v: [] for v in variants}
     try:
         for rep in range(args.repeats):
@@ -124,9 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "loadavg_at_end": os.getloadavg(),
             "variants": summary,
         }
-        args.json.write_text(json.dumps(doc, sort_keys=True, indent=2) + "\n")
+        write_json(args.json, doc)
         print(f"Wrote {args.json}")
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from loadtests.names import DASHBOARD
 from profiling.fixreport.ablation import SCENARIOS
+from profiling.numbers import fixed_text
 from profiling.verdict.claims import Ablation, ClaimRow, effect_text, range_text
 from profiling.verdict.compare import METRICS_BY_KEY, Comparison
 
@@ -115,9 +117,10 @@ def paired_rows(
                 continue
             v = c.pair_verdict(key, ca.name, cb.name)
             title = m.title
-            if scenario == "dashboard":  # its busiest GET, the "status" request, is the list
+            # The dashboard's busiest GET, the "status" request, is the list.
+            if scenario == DASHBOARD.module_name:
                 title = title.replace("Status poll", "Task-list request")
-            rows.append([conf, title, m.format(va), m.format(vb), v.label])
+            rows.append([conf, title, fixed_text(m.unit, va), fixed_text(m.unit, vb), v.label])
     return rows
 
 

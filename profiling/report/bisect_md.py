@@ -3,9 +3,9 @@ the final comparison of the first bad commit with the commit before it. Pure."""
 
 from __future__ import annotations
 
+from profiling.numbers import bytes_fixed
 from profiling.run.bisecting import BisectOutcome, Step
 from profiling.run.sequential import METRICS
-from profiling.verdict.compare import format_bytes
 
 
 def _row(step: Step) -> str:
@@ -21,8 +21,8 @@ def _row(step: Step) -> str:
             else "n/a"
         )
         cells += [
-            format_bytes(v.baseline_median),
-            format_bytes(v.candidate_median),
+            bytes_fixed(v.baseline_median),
+            bytes_fixed(v.candidate_median),
             ratio,
             f"**{v.verdict}**",
             f"{v.p_value:.3g}",
@@ -62,8 +62,8 @@ def render_bisect(
             "",
             f"`{finals[-1].candidate.short}` {finals[-1].candidate.subject} against"
             f" `{finals[-1].base.short}` {finals[-1].base.subject}: **{v.verdict}**,"
-            f" {v.reason}, medians {format_bytes(v.baseline_median)} ->"
-            f" {format_bytes(v.candidate_median)}, n={v.n_baseline}/{v.n_candidate},"
+            f" {v.reason}, medians {bytes_fixed(v.baseline_median)} ->"
+            f" {bytes_fixed(v.candidate_median)}, n={v.n_baseline}/{v.n_candidate},"
             f" p={v.p_value:.3g}.",
         ]
     if outcome.answer is not None and not outcome.answer.exact:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from loadtests.names import DASHBOARD
+from profiling.artefacts import dumps
 from profiling.fixreport.ablation import SCENARIOS
+from profiling.numbers import bytes_text
 from profiling.report.claims_summary import (
     claims_conditions,
     claims_links,
@@ -18,10 +21,9 @@ from profiling.report.claims_summary import (
     statistics_note,
     summary_lines,
 )
-from profiling.report.numbers import bytes_text
 from profiling.report.render import _ENV, headline
 from profiling.report.summary_json import summary_document
-from profiling.results.folder import SCHEMA_VERSION, dumps, run_record
+from profiling.results.folder import SCHEMA_VERSION, run_record
 from profiling.verdict.claims import (
     CLAIM_METRICS,
     Ablation,
@@ -95,7 +97,7 @@ def render_ablation_json(a: Ablation) -> str:
 
 def _headline(load: str, c: Comparison) -> dict[str, Any]:
     table = headline(c)
-    if load == "dashboard":
+    if load == DASHBOARD.short:
         # The dashboard's busiest GET, and what its latency rows measure, is the task list.
         for row in table["rows"]:
             row["title"] = row["title"].replace("Status poll", "Task-list request")

@@ -13,7 +13,8 @@ from collections import Counter
 from typing import Any
 
 from profiling.fixreport.ablation import SCENARIOS
-from profiling.report.numbers import change_pct, metric_delta, metric_text
+from profiling.numbers import change_pct
+from profiling.report.numbers import metric_delta, metric_text
 from profiling.report.render import conditions, links
 from profiling.verdict.claims import CLAIM_METRICS, VERDICTS, Ablation, ClaimRow
 from profiling.verdict.effect import holm, p_floor_note

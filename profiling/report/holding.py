@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from profiling.numbers import bytes_fixed, signed
 from profiling.results.folder import HolderGroup, RunResult
-from profiling.verdict.compare import Comparison, format_bytes
+from profiling.verdict.compare import Comparison
 
 __all__ = ["holder_diff", "holder_sections"]
 
 
 def group_headline(g: HolderGroup) -> str:
     """ "221.0 MiB in 200 `bytes` of 1.1 MiB" """
-    each = f" of {format_bytes(g.each_bytes_median)}" if g.count > 1 else ""
-    return f"{format_bytes(g.total_bytes)} in {g.count} `{g.type_name}`{each}"
+    each = f" of {bytes_fixed(g.each_bytes_median)}" if g.count > 1 else ""
+    return f"{bytes_fixed(g.total_bytes)} in {g.count} `{g.type_name}`{each}"
 
 
 def held_by(g: HolderGroup) -> str:
@@ -85,10 +86,10 @@ def holder_diff(c: Comparison) -> dict[str, Any] | None:
         for name in names:
             found = groups.get(name)
             total = found.total_bytes if found else 0
-            cell = f"{format_bytes(total)} ({found.count})" if found else "-"
+            cell = f"{bytes_fixed(total)} ({found.count})" if found else "-"
             if name != names[0]:
                 delta = total - (base.total_bytes if base else 0)
-                cell += f" {'+' if delta >= 0 else '-'}{format_bytes(abs(delta))}"
+                cell += f" {signed(bytes_fixed, delta)}"
             cells.append(cell)
         rows.append(
             {

@@ -14,6 +14,8 @@ from typing import Any
 
 import jinja2
 
+from profiling.artefacts import dumps
+from profiling.numbers import bytes_text
 from profiling.report.holding import holder_diff, holder_sections
 from profiling.report.narrative import (
     calibration_text,
@@ -24,7 +26,7 @@ from profiling.report.narrative import (
     work_note,
     work_rows,
 )
-from profiling.report.numbers import bytes_text, metric_change, metric_text
+from profiling.report.numbers import metric_change, metric_text
 from profiling.report.per_connection import per_connection_sentence
 from profiling.report.rss_parts import COLUMNS as PARTS_COLUMNS
 from profiling.report.rss_parts import parts_rows
@@ -32,7 +34,7 @@ from profiling.report.stats_note import statistics_note
 from profiling.report.summary_json import summary_document
 from profiling.report.sweep_table import sweep_table
 from profiling.report.verdict_lines import effect_interval, interval_text, verdict_lines
-from profiling.results.folder import RunResult, dumps
+from profiling.results.folder import RunResult
 from profiling.verdict.compare import (
     METRICS,
     METRICS_BY_KEY,

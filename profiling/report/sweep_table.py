@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiling.report.numbers import bytes_text, ms_text
+from profiling.numbers import bytes_text, ms_text
 from profiling.verdict.compare import Comparison, SweepPoint
 
 

@@ -14,7 +14,8 @@ significant changes, the rest counted ("4 unchanged").
 
 from __future__ import annotations
 
-from profiling.report.numbers import metric_change, metric_delta, metric_text, sig3
+from profiling.numbers import sig3
+from profiling.report.numbers import metric_change, metric_delta, metric_text
 from profiling.verdict.compare import HEADLINE, METRICS_BY_KEY, Comparison, ConfigResult, Metric
 from profiling.verdict.effect import Interval, shift_interval
 from profiling.verdict.served import run_problems

@@ -6,10 +6,10 @@ the experiment runner); every file written is announced as `Wrote PATH`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
+from profiling import artefacts
 from profiling.report.claims import (
     render_ablation_html,
     render_ablation_json,
@@ -22,11 +22,8 @@ from profiling.verdict.compare import Comparison
 
 
 def write_text(path: Path, text: str, *, echo: Callable[[str], None] = print) -> Path:
-    """Write via a temporary file and rename, so a Ctrl-C never leaves half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    """Write atomically (`profiling.artefacts`), so a Ctrl-C never leaves half a report."""
+    artefacts.write_text(path, text)
     echo(f"Wrote {path}")
     return path
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from profiling.artefacts import dumps
 from profiling.errors import UsageError
 from profiling.results.decompose import PartsPoint, RssBreakdown, RssParts, parse_parts_csv
 from profiling.results.model import (
@@ -136,11 +137,6 @@ def run_record(run: RunResult) -> dict[str, Any]:
         if record[key] is None:
             del record[key]  # the same
     return dict(record)
-
-
-def dumps(document: Mapping[str, Any]) -> str:
-    """Every JSON file memdiag writes: sorted keys, indented, trailing newline."""
-    return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
 def run_json(run: RunResult) -> str:

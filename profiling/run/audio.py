@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from profiling.artefacts import write_json
 from profiling.errors import HarnessError
 from profiling.run.launchers import cache_dir as memdiag_cache_dir
 
@@ -178,8 +179,7 @@ def _build(spec: SpeechSpec, out: Path) -> None:
     except Exception as exc:  # pydub raises CouldntEncodeError with ffmpeg's whole log
         first = (str(exc).strip().splitlines() or [repr(exc)])[0]
         raise HarnessError(f"exporting the speech failed: {first}") from exc
-    text = json.dumps(_document(spec, out), indent=2, sort_keys=True) + "\n"
-    (out / META).write_text(text, encoding="utf-8")
+    write_json(out / META, _document(spec, out))
 
 
 def _espeak(sentence: str, speed: int, wav: Path) -> None:

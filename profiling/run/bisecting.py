@@ -24,7 +24,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from profiling.errors import HarnessError, UsageError
+from profiling.artefacts import write_json
+from profiling.errors import ExitCode, HarnessError, UsageError
 from profiling.results.folder import RunResult
 from profiling.run.builds import revision_configuration
 from profiling.run.launchers import cache_dir
@@ -76,7 +77,7 @@ class BisectOutcome:
     steps: list[Step] = field(default_factory=list)
     answer: Answer | None = None
     message: str = ""
-    exit_code: int = 0
+    exit_code: ExitCode = ExitCode.OK
     runs: int = 0
     subjects: dict[str, str] = field(default_factory=dict)
 
@@ -111,10 +112,7 @@ class SampleCache:
         record["run_dir"] = str(run_dir)
         runs = [*self.values(commit), record]
         doc = {"schema_version": SCHEMA_VERSION, "commit": commit, "runs": runs}
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.path(commit).with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        tmp.replace(self.path(commit))
+        write_json(self.path(commit), doc, schema_version=SCHEMA_VERSION)
 
 
 class Bench:
@@ -192,8 +190,8 @@ class Bench:
         outcome = run_schedule([job], self.out, self.settings.server, progress=self.progress)
         if outcome.interrupted:
             raise KeyboardInterrupt
-        if outcome.error is not None or not outcome.runs:
-            raise HarnessError(outcome.error or f"{config.label}: no run")
+        if not outcome.runs:
+            raise HarnessError(f"{config.label}: no run")
         return outcome.runs[0]
 
 
@@ -246,7 +244,7 @@ def run_bisect(
             f"the ends do not differ beyond {settings.tolerance:.0%}: {bad.short} against"
             f" {good.short} is {ends.verdict.verdict} ({ends.verdict.reason}); nothing to bisect"
         )
-        result.exit_code = 4
+        result.exit_code = ExitCode.INCONCLUSIVE
         return result
     search = Bisection(commits)
     while (commit := search.next()) is not None:
@@ -266,7 +264,7 @@ def run_bisect(
             f" which); {first_bad.short} against {last_good.short}: "
             + (final.verdict.verdict if final.verdict else "not measured")
         )
-        result.exit_code = 4
+        result.exit_code = ExitCode.INCONCLUSIVE
     elif final.verdict is not None and final.verdict.worse:
         result.message = (
             f"first bad commit: {first_bad.short} {first_bad.subject!r}"
@@ -278,7 +276,7 @@ def run_bisect(
             f"{first_bad.short} {first_bad.subject!r} is where the search ended, but against"
             f" its parent {last_good.short} it is {verdict}: the regression may be gradual"
         )
-        result.exit_code = 4
+        result.exit_code = ExitCode.INCONCLUSIVE
     result.runs = bench.runs
     return result
 

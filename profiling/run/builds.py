@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from loadtests.names import URL_POLL, module_spelling
 from profiling.errors import UsageError
 from profiling.run.revisions import DEFAULT_SETUP, Revision, prepare, python_of, repo_root, resolve
 from profiling.run.server_command import (
@@ -199,8 +200,8 @@ def apply_poll(args: argparse.Namespace, own_servers: bool) -> None:
         raise UsageError("give --poll or --locustfile, not both")
     if not args.poll and not (own_servers and args.locustfile is None and args.scenario is None):
         return
-    if args.scenario is not None and args.scenario.replace("-", "_") != "url_poll":
+    if args.scenario is not None and module_spelling(args.scenario) != URL_POLL.module_name:
         raise UsageError(f"--poll polls your URLs; it cannot go with --scenario {args.scenario}")
-    args.scenario = "url-poll"
+    args.scenario = URL_POLL.cli_name
     paths = [p.strip() for p in args.poll] or ["GET /"]
     args.option = [*args.option, "poll=" + "|".join(paths)]

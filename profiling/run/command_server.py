@@ -14,7 +14,6 @@ as into the reference server (it rides on PYTHONPATH, so it reaches any Python s
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loadtests.results import RATE_TOLERANCE, LoadResult
+from profiling.artefacts import write_json
 from profiling.errors import HarnessError
 from profiling.probes.agentlog import AGENT_FOLDER, agent_env, opted_out
 from profiling.results.figures import load_figures
@@ -180,7 +180,7 @@ def start_command_server(
         "cwd": command.cwd,
         "allocator": None,
     }
-    (state.run_dir / "processes.json").write_text(json.dumps(pids, indent=2, sort_keys=True) + "\n")
+    write_json(state.run_dir / "processes.json", pids)
     state.artifacts["processes"] = "processes.json"
     return proc.url, proc.pid, None, proc
 

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from loadtests.names import FRONTEND_TABS, POLLING_STORM, SCENARIO_NAMES, parse_scenario
 from loadtests.options import check_option
-from loadtests.runner import SCENARIOS
 from profiling.errors import UsageError
 from profiling.probes.allocator import parse_choice
 from profiling.probes.memray_capture import MemrayOptions
@@ -30,7 +30,7 @@ ENV_NOTE = (
     "MEMDIAG_WARMUP, MEMDIAG_COOLDOWN, MEMDIAG_READY_TIMEOUT, MEMDIAG_MONGO_URI, "
     "MEMDIAG_NO_AGENT and MEMDIAG_NO_PREFLIGHT when set."
 )
-DEFAULT_SCENARIO = "polling-storm"
+DEFAULT_SCENARIO = POLLING_STORM.cli_name
 
 
 def _env(name: str, default: T, kind: Callable[[str], T]) -> T:
@@ -56,7 +56,7 @@ def _flag(raw: str) -> bool:
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("load (identical for every configuration)")
-    names = ", ".join(s.replace("_", "-") for s in SCENARIOS)
+    names = ", ".join(n.cli_name for n in SCENARIO_NAMES)
     g.add_argument(
         "--scenario",
         default=None,
@@ -226,7 +226,8 @@ def _options(items: Sequence[str]) -> dict[str, str | int | float]:
     return out
 
 
-TAB_SCENARIOS = ("polling_storm", "frontend_tabs")  # each user a tab (loadtests.pacing)
+# Each user a tab (loadtests.pacing).
+TAB_SCENARIOS = (POLLING_STORM.module_name, FRONTEND_TABS.module_name)
 
 
 def default_users(
@@ -274,10 +275,10 @@ def _resolve_env_defaults(args: argparse.Namespace) -> None:
 
 def load_plan(args: argparse.Namespace) -> LoadPlan:
     _resolve_env_defaults(args)
-    scenario = None if args.locustfile else args.scenario.replace("-", "_")
-    if scenario is not None and scenario not in SCENARIOS:
-        names = ", ".join(s.replace("_", "-") for s in SCENARIOS)
-        raise UsageError(f"--scenario {args.scenario!r} is not a scenario; use one of {names}")
+    try:
+        scenario = None if args.locustfile else parse_scenario(args.scenario).module_name
+    except ValueError as exc:
+        raise UsageError(f"--scenario {exc}") from None
     if args.locustfile is not None and not args.locustfile.is_file():
         raise UsageError(f"--locustfile {args.locustfile}: no such file")
     if args.rate <= 0 or args.duration <= 0 or args.warmup < 0 or args.cooldown < 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadtests.names import POLLING_STORM
 from profiling.probes.memray_capture import MemrayOptions
 from profiling.results.folder import PreflightFigures, RunResult, Scenario
 from profiling.run.servers import Configuration
@@ -20,7 +21,7 @@ PROFILES = ("none", "tracemalloc", "memray", "holders")
 class LoadPlan:
     """The load every configuration gets, identical across a comparison."""
 
-    scenario: str | None = "polling_storm"
+    scenario: str | None = POLLING_STORM.module_name
     locustfile: Path | None = None
     users: int = 20
     rate_per_s: float = 10.0
@@ -105,8 +106,7 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What a schedule produced: the finished runs, and why it stopped early if it did."""
+    """What a schedule produced: the finished runs, and whether Ctrl-C ended it early."""
 
     runs: list[RunResult]
     interrupted: bool = False
-    error: str | None = None

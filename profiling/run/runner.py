@@ -28,10 +28,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from profiling.artefacts import write_text
 from profiling.errors import HarnessError, UsageError
 from profiling.probes.dbevidence import db_evidence, parse_metrics
 from profiling.results import figures, settle
 from profiling.results.folder import (
+    RUN_FILE,
     RUNS_DIR,
     Environment,
     LoadFigures,
@@ -195,7 +197,7 @@ def measure_run(
         if deaths and deaths[0] and deaths[0] not in reason:
             reason = f"{deaths[0]} died during the run ({reason})"
         failed = _failed_run(state, started_at, env or Environment(), reason, load_1m)
-        (run_dir / "run.json").write_text(run_json(failed), encoding="utf-8")
+        write_text(run_dir / RUN_FILE, run_json(failed))
         progress.run_finished(failed)
         return replace(failed, dir=f"{RUNS_DIR}/{job.folder_name}")
     except BaseException:
@@ -208,7 +210,7 @@ def measure_run(
         progress.run_finished(None)
         raise
     run = _assemble(state, started_at, env or Environment(), attach, load_1m)
-    (run_dir / "run.json").write_text(run_json(run), encoding="utf-8")
+    write_text(run_dir / RUN_FILE, run_json(run))
     progress.run_finished(run)
     return replace(run, dir=f"{RUNS_DIR}/{job.folder_name}")
 

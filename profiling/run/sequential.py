@@ -91,7 +91,7 @@ def measure_pair(
                 order += 1
         outcome = run_schedule(jobs, out, server, progress=progress)
         runs += outcome.runs
-        if outcome.interrupted or outcome.error is not None:
+        if outcome.interrupted:
             break
         a, b = samples(runs, baseline.label, metric), samples(runs, candidate.label, metric)
         verdict = three_way(a, b, tolerance) if a and b else None
@@ -101,4 +101,4 @@ def measure_pair(
         per_round = elapsed / rounds
         if budget_s is None or elapsed + per_round > budget_s:
             break
-    return PairResult(Outcome(runs, outcome.interrupted, outcome.error), verdict, rounds)
+    return PairResult(Outcome(runs, outcome.interrupted), verdict, rounds)

@@ -25,6 +25,7 @@ from pathlib import Path
 from loadtests.defaults import polled_task_size
 from loadtests.results import LoadResult
 from loadtests.runner import LoadRunError, LoadSpec, LoadSpecError, run_load
+from profiling.artefacts import write_json, write_text
 from profiling.errors import HarnessError, MemdiagError, UsageError
 from profiling.probes.agentlog import AGENT_FOLDER, agent_env, opted_out
 from profiling.probes.allocator import (
@@ -254,9 +255,7 @@ class RunState:
             "argv": argv,
             "allocator": self.allocator,
         }
-        (self.run_dir / "processes.json").write_text(
-            json.dumps(pids, indent=2, sort_keys=True) + "\n"
-        )
+        write_json(self.run_dir / "processes.json", pids)
         self.artifacts["processes"] = "processes.json"
         return proc.url, proc.pid, db_pid, proc
 
@@ -330,10 +329,7 @@ class RunState:
         # so that it sees them before the first request that counts.
         steady_epoch_s = time.time() + STEADY_LEAD_S
         steady = {"steady_start_s": steady_epoch_s, "stop_at_s": steady_epoch_s + plan.duration_s}
-        tmp = control / "steady.json.tmp"
-        control.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(steady, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        tmp.replace(control / "steady.json")
+        write_json(control / "steady.json", steady)
         steady_start = time.monotonic() + STEADY_LEAD_S
         _sleep_until(steady_start, "warm-up", t0, self.progress, check)
         before = _metrics_text(url)
@@ -438,7 +434,7 @@ class RunState:
         diff = diff_files(
             self.run_dir / "steady-start.tracemalloc", end, include_patterns(["reference_server"])
         )
-        (self.run_dir / "heapdiff.json").write_text(diff.to_json(), encoding="utf-8")
+        write_text(self.run_dir / "heapdiff.json", diff.to_json())
         (self.run_dir / "heapdiff.txt").write_text(render_text(diff), encoding="utf-8")
         self.artifacts.update(heapdiff="heapdiff.json", heapdiff_text="heapdiff.txt")
         self.sites = figures.heapdiff_sites(diff)
@@ -448,14 +444,7 @@ class RunState:
             trim: dict[str, object] = debug.malloc_trim()
         except HarnessError as exc:  # jemalloc, or not glibc: no malloc_trim
             trim = {"error": str(exc)}
-        (self.run_dir / "debug-memory.json").write_text(
-            json.dumps(
-                {"schema_version": 1, "memory": memory, "malloc_trim": trim},
-                indent=2,
-                sort_keys=True,
-            )
-            + "\n"
-        )
+        write_json(self.run_dir / "debug-memory.json", {"memory": memory, "malloc_trim": trim})
         self.artifacts["debug_memory"] = "debug-memory.json"
         tm = memory.get("tracemalloc") or {}
         if (found := request_peaks(memory, "list")) is not None:
@@ -472,7 +461,7 @@ class RunState:
         self.progress.phase("memray reports", 0.0)
         art = render_artifacts(capture, self.run_dir)
         summary = summarize_capture(capture)
-        (self.run_dir / "memray-summary.json").write_text(summary.to_json(), encoding="utf-8")
+        write_text(self.run_dir / "memray-summary.json", summary.to_json())
         for name, path in (
             ("memray_stats", art.stats_json),
             ("peak_flamegraph", art.peak_html),

@@ -14,11 +14,11 @@ the server for seconds, so the run is attribution only: it never gates RSS.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from profiling.artefacts import write_json
 from profiling.probes import holdersclient
 from profiling.probes.agentlog import AGENT_FOLDER
 from profiling.probes.procmem import child_pids
@@ -76,8 +76,7 @@ def collect(
     reply = holdersclient.wait_replies(
         run_dir / AGENT_DIR, asked.request_id, asked.pids, timeout_s=REPLY_TIMEOUT_S, alive=alive
     )
-    text = json.dumps(reply.document(), indent=2, sort_keys=True) + "\n"
-    (run_dir / HOLDERS_FILE).write_text(text, encoding="utf-8")
+    write_json(run_dir / HOLDERS_FILE, reply.document())
     problem = None
     if not reply.results:
         problem = (

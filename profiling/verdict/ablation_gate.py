@@ -29,7 +29,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from profiling.errors import UsageError
+from loadtests.names import module_spelling
+from profiling.errors import ExitCode, UsageError
 from profiling.fixreport.ablation import SCENARIOS
 from profiling.verdict.claims import Ablation, ClaimRow, effect_text, verdict_text
 from profiling.verdict.comparable import POLLS_PER_S, NotComparable
@@ -37,14 +38,9 @@ from profiling.verdict.compare import Comparison
 from profiling.verdict.gate import Check, Limits, baseline_checks, checks_exit_code
 
 
-def scenario_key(name: str) -> str:
-    # Locust's scenarios answer to both spellings (polling-storm, polling_storm).
-    return name.replace("-", "_")
-
-
 def scenarios(a: Ablation) -> dict[str, Comparison]:
     """The ablation's comparisons by the scenario's name (polling_storm, dashboard, ...)."""
-    return {scenario_key(SCENARIOS[load].scenario): c for load, c in a.comparisons}
+    return {module_spelling(SCENARIOS[load].scenario): c for load, c in a.comparisons}
 
 
 def claim_keys(a: Ablation) -> list[str]:
@@ -84,7 +80,7 @@ def check_baseline(a: Ablation, limits: Limits, baseline: dict[str, Comparison])
     the baseline lacks gets one skipped check that says so."""
     checks: list[Check] = []
     for scenario, comparison in scenarios(a).items():
-        before = baseline.get(scenario_key(scenario))
+        before = baseline.get(module_spelling(scenario))
         if before is None:
             checks.append(
                 Check(
@@ -142,8 +138,8 @@ def expected_work(a: Ablation) -> list[str]:
     ]
 
 
-def exit_code(checks: Sequence[Check], a: Ablation) -> int:
+def exit_code(checks: Sequence[Check], a: Ablation) -> ExitCode:
     """3 if any scenario has an invalid run or unequal work, else as `profiling.verdict.gate`."""
     if not a.valid or unequal_work(a):
-        return 3
+        return ExitCode.INVALID
     return checks_exit_code(checks)

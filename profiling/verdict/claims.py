@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, replace
 from functools import partial
 from typing import Any
 
+from loadtests.names import DASHBOARD
 from profiling.fixreport.ablation import CLAIMS, SCENARIOS, AblationPlan, Claim, Step
 from profiling.results.folder import RunResult
 from profiling.verdict.claim_checks import (
@@ -214,7 +215,9 @@ def _claim_verdict(
 
 def _title(m: Metric, load: str) -> str:
     # The dashboard's "status endpoint" is its list request (the busiest GET).
-    return m.title.replace("Status poll", "Task-list request") if load == "dashboard" else m.title
+    if load == DASHBOARD.short:
+        return m.title.replace("Status poll", "Task-list request")
+    return m.title
 
 
 def _primary(claim: Claim, step: Step, comparison: Comparison, base: str) -> str:

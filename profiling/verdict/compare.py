@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from profiling.numbers import fixed_text, signed
 from profiling.results.folder import MIB, RunResult, Scenario, WorkFigures
 from profiling.results.validate import Scalar
 from profiling.verdict.comparable import (
@@ -28,12 +29,6 @@ from profiling.verdict.served import run_problems, run_valid, served_rate
 from profiling.verdict.stats import DEFAULT_ALPHA, EffectFloor, Verdict, median, verdict
 
 
-def format_bytes(value: float) -> str:
-    if abs(value) >= MIB:
-        return f"{value / MIB:.1f} MiB"
-    return f"{value / 1024:.1f} KiB" if abs(value) >= 1024 else f"{value:.0f} B"
-
-
 @dataclass(frozen=True, slots=True)
 class Metric:
     """A figure that gets a row in the report and a verdict (lower is always better)."""
@@ -46,22 +41,12 @@ class Metric:
     difference_unit: str | None = None  # metrics with no meaningful ratio
 
     def format(self, value: float | None) -> str:
-        if value is None:
-            return "n/a"
-        if self.unit == "bytes":
-            return format_bytes(value)
-        if self.unit == "bytes/s":
-            return format_bytes(value) + "/s"
-        if self.unit == "requests":
-            return f"{value:.1f}" if value != int(value) else f"{value:.0f}"
-        if self.unit == "ratio":
-            return f"{value * 100:.2f} %"
-        if self.unit == "ms":
-            return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
-        return f"{value:.2f} {self.unit}".rstrip()
+        """The value with fixed decimals (`profiling.numbers.fixed_text`): "420.1 MiB"."""
+        return fixed_text(self.unit, value)
 
     def format_delta(self, value: float) -> str:
-        return ("+" if value >= 0 else "-") + self.format(abs(value))
+        """A difference with its sign: "+12.3 MiB"."""
+        return signed(self.format, value)
 
 
 def _memory(process: str, attr: str) -> Callable[[RunResult], float | None]:

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from profiling.errors import UsageError
+from profiling.errors import ExitCode, UsageError
+from profiling.numbers import ratio_text
 from profiling.results.folder import MIB
 from profiling.verdict.compare import METRICS_BY_KEY, Comparison
 
@@ -252,7 +253,7 @@ def _improvement(comparison: Comparison, imp: Improvement) -> Check:
     if v.outcome == "missing" or v.baseline_median is None or v.candidate_median is None:
         return Check(name, "failed", "n/a", f"{imp.better} or {imp.than} has no {imp.metric}")
     base, cand = v.baseline_median, v.candidate_median
-    actual = f"{cand / base:.2f}x" if base else f"{_fmt(imp.metric, cand)} vs 0"
+    actual = ratio_text(cand / base) if base else f"{_fmt(imp.metric, cand)} vs 0"
     if not cand <= imp.ratio * base:
         return Check(
             name, "failed", actual, f"{_fmt(imp.metric, cand)} vs {_fmt(imp.metric, base)}"
@@ -274,19 +275,19 @@ def _improvement(comparison: Comparison, imp: Improvement) -> Check:
     return Check(name, "passed", actual, v.label)
 
 
-def exit_code(checks: list[Check], comparison: Comparison) -> int:
+def exit_code(checks: list[Check], comparison: Comparison) -> ExitCode:
     """3 if a run is invalid or the configurations did not do the same work (thresholds on
     unequal work judge the work, not the design), else 1 if any check failed, else 4 if
     any is inconclusive."""
     if not comparison.valid or comparison.not_comparable:
-        return 3
+        return ExitCode.INVALID
     return checks_exit_code(checks)
 
 
-def checks_exit_code(checks: Sequence[Check]) -> int:
+def checks_exit_code(checks: Sequence[Check]) -> ExitCode:
     """1 if any check failed, else 4 if any is inconclusive, else 0."""
     if any(c.status == "failed" for c in checks):
-        return 1
+        return ExitCode.FAILED
     if any(c.status == "inconclusive" for c in checks):
-        return 4
-    return 0
+        return ExitCode.INCONCLUSIVE
+    return ExitCode.OK

@@ -22,6 +22,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from profiling.numbers import fold_text
+
 DEFAULT_ALPHA = 0.05
 # Exact p-values up to this many rank assignments (C(n1+n2, n1)); beyond it the normal
 # approximation is within a percent and enumeration would cost seconds.
@@ -176,19 +178,6 @@ class Verdict:
         return self.outcome in ("better", "worse")
 
 
-def fold_label(baseline: float, candidate: float) -> str:
-    """'1.8x less' / '2.1x more' (the larger over the smaller); 'equal', 'eliminated'."""
-    if candidate == baseline:
-        return "equal"
-    if candidate == 0:
-        return "eliminated"
-    if baseline == 0:
-        return "new (was 0)"
-    factor = baseline / candidate if candidate < baseline else candidate / baseline
-    text = f"{factor:.1f}" if factor < 100 else f"{factor:,.0f}"
-    return f"{text}x {'less' if candidate < baseline else 'more'}"
-
-
 def verdict(
     metric: str,
     baseline: str,
@@ -232,7 +221,7 @@ def verdict(
         if difference_unit is not None or base < 0 or cand < 0:
             label = f"{effect:+.2f} {difference_unit or ''}".rstrip()
         else:
-            label = fold_label(base, cand)
+            label = fold_text(base, cand)
     else:
         outcome, label = "same", "no significant change"
     return Verdict(

@@ -8,9 +8,9 @@ import random
 
 import pytest
 
+from profiling.numbers import fold_text
 from profiling.verdict.stats import (
     EffectFloor,
-    fold_label,
     mann_whitney_u,
     median,
     min_p_value,
@@ -155,12 +155,12 @@ def test_difference_labels_and_missing_data() -> None:
     assert verdict("x", "a", "b", [], [1.0], RSS_FLOOR).outcome == "missing"
 
 
-def test_fold_label_edges() -> None:
-    assert fold_label(1.0, 0.0) == "eliminated"
-    assert fold_label(0.0, 2.0) == "new (was 0)"
-    assert fold_label(5.0, 5.0) == "equal"
-    assert fold_label(50000.0, 1.0) == "50,000x less"
-    assert math.isclose(float(fold_label(3.0, 1.0).split("x")[0]), 3.0)
+def test_fold_text_edges() -> None:
+    assert fold_text(1.0, 0.0) == "eliminated"
+    assert fold_text(0.0, 2.0) == "new (was 0)"
+    assert fold_text(5.0, 5.0) == "equal"
+    assert fold_text(50000.0, 1.0) == "50,000x less"
+    assert math.isclose(float(fold_text(3.0, 1.0).split("x")[0]), 3.0)
 
 
 def test_few_overlapping_runs_are_no_significant_change_not_inconclusive() -> None:

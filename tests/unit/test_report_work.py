@@ -308,13 +308,15 @@ def test_diff_marks_unequal_branches_and_gate_refuses_them(
 def test_compare_exits_3_on_unequal_work(
     fixture_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from profiling.commands.finish import finish
+    from profiling.commands.finish import comparison_reporter, finish
     from profiling.run.plans import Outcome
 
     for name, expected in (("unequal", 3), ("three-modes", 0)):
         out = tmp_path / name
         shutil.copytree(fixture_runs / name, out)
-        assert finish(Outcome(load_runs(out)), out, name, html=False) == expected
+        assert (
+            finish(Outcome(load_runs(out)), out, comparison_reporter(name), html=False) == expected
+        )
         err = capsys.readouterr().err
         assert ("memdiag: work not comparable" in err) == (expected == 3)
 
