@@ -1,19 +1,19 @@
-"""Options shared by `memdiag measure`, `compare`, `sweep` and `ablate`, and the plans
-they build (`load_plan`, `server_plan`) and the run folder they name (`output_dir`).
+"""The measurement options of `memdiag measure`, `compare`, `sweep`, `ablate`, `bisect` and
+`check` as argument groups, checked into the plans they build (`load_plan`,
+`server_plan`), and the run folder they name (`output_dir`).
 
-Each option has one name in three spellings: `--rate`, field `rate`, env `MEMDIAG_RATE`;
-the environment only supplies defaults, the command line wins.
+The options themselves are declared once, in `profiling.run.settings`: each has one
+name in three spellings (`--rate`, field `rate`, env `MEMDIAG_RATE`); the environment
+only supplies defaults, the command line wins.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
 from loadtests.options import check_option
 from loadtests.runner import SCENARIOS
@@ -23,170 +23,17 @@ from profiling.probes.memray_capture import MemrayOptions
 from profiling.results.folder import RUNS_DIR
 from profiling.run.embedded_db import resolve_engine
 from profiling.run.runner import PROFILES, LoadPlan, ServerPlan
+from profiling.run.settings import LoadSettings, ServerSettings, add_arguments, env_note
 
-T = TypeVar("T")
-ENV_NOTE = (
-    "Defaults come from MEMDIAG_SCENARIO, MEMDIAG_USERS, MEMDIAG_RATE, MEMDIAG_DURATION, "
-    "MEMDIAG_WARMUP, MEMDIAG_COOLDOWN, MEMDIAG_READY_TIMEOUT, MEMDIAG_MONGO_URI, "
-    "MEMDIAG_NO_AGENT and MEMDIAG_NO_PREFLIGHT when set."
-)
-DEFAULT_SCENARIO = "polling-storm"
-
-
-def _env(name: str, default: T, kind: Callable[[str], T]) -> T:
-    raw = os.environ.get(f"MEMDIAG_{name}")
-    if raw is None or raw == "":
-        return default
-    try:
-        return kind(raw)
-    except ValueError:
-        raise UsageError(
-            f"MEMDIAG_{name}={raw!r} is not a valid value; unset it or fix it"
-        ) from None
-
-
-def _flag(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(raw)
+ENV_NOTE = env_note()
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("load (identical for every configuration)")
-    names = ", ".join(s.replace("_", "-") for s in SCENARIOS)
-    g.add_argument(
-        "--scenario",
-        default=None,
-        help=f"built-in scenario: {names} (default {DEFAULT_SCENARIO})",
-    )
-    g.add_argument("--locustfile", type=Path, help="your own locustfile instead of a scenario")
-    g.add_argument(
-        "--users",
-        type=int,
-        default=None,
-        help="Locust users; in polling-storm and frontend-tabs each is a browser tab on its own"
-        " keep-alive connection(s), polling every users / rate seconds so the rate is kept"
-        " (default rate x poll_interval_s, -O poll_interval_s=1: a tab polls once a second;"
-        " other scenarios: max(50, 20 x rate))",
-    )
-    g.add_argument(
-        "--rate",
-        type=float,
-        default=None,
-        help="target arrival rate of the main stream per second (default 10)",
-    )
-    g.add_argument(
-        "--duration",
-        type=float,
-        default=None,
-        help="steady (measured) seconds (default 30)",
-    )
-    g.add_argument(
-        "--warmup",
-        type=float,
-        default=None,
-        help="warm-up seconds, discarded (default 30: the full-view designs' RSS takes about"
-        " 20 s of load to reach its plateau; steady growth after it measures retention)",
-    )
-    g.add_argument(
-        "--cooldown",
-        type=float,
-        default=None,
-        help="seconds sampled after the load stops (default 3)",
-    )
-    g.add_argument(
-        "--ready-timeout",
-        type=float,
-        default=None,
-        help="seconds the warm-up may run past --warmup until every polled task shows its"
-        " target size; a run whose tasks never get there is invalid (default 120)",
-    )
-    g.add_argument(
-        "--load-processes",
-        type=int,
-        default=1,
-        help="Locust processes (--processes); the total rate stays the target",
-    )
-    g.add_argument(
-        "-O",
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="scenario option, e.g. -O segments=3000 -O view=summary (repeatable)",
-    )
-    g.add_argument(
-        "--no-preflight",
-        action="store_true",
-        default=None,
-        help="skip the pre-flight, which times db-polling's per-poll work here and fits the"
-        " polling scenarios' task size to it (or refuses a fixed size it cannot serve)",
-    )
-    g.add_argument(
-        "--status-endpoint",
-        help="the request name of the status poll in the "
-        "load results (default: 'GET /api/tasks/{id}' or the busiest GET)",
-    )
+    add_arguments(parser, LoadSettings)
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("reference server and database")
-    g.add_argument(
-        "--mongo-uri",
-        default=None,
-        help="a MongoDB server to use (a fresh database per run); default: a "
-        "fresh embedded DB per run",
-    )
-    g.add_argument(
-        "--db-engine",
-        default=None,
-        help="the embedded DB: mongo-java (mongo-java-server, default) or ferretdb "
-        "(env MEMDIAG_DB_ENGINE)",
-    )
-    g.add_argument("--driver", choices=["motor", "pymongo-async"], help="the server's DB driver")
-    g.add_argument("--workers", type=int, help="the server's task worker threads")
-    g.add_argument(
-        "--server-processes",
-        type=int,
-        default=1,
-        help="server processes sharing the port (SO_REUSEPORT)",
-    )
-    g.add_argument("--allocator", help="glibc, jemalloc or arenas=N (MALLOC_ARENA_MAX)")
-    g.add_argument(
-        "--server-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="extra argument for python -m reference_server (repeatable)",
-    )
-    g.add_argument(
-        "--sample-interval",
-        type=float,
-        default=0.5,
-        help="RSS sampling interval in seconds (default 0.5 = 2 Hz)",
-    )
-    g.add_argument(
-        "--no-agent",
-        action="store_true",
-        default=None,
-        help="do not inject memdiag's in-process memory agent into the server (it splits"
-        " RSS into Python objects, allocator free memory, mmapped and file-backed parts;"
-        " env MEMDIAG_NO_AGENT=1)",
-    )
-    g.add_argument("--tracemalloc-frames", type=int, default=25)
-    g.add_argument(
-        "--holders-tracemalloc-frames",
-        type=int,
-        default=0,
-        help="--profile holders: trace allocations with N frames, for allocation sites "
-        "(default 0: off; even 1 frame makes a 1 MB json.dumps 5x slower, so a poll-heavy "
-        "design may no longer keep up with the load)",
-    )
-    g.add_argument("--memray-native", action="store_true", help="memray --native")
-    g.add_argument("--memray-trace-python-allocators", action="store_true")
+    add_arguments(parser, ServerSettings)
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, *, profile: bool = True) -> None:
@@ -249,31 +96,8 @@ def default_users(
     return max(50, math.ceil(rate_per_s * 20))
 
 
-def _resolve_env_defaults(args: argparse.Namespace) -> None:
-    """Options left out take MEMDIAG_<NAME> from the environment, then the default.
-
-    Resolved here rather than when the parser is built, so a bad variable fails only the
-    command that reads it, with a one-line message.
-    """
-    defaults: dict[str, tuple[str, object, Callable[[str], object]]] = {
-        "scenario": ("SCENARIO", DEFAULT_SCENARIO, str),
-        "users": ("USERS", None, int),
-        "rate": ("RATE", 10.0, float),
-        "duration": ("DURATION", 30.0, float),
-        "warmup": ("WARMUP", 30.0, float),
-        "cooldown": ("COOLDOWN", 3.0, float),
-        "ready_timeout": ("READY_TIMEOUT", 120.0, float),
-        "mongo_uri": ("MONGO_URI", None, str),
-        "no_agent": ("NO_AGENT", False, _flag),
-        "no_preflight": ("NO_PREFLIGHT", False, _flag),
-    }
-    for field_name, (env_name, default, kind) in defaults.items():
-        if hasattr(args, field_name) and getattr(args, field_name) is None:
-            setattr(args, field_name, _env(env_name, default, kind))
-
-
-def load_plan(args: argparse.Namespace) -> LoadPlan:
-    _resolve_env_defaults(args)
+def load_plan(args: LoadSettings) -> LoadPlan:
+    """The load of `args` (`profiling.run.settings.from_args` or `resolve`), checked."""
     scenario = None if args.locustfile else args.scenario.replace("-", "_")
     if scenario is not None and scenario not in SCENARIOS:
         names = ", ".join(s.replace("_", "-") for s in SCENARIOS)
@@ -308,8 +132,8 @@ def load_plan(args: argparse.Namespace) -> LoadPlan:
     )
 
 
-def server_plan(args: argparse.Namespace) -> ServerPlan:
-    _resolve_env_defaults(args)
+def server_plan(args: ServerSettings) -> ServerPlan:
+    """How the server runs, from `args`, checked."""
     if args.allocator is not None:
         try:
             parse_choice(args.allocator)
@@ -332,14 +156,16 @@ def server_plan(args: argparse.Namespace) -> ServerPlan:
         raise UsageError(f"--mongo-uri {args.mongo_uri!r} is not a mongodb:// URI")
     return ServerPlan(
         mongo_uri=args.mongo_uri,
-        db_engine=resolve_engine(args.db_engine),
+        db_engine=resolve_engine(
+            args.db_engine, option=args.origin.get("db_engine", "--db-engine")
+        ),
         driver=args.driver,
         workers=args.workers,
         processes=args.server_processes,
         allocator=args.allocator,
         extra_args=tuple(args.server_arg),
         sample_interval_s=args.sample_interval,
-        agent=not getattr(args, "no_agent", False),
+        agent=not args.no_agent,
         tracemalloc_frames=args.tracemalloc_frames,
         holders_tracemalloc_frames=args.holders_tracemalloc_frames,
         memray=MemrayOptions(
