@@ -96,80 +96,79 @@ def default_users(
     return max(50, math.ceil(rate_per_s * 20))
 
 
-def load_plan(args: LoadSettings) -> LoadPlan:
-    """The load of `args` (`profiling.run.settings.from_args` or `resolve`), checked."""
-    scenario = None if args.locustfile else args.scenario.replace("-", "_")
+def load_plan(load: LoadSettings) -> LoadPlan:
+    """The load a run is given, from the settings (`profiling.run.settings`), checked."""
+    scenario = None if load.locustfile else load.scenario.replace("-", "_")
     if scenario is not None and scenario not in SCENARIOS:
         names = ", ".join(s.replace("_", "-") for s in SCENARIOS)
-        raise UsageError(f"--scenario {args.scenario!r} is not a scenario; use one of {names}")
-    if args.locustfile is not None and not args.locustfile.is_file():
-        raise UsageError(f"--locustfile {args.locustfile}: no such file")
-    if args.rate <= 0 or args.duration <= 0 or args.warmup < 0 or args.cooldown < 0:
+        raise UsageError(f"--scenario {load.scenario!r} is not a scenario; use one of {names}")
+    if load.locustfile is not None and not load.locustfile.is_file():
+        raise UsageError(f"--locustfile {load.locustfile}: no such file")
+    if load.rate <= 0 or load.duration <= 0 or load.warmup < 0 or load.cooldown < 0:
         raise UsageError("--rate and --duration must be > 0, --warmup and --cooldown >= 0")
-    if args.ready_timeout < 0:
-        raise UsageError(f"--ready-timeout {args.ready_timeout}: must be >= 0")
-    if args.users is not None and args.users < 1:
-        raise UsageError(f"--users {args.users}: need at least 1")
-    if args.load_processes < 1:
-        raise UsageError(f"--load-processes {args.load_processes}: need at least 1")
-    options = _options(args.option)
+    if load.ready_timeout < 0:
+        raise UsageError(f"--ready-timeout {load.ready_timeout}: must be >= 0")
+    if load.users is not None and load.users < 1:
+        raise UsageError(f"--users {load.users}: need at least 1")
+    if load.load_processes < 1:
+        raise UsageError(f"--load-processes {load.load_processes}: need at least 1")
+    options = _options(load.option)
     if scenario is not None:  # a user's own locustfile has options we cannot know
         for key, value in options.items():
             if (why := check_option(key, value)) is not None:
                 raise UsageError(f"-O {key}={value}: {why}")
     return LoadPlan(
         scenario=scenario,
-        locustfile=args.locustfile,
-        users=args.users or default_users(args.rate, scenario, options),
-        rate_per_s=args.rate,
-        duration_s=args.duration,
-        warmup_s=args.warmup,
-        cooldown_s=args.cooldown,
-        processes=args.load_processes,
+        locustfile=load.locustfile,
+        users=load.users or default_users(load.rate, scenario, options),
+        rate_per_s=load.rate,
+        duration_s=load.duration,
+        warmup_s=load.warmup,
+        cooldown_s=load.cooldown,
+        processes=load.load_processes,
         options=options,
-        status_endpoint=args.status_endpoint,
-        ready_timeout_s=args.ready_timeout,
+        status_endpoint=load.status_endpoint,
+        ready_timeout_s=load.ready_timeout,
     )
 
 
-def server_plan(args: ServerSettings) -> ServerPlan:
-    """How the server runs, from `args`, checked."""
-    if args.allocator is not None:
+def server_plan(server: ServerSettings) -> ServerPlan:
+    """How the server runs, from the settings (`profiling.run.settings`), checked."""
+    if server.allocator is not None:
         try:
-            parse_choice(args.allocator)
+            parse_choice(server.allocator)
         except ValueError as exc:
             raise UsageError(f"--allocator: {exc}") from None
-    if args.sample_interval <= 0:
-        raise UsageError(f"--sample-interval {args.sample_interval}: must be > 0 seconds")
+    if server.sample_interval <= 0:
+        raise UsageError(f"--sample-interval {server.sample_interval}: must be > 0 seconds")
     for flag, value in (
-        ("--workers", args.workers),
-        ("--server-processes", args.server_processes),
-        ("--tracemalloc-frames", args.tracemalloc_frames),
+        ("--workers", server.workers),
+        ("--server-processes", server.server_processes),
+        ("--tracemalloc-frames", server.tracemalloc_frames),
     ):
         if value is not None and value < 1:
             raise UsageError(f"{flag} {value}: need at least 1")
-    if args.holders_tracemalloc_frames < 0:
-        raise UsageError(
-            f"--holders-tracemalloc-frames {args.holders_tracemalloc_frames}: need 0 (off) or more"
-        )
-    if args.mongo_uri and not args.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
-        raise UsageError(f"--mongo-uri {args.mongo_uri!r} is not a mongodb:// URI")
+    if (frames := server.holders_tracemalloc_frames) < 0:
+        raise UsageError(f"--holders-tracemalloc-frames {frames}: need 0 (off) or more")
+    if server.mongo_uri and not server.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise UsageError(f"--mongo-uri {server.mongo_uri!r} is not a mongodb:// URI")
     return ServerPlan(
-        mongo_uri=args.mongo_uri,
+        mongo_uri=server.mongo_uri,
         db_engine=resolve_engine(
-            args.db_engine, option=args.origin.get("db_engine", "--db-engine")
+            server.db_engine, option=server.origin.get("db_engine", "--db-engine")
         ),
-        driver=args.driver,
-        workers=args.workers,
-        processes=args.server_processes,
-        allocator=args.allocator,
-        extra_args=tuple(args.server_arg),
-        sample_interval_s=args.sample_interval,
-        agent=not args.no_agent,
-        tracemalloc_frames=args.tracemalloc_frames,
-        holders_tracemalloc_frames=args.holders_tracemalloc_frames,
+        driver=server.driver,
+        workers=server.workers,
+        processes=server.server_processes,
+        allocator=server.allocator,
+        extra_args=tuple(server.server_arg),
+        sample_interval_s=server.sample_interval,
+        agent=not server.no_agent,
+        tracemalloc_frames=server.tracemalloc_frames,
+        holders_tracemalloc_frames=server.holders_tracemalloc_frames,
         memray=MemrayOptions(
-            native=args.memray_native, trace_python_allocators=args.memray_trace_python_allocators
+            native=server.memray_native,
+            trace_python_allocators=server.memray_trace_python_allocators,
         ),
     )
 
