@@ -3,7 +3,9 @@
 One call is one `memdiag measure` run against a server: one the test started (`url=`,
 `pid=`) or a command memdiag starts (`command=[...]`, whose first stdout line is its
 URL, as the reference server's is; or give `url=` too when it prints none). It goes
-through the same parts as the CLI: `profiling.run.options.load_plan` checks the load options,
+through the same parts as the CLI: the options are `memdiag measure`'s own declaration
+(`profiling.run.settings.resolve`: given, else MEMDIAG_*, else the default),
+`profiling.run.options.load_plan` and `server_plan` check them,
 `runner.measure_run` with an `Attach` measures, `outputs.write_reports` writes the run
 folder, and with limits `gate.parse_limits`/`gate.check` judge it and the gate's table
 of checks is the failure message. Imported only by a test that asks for the fixture.
@@ -11,7 +13,6 @@ of checks is the failure message. Imported only by a test that asks for the fixt
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -27,9 +28,10 @@ from profiling.errors import ExitCode, MemdiagError, UsageError
 from profiling.report.write import write_reports
 from profiling.results.folder import RUNS_DIR, SUMMARY_FILE, RunResult, load_any, load_runs
 from profiling.run import environment
-from profiling.run.options import add_load_arguments, load_plan
-from profiling.run.runner import Attach, Job, ServerPlan, measure_run
+from profiling.run.options import load_plan, server_plan
+from profiling.run.runner import Attach, Job, measure_run
 from profiling.run.servers import START_TIMEOUT_S, Configuration, ReferenceServer, wait_healthy
+from profiling.run.settings import LoadSettings, ServerSettings, resolve
 from profiling.run.subprocs import terminate
 from profiling.verdict.compare import compare
 from profiling.verdict.gate import check, exit_code, parse_limits
@@ -82,21 +84,17 @@ class _Command:
             terminate(self._proc, 20.0)
 
 
-def _load_args(**given: Any) -> argparse.Namespace:
-    """`memdiag measure`'s load options, as its parser leaves them, with `given` set.
-
-    Built from the CLI's own option group, so an option added there gets its default
-    here too, and `load_plan` checks both the same way.
-    """
-    parser = argparse.ArgumentParser(add_help=False)
-    add_load_arguments(parser)
-    args = parser.parse_args([])
-    unknown = set(given) - set(vars(args))
-    if unknown:  # a renamed CLI option: fail loudly rather than drop a test's setting
-        raise UsageError(f"memdiag_measure: no such load option(s): {sorted(unknown)}")
-    for key, value in given.items():
-        setattr(args, key, value)
-    return args
+def load_settings(
+    *,
+    locustfile: str | Path | None = None,
+    options: Mapping[str, str | int | float] | None = None,
+    **given: Any,
+) -> LoadSettings:
+    """The load of a `memdiag_measure(...)` call: `memdiag measure`'s options of the same
+    names (None: left out), scenario `options` as -O KEY=VALUE; an unknown name fails."""
+    path = Path(locustfile) if locustfile is not None else None
+    option = [f"{k}={v}" for k, v in (options or {}).items()] or None
+    return resolve(LoadSettings, {**given, "locustfile": path, "option": option})
 
 
 class Measurer:
@@ -132,9 +130,9 @@ class Measurer:
         warmup: float | None = None,
         cooldown: float | None = None,
         ready_timeout: float | None = None,
-        load_processes: int = 1,
+        load_processes: int | None = None,
         label: str | None = None,
-        sample_interval: float = 0.5,
+        sample_interval: float | None = None,
         html: bool = True,
     ) -> RunResult:
         """Measure one run and return its RunResult (what run.json holds).
@@ -146,10 +144,24 @@ class Measurer:
         MEMDIAG_RATE), `rate` per second, `warmup`, `duration` (the measured steady
         phase), `cooldown` in seconds, `ready_timeout` (how much longer the warm-up may
         wait for a scenario's tasks to reach their size), `users`, scenario `options`.
-        Left out, they default as the CLI's do (MEMDIAG_RATE ... then 10/s, 10 s warm-up,
+        Left out, they default as the CLI's do: MEMDIAG_RATE ... when set, else the
+        declared defaults (`profiling.run.settings.LoadSettings`: 10/s, 30 s warm-up,
         30 s steady).
         """
         try:
+            load = load_settings(
+                scenario=scenario,
+                locustfile=locustfile,
+                options=options,
+                users=users,
+                rate=rate,
+                duration=duration,
+                warmup=warmup,
+                cooldown=cooldown,
+                ready_timeout=ready_timeout,
+                load_processes=load_processes,
+                status_endpoint=status_endpoint,
+            )
             return self._measure(
                 url=url,
                 pid=pid,
@@ -157,19 +169,7 @@ class Measurer:
                 command=command,
                 env=env,
                 start_timeout_s=start_timeout_s,
-                load=_load_args(
-                    scenario=scenario,
-                    locustfile=Path(locustfile) if locustfile is not None else None,
-                    users=users,
-                    rate=rate,
-                    duration=duration,
-                    warmup=warmup,
-                    cooldown=cooldown,
-                    ready_timeout=ready_timeout,
-                    load_processes=load_processes,
-                    option=[f"{k}={v}" for k, v in (options or {}).items()],
-                    status_endpoint=status_endpoint,
-                ),
+                load=load,
                 label=label or self.label,
                 sample_interval=sample_interval,
                 html=html,
@@ -198,9 +198,9 @@ class Measurer:
         command: Sequence[str] | None,
         env: Mapping[str, str] | None,
         start_timeout_s: float,
-        load: argparse.Namespace,
+        load: LoadSettings,
         label: str,
-        sample_interval: float,
+        sample_interval: float | None,
         html: bool,
     ) -> RunResult:
         if command is None and (url is None or pid is None):
@@ -211,9 +211,10 @@ class Measurer:
             raise UsageError("give command= (memdiag starts it) or pid= (you did), not both")
         if url is not None and not url.startswith(("http://", "https://")):
             raise UsageError(f"url={url!r} is not a URL; e.g. http://127.0.0.1:8080/")
-        if sample_interval <= 0:
+        if sample_interval is not None and sample_interval <= 0:
             raise UsageError(f"sample_interval={sample_interval}: must be > 0 seconds")
         plan = load_plan(load)
+        server = server_plan(resolve(ServerSettings, {"sample_interval": sample_interval}))
         baseline = compare(load_any(self.baseline)) if self.baseline is not None else None
         out = self._out_dir()
         started = time.monotonic()
@@ -228,7 +229,7 @@ class Measurer:
             measure_run(
                 Job(config, 1, 1, "none", plan),
                 out,
-                ServerPlan(sample_interval_s=sample_interval),
+                server,
                 attach=Attach(url, pid, db_pid),
                 env=environment.environment(db_server="", db_version=""),
             )

@@ -9,7 +9,6 @@ scenario; then a claims table (`profiling.verdict.claims`) beside each scenario'
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -36,6 +35,7 @@ from profiling.run.preflight import preflight
 from profiling.run.progress import RichProgress
 from profiling.run.runner import Job, LoadPlan, Outcome, ServerPlan, run_schedule, schedule
 from profiling.run.servers import parse_configurations
+from profiling.run.settings import LoadSettings, ServerSettings, from_args
 from profiling.verdict.ablation_gate import unequal_work
 from profiling.verdict.claims import PLAN_FILE, evaluate, plan_document, verdict_text
 
@@ -110,16 +110,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(tracemalloc_frames=1)
 
 
-def _phase_defaults(args: argparse.Namespace) -> None:
-    # Remembered before the defaults fill it: a warm-up given (or set in the
-    # environment) applies to every scenario; else a full run gives each its own.
-    args.scenario_warmups = (
-        not args.quick and args.warmup is None and not os.environ.get("MEMDIAG_WARMUP")
-    )
+def load_settings(args: argparse.Namespace) -> LoadSettings:
+    """The polling storm's load options, ablate's phases (`_PHASES`) the defaults that a
+    value on the command line or in the environment overrides."""
     duration, warmup, cooldown = _PHASES
-    for name, value in (("duration", duration), ("warmup", warmup), ("cooldown", cooldown)):
-        if getattr(args, name) is None and not os.environ.get(f"MEMDIAG_{name.upper()}"):
-            setattr(args, name, value)
+    phases = {"duration": duration, "warmup": warmup, "cooldown": cooldown}
+    return replace(from_args(LoadSettings, args, defaults=phases), scenario=POLLING_STORM.cli_name)
+
+
+def own_warmups(args: argparse.Namespace, load: LoadSettings) -> bool:
+    """A warm-up given (or set in the environment) applies to every scenario; else a
+    full run gives each its own (`load_for`)."""
+    return not args.quick and "warmup" not in load.origin
 
 
 def build_plan(args: argparse.Namespace) -> AblationPlan:
@@ -134,11 +136,13 @@ def build_plan(args: argparse.Namespace) -> AblationPlan:
     )
 
 
-def load_for(base: LoadPlan, load: str, args: argparse.Namespace) -> LoadPlan:
+def load_for(
+    base: LoadPlan, load: str, args: argparse.Namespace, *, own_warmups: bool = False
+) -> LoadPlan:
     """The storm takes the command's load options; the others their own rate and users."""
     scen = SCENARIOS[load]
     options: dict[str, str | int | float] = dict(scen.options)
-    if getattr(args, "scenario_warmups", False) and scen.warmup_s is not None:
+    if own_warmups and scen.warmup_s is not None:
         base = replace(base, warmup_s=scen.warmup_s)
     if load == POLLING_STORM.short:
         return replace(base, scenario=scen.scenario, options={**options, **base.options})
@@ -172,7 +176,7 @@ def attribution_loads(p: AblationPlan, args: argparse.Namespace) -> list[str]:
 
 
 def jobs_for(
-    p: AblationPlan, base: LoadPlan, args: argparse.Namespace
+    p: AblationPlan, base: LoadPlan, args: argparse.Namespace, *, own_warmups: bool = False
 ) -> list[tuple[str, list[Job]]]:
     """One interleaved schedule per scenario, numbered on from the one before; with
     --attribution, the dashboard's ends with one tracemalloc run per configuration."""
@@ -182,9 +186,8 @@ def jobs_for(
     for load in p.loads():
         configs = parse_configurations(",".join(p.configs(load)))
         profile = "tracemalloc" if load in profiled else "none"
-        jobs = schedule(
-            configs, p.repeat, load_for(base, load, args), profile=profile, start_order=order
-        )
+        plan = load_for(base, load, args, own_warmups=own_warmups)
+        jobs = schedule(configs, p.repeat, plan, profile=profile, start_order=order)
         order += len(jobs)
         out.append((load, jobs))
     return out
@@ -232,14 +235,14 @@ def _describer(p: AblationPlan) -> Callable[[Job], str]:
 def run(args: argparse.Namespace) -> int:
     if args.scenario is not None or args.locustfile is not None:
         raise UsageError("ablate picks the scenario per switch; drop --scenario/--locustfile")
-    _phase_defaults(args)
     p = build_plan(args)
-    args.scenario = POLLING_STORM.cli_name
-    base = load_plan(args)
-    server = server_plan(args)  # every option checked, even for a dry run
+    load_options = load_settings(args)
+    own = own_warmups(args, load_options)
+    base = load_plan(load_options)
+    server = server_plan(from_args(ServerSettings, args))  # checked, even for a dry run
     phases_s = {}
     for load in p.loads():
-        plan = load_for(base, load, args)
+        plan = load_for(base, load, args, own_warmups=own)
         phases_s[load] = plan.warmup_s + plan.duration_s + plan.cooldown_s
     text = ablation.describe(p, phases_s) + _attribution_text(p, args, phases_s)
     text += _audio_text(p, args)
@@ -250,8 +253,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("nothing to measure: " + "; ".join(f"{k} {w}" for k, w in p.skipped))
     out = output_dir(args, f"ablate-{p.base}")
     # The pre-flight fits the storm's size before anything is made, started or written.
-    schedules = jobs_for(p, base, args)
-    fitted = iter(preflight([job for _, jobs in schedules for job in jobs], args))
+    schedules = jobs_for(p, base, args, own_warmups=own)
+    fitted = iter(preflight([job for _, jobs in schedules for job in jobs], load_options))
     schedules = [(load, [next(fitted) for _ in jobs]) for load, jobs in schedules]
     if _uploads(p) and args.audio_dir is None:
         args.audio_dir = ensure_speech(SPEECH, progress=_speech_progress)

@@ -27,6 +27,7 @@ from profiling.run.options import (
 from profiling.run.progress import RichProgress
 from profiling.run.revisions import repo_root, resolve
 from profiling.run.sequential import check_metric
+from profiling.run.settings import LoadSettings, ServerSettings, from_args
 
 HELP = "find the commit between --good and --bad that made memory worse"
 DESCRIPTION = (
@@ -75,8 +76,8 @@ def settings_of(args: argparse.Namespace) -> BisectSettings:
         health=args.health,
         metric=check_metric(args.metric),
         tolerance=tolerance_of(args.tolerance),
-        load=load_plan(args),
-        server=server_plan(args),
+        load=load_plan(from_args(LoadSettings, args)),
+        server=server_plan(from_args(ServerSettings, args)),
         repeat=args.repeat,
         max_runs=args.max_runs,
         final_runs=max(5, args.repeat),

@@ -21,14 +21,15 @@ from profiling.run.progress import RichProgress
 from profiling.run.runner import run_schedule, schedule
 from profiling.run.sequential import METRICS, check_metric, measure_pair
 from profiling.run.servers import Configuration, check_configurations
+from profiling.run.settings import LoadSettings, ServerSettings, from_args
 from profiling.verdict.equivalence import ThreeWay
 
 EXIT = {"regression": ExitCode.FAILED, "unknown": ExitCode.INCONCLUSIVE}
 
 
 def run_builds(args: argparse.Namespace, configs: list[Configuration]) -> int:
-    plan = load_plan(args)
-    server = server_plan(args)
+    plan = load_plan(from_args(LoadSettings, args))
+    server = server_plan(from_args(ServerSettings, args))
     check_configurations(configs, server.extra_args)
     out = output_dir(args, "compare")
     name = args.name or out.name

@@ -31,6 +31,7 @@ from profiling.run.servers import (
     check_configurations,
     parse_configurations,
 )
+from profiling.run.settings import LoadSettings, ServerSettings, from_args
 
 HELP = "measure several configurations under identical load (A B C A B C ...) and report"
 DESCRIPTION = (
@@ -76,11 +77,12 @@ def run(args: argparse.Namespace) -> int:
     if own is not None or args.tolerance is not None:
         return run_builds(args, own or parse_configurations(args.configs))
     configs = parse_configurations(args.configs)
-    plan = load_plan(args)
-    server = server_plan(args)
+    load = from_args(LoadSettings, args)
+    plan = load_plan(load)
+    server = server_plan(from_args(ServerSettings, args))
     check_configurations(configs, server.extra_args)  # every argument, before anything starts
     out = output_dir(args, "compare")
-    jobs = preflight(schedule(configs, args.repeat, plan, profile=args.profile), args)
+    jobs = preflight(schedule(configs, args.repeat, plan, profile=args.profile), load)
     progress = RichProgress(len(jobs))
     try:
         outcome = run_schedule(jobs, out, server, progress=progress)

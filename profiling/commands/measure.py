@@ -25,6 +25,7 @@ from profiling.run.servers import (
     parse_configurations,
     pid_alive,
 )
+from profiling.run.settings import LoadSettings, ServerSettings, from_args
 
 HELP = "one measured run: start DB and server (or attach by --url/--pid), drive load, report"
 DESCRIPTION = (
@@ -81,14 +82,15 @@ def run(args: argparse.Namespace) -> int:
         config = parse_configurations(spec)[0]
     if args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat}: need at least 1")
-    plan = load_plan(args)
-    server = server_plan(args)
+    load = from_args(LoadSettings, args)
+    plan = load_plan(load)
+    server = server_plan(from_args(ServerSettings, args))
     if attach is None:
         check_configurations([config], server.extra_args)  # before anything starts
     out = output_dir(args, config.label)
     jobs = schedule([config], args.repeat, plan, profile=args.profile)
     if attach is None:  # a server of the user's own is not db-polling's work
-        jobs = preflight(jobs, args)
+        jobs = preflight(jobs, load)
     progress = RichProgress(len(jobs))
     try:
         outcome = run_schedule(jobs, out, server, attach=attach, progress=progress)

@@ -27,6 +27,7 @@ from profiling.run.servers import (
     check_configurations,
     parse_configurations,
 )
+from profiling.run.settings import LoadSettings, ServerSettings, from_args
 
 HELP = "measure configurations over a range of one parameter (rate, users, segments...)"
 DESCRIPTION = (
@@ -82,11 +83,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--values {args.values!r}: a sweep needs at least two values")
     if args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat}: need at least 1")
-    base = load_plan(args)
+    load = from_args(LoadSettings, args)
+    base = load_plan(load)
     custom = args.param not in ("rate", "users") and base.scenario is not None
     if custom and (why := check_option(args.param.replace("-", "_"), values[0])) is not None:
         raise UsageError(f"--param {args.param}: {why}")
-    if args.param == "rate" and args.users is None:
+    if args.param == "rate" and load.users is None:
         # One user count for every point, enough for the highest rate, so only the rate varies.
         base = replace(base, users=default_users(float(max(values)), base.scenario, base.options))
     sweep_param = {"rate": "target_rate_per_s", "users": "users"}.get(
@@ -98,10 +100,12 @@ def run(args: argparse.Namespace) -> int:
         jobs += schedule(
             configs, args.repeat, plan, sweep_param=sweep_param, start_order=len(jobs) + 1
         )
-    server = server_plan(args)  # before the output folder: a bad option creates nothing
+    server = server_plan(
+        from_args(ServerSettings, args)
+    )  # before the output folder: a bad option creates nothing
     check_configurations(configs, server.extra_args)  # every argument, before anything starts
     out = output_dir(args, f"sweep-{args.param}")
-    jobs = preflight(jobs, args)  # one size for every point and configuration
+    jobs = preflight(jobs, load)  # one size for every point and configuration
     progress = RichProgress(len(jobs))
     try:
         outcome = run_schedule(jobs, out, server, progress=progress)

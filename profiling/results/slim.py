@@ -12,12 +12,12 @@ is there. Committed examples are slimmed; a fresh run is never slimmed unless as
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from profiling.results.folder import PARTS_FILE, RUN_FILE, RUNS_DIR, TIMELINE_FILE, dumps
+from profiling.artefacts import dumps, write_text
+from profiling.results.folder import PARTS_FILE, RUN_FILE, RUNS_DIR, TIMELINE_FILE
 
 KEPT = frozenset({RUN_FILE, TIMELINE_FILE, PARTS_FILE})
 
@@ -64,6 +64,4 @@ def _drop_missing_artifacts(run_dir: Path) -> None:
     if kept == artifacts:
         return
     record["artifacts"] = kept
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dumps(record), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, dumps(record))

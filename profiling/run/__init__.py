@@ -1,7 +1,8 @@
 """Carrying out runs: what a run is asked to do and how it is done.
 
-The stage that starts things: the plans a run is given (`plans`), the options shared by
-`measure`, `compare`, `sweep` and `ablate` that build them (`options`), the servers under
+The stage that starts things: the plans a run is given (`plans`), the measurement options
+each declared once (`settings`) and shared by `measure`, `compare`, `sweep`, `ablate`,
+`bisect`, `check` and the pytest plugin, checked into plans (`options`), the servers under
 test (`servers`), the embedded databases and their launchers (`embedded_db`,
 `launchers`, `subprocs`), the runner and the moving parts of one run (`runner`, `state`),
 the run's environment (`environment`), the speech the uploads send (`audio`) and the

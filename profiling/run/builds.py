@@ -204,4 +204,4 @@ def apply_poll(args: argparse.Namespace, own_servers: bool) -> None:
         raise UsageError(f"--poll polls your URLs; it cannot go with --scenario {args.scenario}")
     args.scenario = URL_POLL.cli_name
     paths = [p.strip() for p in args.poll] or ["GET /"]
-    args.option = [*args.option, "poll=" + "|".join(paths)]
+    args.option = [*(args.option or []), "poll=" + "|".join(paths)]

@@ -1,21 +1,21 @@
-"""Options shared by `memdiag measure`, `compare`, `sweep` and `ablate`, and the plans
-they build (`load_plan`, `server_plan`) and the run folder they name (`output_dir`).
+"""The measurement options of `memdiag measure`, `compare`, `sweep`, `ablate`, `bisect` and
+`check` as argument groups, checked into the plans they build (`load_plan`,
+`server_plan`), and the run folder they name (`output_dir`).
 
-Each option has one name in three spellings: `--rate`, field `rate`, env `MEMDIAG_RATE`;
-the environment only supplies defaults, the command line wins.
+The options themselves are declared once, in `profiling.run.settings`: each has one
+name in three spellings (`--rate`, field `rate`, env `MEMDIAG_RATE`); the environment
+only supplies defaults, the command line wins.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
-from loadtests.names import FRONTEND_TABS, POLLING_STORM, SCENARIO_NAMES, parse_scenario
+from loadtests.names import FRONTEND_TABS, POLLING_STORM, parse_scenario
 from loadtests.options import check_option
 from profiling.errors import UsageError
 from profiling.probes.allocator import parse_choice
@@ -23,170 +23,17 @@ from profiling.probes.memray_capture import MemrayOptions
 from profiling.results.folder import RUNS_DIR
 from profiling.run.embedded_db import resolve_engine
 from profiling.run.runner import PROFILES, LoadPlan, ServerPlan
+from profiling.run.settings import LoadSettings, ServerSettings, add_arguments, env_note
 
-T = TypeVar("T")
-ENV_NOTE = (
-    "Defaults come from MEMDIAG_SCENARIO, MEMDIAG_USERS, MEMDIAG_RATE, MEMDIAG_DURATION, "
-    "MEMDIAG_WARMUP, MEMDIAG_COOLDOWN, MEMDIAG_READY_TIMEOUT, MEMDIAG_MONGO_URI, "
-    "MEMDIAG_NO_AGENT and MEMDIAG_NO_PREFLIGHT when set."
-)
-DEFAULT_SCENARIO = POLLING_STORM.cli_name
-
-
-def _env(name: str, default: T, kind: Callable[[str], T]) -> T:
-    raw = os.environ.get(f"MEMDIAG_{name}")
-    if raw is None or raw == "":
-        return default
-    try:
-        return kind(raw)
-    except ValueError:
-        raise UsageError(
-            f"MEMDIAG_{name}={raw!r} is not a valid value; unset it or fix it"
-        ) from None
-
-
-def _flag(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(raw)
+ENV_NOTE = env_note()
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("load (identical for every configuration)")
-    names = ", ".join(n.cli_name for n in SCENARIO_NAMES)
-    g.add_argument(
-        "--scenario",
-        default=None,
-        help=f"built-in scenario: {names} (default {DEFAULT_SCENARIO})",
-    )
-    g.add_argument("--locustfile", type=Path, help="your own locustfile instead of a scenario")
-    g.add_argument(
-        "--users",
-        type=int,
-        default=None,
-        help="Locust users; in polling-storm and frontend-tabs each is a browser tab on its own"
-        " keep-alive connection(s), polling every users / rate seconds so the rate is kept"
-        " (default rate x poll_interval_s, -O poll_interval_s=1: a tab polls once a second;"
-        " other scenarios: max(50, 20 x rate))",
-    )
-    g.add_argument(
-        "--rate",
-        type=float,
-        default=None,
-        help="target arrival rate of the main stream per second (default 10)",
-    )
-    g.add_argument(
-        "--duration",
-        type=float,
-        default=None,
-        help="steady (measured) seconds (default 30)",
-    )
-    g.add_argument(
-        "--warmup",
-        type=float,
-        default=None,
-        help="warm-up seconds, discarded (default 30: the full-view designs' RSS takes about"
-        " 20 s of load to reach its plateau; steady growth after it measures retention)",
-    )
-    g.add_argument(
-        "--cooldown",
-        type=float,
-        default=None,
-        help="seconds sampled after the load stops (default 3)",
-    )
-    g.add_argument(
-        "--ready-timeout",
-        type=float,
-        default=None,
-        help="seconds the warm-up may run past --warmup until every polled task shows its"
-        " target size; a run whose tasks never get there is invalid (default 120)",
-    )
-    g.add_argument(
-        "--load-processes",
-        type=int,
-        default=1,
-        help="Locust processes (--processes); the total rate stays the target",
-    )
-    g.add_argument(
-        "-O",
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="scenario option, e.g. -O segments=3000 -O view=summary (repeatable)",
-    )
-    g.add_argument(
-        "--no-preflight",
-        action="store_true",
-        default=None,
-        help="skip the pre-flight, which times db-polling's per-poll work here and fits the"
-        " polling scenarios' task size to it (or refuses a fixed size it cannot serve)",
-    )
-    g.add_argument(
-        "--status-endpoint",
-        help="the request name of the status poll in the "
-        "load results (default: 'GET /api/tasks/{id}' or the busiest GET)",
-    )
+    add_arguments(parser, LoadSettings)
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("reference server and database")
-    g.add_argument(
-        "--mongo-uri",
-        default=None,
-        help="a MongoDB server to use (a fresh database per run); default: a "
-        "fresh embedded DB per run",
-    )
-    g.add_argument(
-        "--db-engine",
-        default=None,
-        help="the embedded DB: mongo-java (mongo-java-server, default) or ferretdb "
-        "(env MEMDIAG_DB_ENGINE)",
-    )
-    g.add_argument("--driver", choices=["motor", "pymongo-async"], help="the server's DB driver")
-    g.add_argument("--workers", type=int, help="the server's task worker threads")
-    g.add_argument(
-        "--server-processes",
-        type=int,
-        default=1,
-        help="server processes sharing the port (SO_REUSEPORT)",
-    )
-    g.add_argument("--allocator", help="glibc, jemalloc or arenas=N (MALLOC_ARENA_MAX)")
-    g.add_argument(
-        "--server-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="extra argument for python -m reference_server (repeatable)",
-    )
-    g.add_argument(
-        "--sample-interval",
-        type=float,
-        default=0.5,
-        help="RSS sampling interval in seconds (default 0.5 = 2 Hz)",
-    )
-    g.add_argument(
-        "--no-agent",
-        action="store_true",
-        default=None,
-        help="do not inject memdiag's in-process memory agent into the server (it splits"
-        " RSS into Python objects, allocator free memory, mmapped and file-backed parts;"
-        " env MEMDIAG_NO_AGENT=1)",
-    )
-    g.add_argument("--tracemalloc-frames", type=int, default=25)
-    g.add_argument(
-        "--holders-tracemalloc-frames",
-        type=int,
-        default=0,
-        help="--profile holders: trace allocations with N frames, for allocation sites "
-        "(default 0: off; even 1 frame makes a 1 MB json.dumps 5x slower, so a poll-heavy "
-        "design may no longer keep up with the load)",
-    )
-    g.add_argument("--memray-native", action="store_true", help="memray --native")
-    g.add_argument("--memray-trace-python-allocators", action="store_true")
+    add_arguments(parser, ServerSettings)
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, *, profile: bool = True) -> None:
@@ -250,101 +97,79 @@ def default_users(
     return max(50, math.ceil(rate_per_s * 20))
 
 
-def _resolve_env_defaults(args: argparse.Namespace) -> None:
-    """Options left out take MEMDIAG_<NAME> from the environment, then the default.
-
-    Resolved here rather than when the parser is built, so a bad variable fails only the
-    command that reads it, with a one-line message.
-    """
-    defaults: dict[str, tuple[str, object, Callable[[str], object]]] = {
-        "scenario": ("SCENARIO", DEFAULT_SCENARIO, str),
-        "users": ("USERS", None, int),
-        "rate": ("RATE", 10.0, float),
-        "duration": ("DURATION", 30.0, float),
-        "warmup": ("WARMUP", 30.0, float),
-        "cooldown": ("COOLDOWN", 3.0, float),
-        "ready_timeout": ("READY_TIMEOUT", 120.0, float),
-        "mongo_uri": ("MONGO_URI", None, str),
-        "no_agent": ("NO_AGENT", False, _flag),
-        "no_preflight": ("NO_PREFLIGHT", False, _flag),
-    }
-    for field_name, (env_name, default, kind) in defaults.items():
-        if hasattr(args, field_name) and getattr(args, field_name) is None:
-            setattr(args, field_name, _env(env_name, default, kind))
-
-
-def load_plan(args: argparse.Namespace) -> LoadPlan:
-    _resolve_env_defaults(args)
+def load_plan(load: LoadSettings) -> LoadPlan:
+    """The load a run is given, from the settings (`profiling.run.settings`), checked."""
     try:
-        scenario = None if args.locustfile else parse_scenario(args.scenario).module_name
+        scenario = None if load.locustfile else parse_scenario(load.scenario).module_name
     except ValueError as exc:
         raise UsageError(f"--scenario {exc}") from None
-    if args.locustfile is not None and not args.locustfile.is_file():
-        raise UsageError(f"--locustfile {args.locustfile}: no such file")
-    if args.rate <= 0 or args.duration <= 0 or args.warmup < 0 or args.cooldown < 0:
+    if load.locustfile is not None and not load.locustfile.is_file():
+        raise UsageError(f"--locustfile {load.locustfile}: no such file")
+    if load.rate <= 0 or load.duration <= 0 or load.warmup < 0 or load.cooldown < 0:
         raise UsageError("--rate and --duration must be > 0, --warmup and --cooldown >= 0")
-    if args.ready_timeout < 0:
-        raise UsageError(f"--ready-timeout {args.ready_timeout}: must be >= 0")
-    if args.users is not None and args.users < 1:
-        raise UsageError(f"--users {args.users}: need at least 1")
-    if args.load_processes < 1:
-        raise UsageError(f"--load-processes {args.load_processes}: need at least 1")
-    options = _options(args.option)
+    if load.ready_timeout < 0:
+        raise UsageError(f"--ready-timeout {load.ready_timeout}: must be >= 0")
+    if load.users is not None and load.users < 1:
+        raise UsageError(f"--users {load.users}: need at least 1")
+    if load.load_processes < 1:
+        raise UsageError(f"--load-processes {load.load_processes}: need at least 1")
+    options = _options(load.option)
     if scenario is not None:  # a user's own locustfile has options we cannot know
         for key, value in options.items():
             if (why := check_option(key, value)) is not None:
                 raise UsageError(f"-O {key}={value}: {why}")
     return LoadPlan(
         scenario=scenario,
-        locustfile=args.locustfile,
-        users=args.users or default_users(args.rate, scenario, options),
-        rate_per_s=args.rate,
-        duration_s=args.duration,
-        warmup_s=args.warmup,
-        cooldown_s=args.cooldown,
-        processes=args.load_processes,
+        locustfile=load.locustfile,
+        users=load.users or default_users(load.rate, scenario, options),
+        rate_per_s=load.rate,
+        duration_s=load.duration,
+        warmup_s=load.warmup,
+        cooldown_s=load.cooldown,
+        processes=load.load_processes,
         options=options,
-        status_endpoint=args.status_endpoint,
-        ready_timeout_s=args.ready_timeout,
+        status_endpoint=load.status_endpoint,
+        ready_timeout_s=load.ready_timeout,
     )
 
 
-def server_plan(args: argparse.Namespace) -> ServerPlan:
-    _resolve_env_defaults(args)
-    if args.allocator is not None:
+def server_plan(server: ServerSettings) -> ServerPlan:
+    """How the server runs, from the settings (`profiling.run.settings`), checked."""
+    if server.allocator is not None:
         try:
-            parse_choice(args.allocator)
+            parse_choice(server.allocator)
         except ValueError as exc:
             raise UsageError(f"--allocator: {exc}") from None
-    if args.sample_interval <= 0:
-        raise UsageError(f"--sample-interval {args.sample_interval}: must be > 0 seconds")
+    if server.sample_interval <= 0:
+        raise UsageError(f"--sample-interval {server.sample_interval}: must be > 0 seconds")
     for flag, value in (
-        ("--workers", args.workers),
-        ("--server-processes", args.server_processes),
-        ("--tracemalloc-frames", args.tracemalloc_frames),
+        ("--workers", server.workers),
+        ("--server-processes", server.server_processes),
+        ("--tracemalloc-frames", server.tracemalloc_frames),
     ):
         if value is not None and value < 1:
             raise UsageError(f"{flag} {value}: need at least 1")
-    if args.holders_tracemalloc_frames < 0:
-        raise UsageError(
-            f"--holders-tracemalloc-frames {args.holders_tracemalloc_frames}: need 0 (off) or more"
-        )
-    if args.mongo_uri and not args.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
-        raise UsageError(f"--mongo-uri {args.mongo_uri!r} is not a mongodb:// URI")
+    if (frames := server.holders_tracemalloc_frames) < 0:
+        raise UsageError(f"--holders-tracemalloc-frames {frames}: need 0 (off) or more")
+    if server.mongo_uri and not server.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise UsageError(f"--mongo-uri {server.mongo_uri!r} is not a mongodb:// URI")
     return ServerPlan(
-        mongo_uri=args.mongo_uri,
-        db_engine=resolve_engine(args.db_engine),
-        driver=args.driver,
-        workers=args.workers,
-        processes=args.server_processes,
-        allocator=args.allocator,
-        extra_args=tuple(args.server_arg),
-        sample_interval_s=args.sample_interval,
-        agent=not getattr(args, "no_agent", False),
-        tracemalloc_frames=args.tracemalloc_frames,
-        holders_tracemalloc_frames=args.holders_tracemalloc_frames,
+        mongo_uri=server.mongo_uri,
+        db_engine=resolve_engine(
+            server.db_engine, option=server.origin.get("db_engine", "--db-engine")
+        ),
+        driver=server.driver,
+        workers=server.workers,
+        processes=server.server_processes,
+        allocator=server.allocator,
+        extra_args=tuple(server.server_arg),
+        sample_interval_s=server.sample_interval,
+        agent=not server.no_agent,
+        tracemalloc_frames=server.tracemalloc_frames,
+        holders_tracemalloc_frames=server.holders_tracemalloc_frames,
         memray=MemrayOptions(
-            native=args.memray_native, trace_python_allocators=args.memray_trace_python_allocators
+            native=server.memray_native,
+            trace_python_allocators=server.memray_trace_python_allocators,
         ),
     )
 

@@ -1,7 +1,8 @@
 """What a measured run is asked to do: the load, the server, the schedule's jobs.
 
 Plain frozen values shared by the runner (`profiling.run.runner`), the run's moving parts
-(`profiling.run.state`) and the CLI options (`profiling.run.options`).
+(`profiling.run.state`) and the CLI options (`profiling.run.options`); their defaults
+are the options' (`profiling.run.settings`).
 """
 
 from __future__ import annotations
@@ -9,10 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadtests.names import POLLING_STORM
+from loadtests.names import parse_scenario
 from profiling.probes.memray_capture import MemrayOptions
 from profiling.results.folder import PreflightFigures, RunResult, Scenario
 from profiling.run.servers import Configuration
+from profiling.run.settings import LoadSettings, ServerSettings
+
+# The options' declared defaults (`profiling.run.settings`), the plans' defaults too.
+_LOAD = LoadSettings()
+_SERVER = ServerSettings()
 
 PROFILES = ("none", "tracemalloc", "memray", "holders")
 
@@ -21,19 +27,19 @@ PROFILES = ("none", "tracemalloc", "memray", "holders")
 class LoadPlan:
     """The load every configuration gets, identical across a comparison."""
 
-    scenario: str | None = POLLING_STORM.module_name
+    scenario: str | None = parse_scenario(_LOAD.scenario).module_name
     locustfile: Path | None = None
     users: int = 20
-    rate_per_s: float = 10.0
-    duration_s: float = 30.0
-    warmup_s: float = 30.0
-    cooldown_s: float = 3.0
-    processes: int = 1
+    rate_per_s: float = _LOAD.rate
+    duration_s: float = _LOAD.duration
+    warmup_s: float = _LOAD.warmup
+    cooldown_s: float = _LOAD.cooldown
+    processes: int = _LOAD.load_processes
     options: dict[str, str | int | float] = field(default_factory=dict)
     status_endpoint: str | None = None
     # The warm-up lasts until every polled task shows its target size, at most this much
     # longer than warmup_s; a run whose tasks never get there is invalid.
-    ready_timeout_s: float = 120.0
+    ready_timeout_s: float = _LOAD.ready_timeout
     # What the pre-flight timed and chose (`profiling.run.preflight`), carried into the
     # run's record; None when it did not run (--no-preflight, a scenario it does not fit).
     preflight: PreflightFigures | None = None
@@ -62,14 +68,15 @@ class ServerPlan:
     db_engine: str | None = None  # "mongo-java" or "ferretdb"; None: MEMDIAG_DB_ENGINE or default
     driver: str | None = None
     workers: int | None = None
-    processes: int = 1
+    processes: int = _SERVER.server_processes
     allocator: str | None = None  # "glibc", "jemalloc", "arenas=N"
     extra_args: tuple[str, ...] = ()
-    sample_interval_s: float = 0.5
+    sample_interval_s: float = _SERVER.sample_interval
     # The in-process memory agent (profiling/probes/agent) samples at sample_interval_s.
-    agent: bool = True
-    tracemalloc_frames: int = 25
-    holders_tracemalloc_frames: int = 0  # --profile holders: 0 leaves tracemalloc off
+    agent: bool = not _SERVER.no_agent
+    tracemalloc_frames: int = _SERVER.tracemalloc_frames
+    # --profile holders: 0 leaves tracemalloc off
+    holders_tracemalloc_frames: int = _SERVER.holders_tracemalloc_frames
     memray: MemrayOptions = field(default_factory=MemrayOptions)
 
 

@@ -26,7 +26,6 @@ timing and rewrites the jobs' load plans.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -38,6 +37,7 @@ from profiling.errors import UsageError
 from profiling.probes.pollcpu import PollCost, time_poll
 from profiling.results.folder import MIB, PreflightFigures
 from profiling.run.plans import Job, LoadPlan
+from profiling.run.settings import LoadSettings
 
 LADDER_SEGMENTS = (1000, 700, 500, 300, 200)
 BUDGET_CORES = 0.5  # the fit's target: db-polling well below a full core, with margin
@@ -308,9 +308,9 @@ def preflight_jobs(
     return out
 
 
-def preflight(jobs: Sequence[Job], args: argparse.Namespace) -> list[Job]:
+def preflight(jobs: Sequence[Job], load: LoadSettings) -> list[Job]:
     """The commands' entry: `preflight_jobs` unless --no-preflight (MEMDIAG_NO_PREFLIGHT)."""
-    if getattr(args, "no_preflight", False):
+    if load.no_preflight:
         return list(jobs)
     return preflight_jobs(jobs)
 

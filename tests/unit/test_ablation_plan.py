@@ -272,10 +272,8 @@ def test_the_progress_bars_name_the_switch_and_what_remains() -> None:
     from profiling.commands import ablate
 
     args = build_parser().parse_args(["ablate", "--quick"])
-    ablate._phase_defaults(args)
     p = ablate.build_plan(args)
-    args.scenario = "polling-storm"
-    schedules = ablate.jobs_for(p, load_plan(args), args)
+    schedules = ablate.jobs_for(p, load_plan(ablate.load_settings(args)), args)
     assert [load for load, _ in schedules] == ["storm"]
     jobs = schedules[0][1]
     assert [j.order for j in jobs] == list(range(1, 7))  # 3 configurations x 2, interleaved
@@ -306,8 +304,8 @@ def test_the_storm_warms_up_past_its_ramp_unless_told_otherwise(
 
     monkeypatch.delenv("MEMDIAG_WARMUP", raising=False)
     args = build_parser().parse_args(["ablate", *argv])
-    ablate._phase_defaults(args)
-    args.scenario = "polling-storm"
-    base = load_plan(args)
-    assert ablate.load_for(base, "storm", args).warmup_s == storm
-    assert ablate.load_for(base, "dashboard", args).warmup_s == dashboard
+    load = ablate.load_settings(args)
+    base = load_plan(load)
+    own = ablate.own_warmups(args, load)
+    assert ablate.load_for(base, "storm", args, own_warmups=own).warmup_s == storm
+    assert ablate.load_for(base, "dashboard", args, own_warmups=own).warmup_s == dashboard

@@ -267,10 +267,8 @@ def test_the_progress_bars_name_a_reference_run() -> None:
     from profiling.run.options import load_plan
 
     args = build_parser().parse_args(["ablate", "--switches", "driver_async", "--quick"])
-    ablate._phase_defaults(args)
     p = ablate.build_plan(args)
-    args.scenario = "polling-storm"
-    ((storm, jobs),) = ablate.jobs_for(p, load_plan(args), args)
+    ((storm, jobs),) = ablate.jobs_for(p, load_plan(ablate.load_settings(args)), args)
     assert storm == "storm" and len(jobs) == 3 * 2
     describe = ablate._describer(p)
     assert [describe(j) for j in jobs[:3]] == [

@@ -183,10 +183,8 @@ def test_ablate_attribution_profiles_the_dashboard_only_after_its_gated_runs() -
 
     argv = ["ablate", "--quick", "--switches", "poll_source,active_list_limit", "--attribution"]
     args = build_parser().parse_args(argv)
-    ablate._phase_defaults(args)
     p = ablate.build_plan(args)
-    args.scenario = "polling-storm"
-    schedules = dict(ablate.jobs_for(p, load_plan(args), args))
+    schedules = dict(ablate.jobs_for(p, load_plan(ablate.load_settings(args)), args))
     assert all(j.profile == "none" for j in schedules["storm"])
     dash = schedules["dashboard"]
     profiled = [j for j in dash if j.profile != "none"]
@@ -199,6 +197,5 @@ def test_ablate_attribution_profiles_the_dashboard_only_after_its_gated_runs() -
     assert describe(profiled[0]).endswith("attribution (tracemalloc)")
     # Nothing the server can attribute: a usage error, not a silent no-op.
     args = build_parser().parse_args(["ablate", "--switches", "poll_source", "--attribution"])
-    ablate._phase_defaults(args)
     with pytest.raises(UsageError, match="--attribution measures the dashboard"):
         ablate.attribution_loads(ablate.build_plan(args), args)

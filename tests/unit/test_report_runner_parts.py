@@ -12,6 +12,7 @@ from profiling.run.options import _options, add_load_arguments, default_users, l
 from profiling.run.plans import Job, LoadPlan
 from profiling.run.runner import schedule
 from profiling.run.servers import Configuration, parse_configurations
+from profiling.run.settings import LoadSettings, from_args
 
 
 def test_parse_configurations_with_switches_and_aa_labels() -> None:
@@ -129,11 +130,11 @@ def test_short_path() -> None:
     )
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
+def parse(argv: list[str]) -> LoadSettings:
     parser = argparse.ArgumentParser()
     add_load_arguments(parser)
     parser.add_argument("--locustfile-unused", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    return from_args(LoadSettings, parser.parse_args(argv))
 
 
 def test_load_plan_from_options(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,9 +169,11 @@ def test_load_plan_from_options(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(UsageError, match="KEY=VALUE"):
         _options(["segments"])
     monkeypatch.setenv("MEMDIAG_RATE", "fast")
-    args = parse([])  # building the parser never reads the environment
+    parser = argparse.ArgumentParser()
+    add_load_arguments(parser)
+    args = parser.parse_args([])  # building the parser never reads the environment
     with pytest.raises(UsageError, match="MEMDIAG_RATE='fast'"):
-        load_plan(args)
+        from_args(LoadSettings, args)
 
 
 def test_db_figures_count_the_status_path_only_when_tagged() -> None:

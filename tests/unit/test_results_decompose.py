@@ -218,17 +218,23 @@ def test_no_agent_option_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
     import argparse
 
     from profiling.run.options import add_server_arguments, server_plan
+    from profiling.run.plans import ServerPlan
+    from profiling.run.settings import ServerSettings, from_args
 
     parser = argparse.ArgumentParser()
     add_server_arguments(parser)
+
+    def plan(argv: list[str]) -> ServerPlan:
+        return server_plan(from_args(ServerSettings, parser.parse_args(argv)))
+
     monkeypatch.delenv("MEMDIAG_NO_AGENT", raising=False)
-    assert server_plan(parser.parse_args([])).agent is True
-    assert server_plan(parser.parse_args(["--no-agent"])).agent is False
+    assert plan([]).agent is True
+    assert plan(["--no-agent"]).agent is False
     monkeypatch.setenv("MEMDIAG_NO_AGENT", "1")
-    assert server_plan(parser.parse_args([])).agent is False
+    assert plan([]).agent is False
     monkeypatch.setenv("MEMDIAG_NO_AGENT", "maybe")
     with pytest.raises(Exception, match="MEMDIAG_NO_AGENT='maybe'"):
-        server_plan(parser.parse_args([]))
+        plan([])
 
 
 def test_agent_overhead_ratios() -> None:

@@ -49,3 +49,56 @@ def test_good_numbers_in_env_become_defaults() -> None:
 def test_float_text_is_not_an_integer() -> None:
     with pytest.raises(SettingsError, match=r"MEMDIAG_WORKERS='2.5' is not an integer"):
         build_parser({"MEMDIAG_WORKERS": "2.5"})
+
+
+def test_every_option_is_declared_once_with_its_env_name() -> None:
+    from dataclasses import fields
+
+    from reference_server.settings import Settings, env_name
+
+    declared = [f for f in fields(Settings) if "option" in f.metadata]
+    actions = {a.dest: a for a in build_parser({})._actions}
+    for f in declared:
+        assert f.name in actions, f.name
+        if f.metadata["option"]["env"]:
+            assert env_name(f) == "MEMDIAG_" + f.name.upper()
+        default = list(f.default) if isinstance(f.default, tuple) else f.default
+        assert actions[f.name].default == default, f.name
+    # --check and --help are the only arguments that are not settings.
+    assert set(actions) - {f.name for f in declared} == {"check", "help"}
+
+
+def test_env_overrides_the_default_and_the_command_line_the_env() -> None:
+    from reference_server.settings import Settings
+
+    base = {"MEMDIAG_MONGO_URI": "mongodb://h/"}
+    assert Settings.from_env(base).workers == 4
+    env = {**base, "MEMDIAG_WORKERS": "7", "MEMDIAG_MODE": "lean", "MEMDIAG_UPLOAD_DIR": "/tmp/u"}
+    from_env = Settings.from_env(env)
+    assert (from_env.workers, from_env.mode, str(from_env.upload_dir)) == (7, "lean", "/tmp/u")
+    assert from_env.switches.status_view == "summary"  # lean's: derived from the mode
+    # The parser's settings from the same environment are the same settings.
+    assert parse_settings([], env) == from_env
+    cli = parse_settings(["--workers", "2", "--mode", "db-polling"], env)
+    assert (cli.workers, cli.mode) == (2, "db-polling")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("MEMDIAG_WORKERS", "-1", "--workers must be at least 1"),
+        ("MEMDIAG_PORT", "70000", "--port 70000 is not a TCP port"),
+        ("MEMDIAG_PORT", "abc", "MEMDIAG_PORT='abc' is not an integer"),
+    ],
+)
+def test_bad_env_value_is_exit_2_with_one_line(
+    name: str,
+    value: str,
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert main(["--check"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"reference_server: {message}"]
