@@ -162,6 +162,22 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ARG",
         help="extra argument for python -m reference_server (repeatable)",
     )
+    _add_sampling_arguments(g)
+    g.add_argument("--tracemalloc-frames", type=int, default=25)
+    g.add_argument(
+        "--holders-tracemalloc-frames",
+        type=int,
+        default=0,
+        help="--profile holders: trace allocations with N frames, for allocation sites "
+        "(default 0: off; even 1 frame makes a 1 MB json.dumps 5x slower, so a poll-heavy "
+        "design may no longer keep up with the load)",
+    )
+    g.add_argument("--memray-native", action="store_true", help="memray --native")
+    g.add_argument("--memray-trace-python-allocators", action="store_true")
+
+
+def _add_sampling_arguments(g: argparse._ArgumentGroup) -> None:
+    """What applies to every server a run starts: the reference server or a command."""
     g.add_argument(
         "--sample-interval",
         type=float,
@@ -176,17 +192,18 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         " RSS into Python objects, allocator free memory, mmapped and file-backed parts;"
         " env MEMDIAG_NO_AGENT=1)",
     )
-    g.add_argument("--tracemalloc-frames", type=int, default=25)
-    g.add_argument(
-        "--holders-tracemalloc-frames",
-        type=int,
-        default=0,
-        help="--profile holders: trace allocations with N frames, for allocation sites "
-        "(default 0: off; even 1 frame makes a 1 MB json.dumps 5x slower, so a poll-heavy "
-        "design may no longer keep up with the load)",
-    )
-    g.add_argument("--memray-native", action="store_true", help="memray --native")
-    g.add_argument("--memray-trace-python-allocators", action="store_true")
+
+
+def add_own_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The server options of commands that measure only users' own servers (bisect,
+    check): the sampling and the agent. The reference server's options (mode switches,
+    DB engine, driver, processes ...) do not apply, so they are not listed; they keep
+    their defaults, so `server_plan` reads these arguments as it reads compare's."""
+    _add_sampling_arguments(parser.add_argument_group("measuring your server"))
+    full = argparse.ArgumentParser(add_help=False)
+    add_server_arguments(full)
+    own = {"sample_interval", "no_agent"}
+    parser.set_defaults(**{k: v for k, v in vars(full.parse_args([])).items() if k not in own})
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, *, profile: bool = True) -> None:
