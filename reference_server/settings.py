@@ -37,6 +37,9 @@ class Settings:
     tracemalloc_frames: int = 0
     debug_port: int = 0  # the admin attribution routes off the event loop (0: off)
     processes: int = 1
+    # Each process also listens on 127.0.0.1 at a port of its own and publishes it here,
+    # so a scraper reaches every process's /metrics (the shared port reaches one at random).
+    metrics_dir: Path | None = None
     chunk_size: int = 50
     auth_cache_size: int = 10_000
     db_timeout_s: float = 3.0
@@ -191,6 +194,14 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
         "--admin-token)",
     )
     p.add_argument(
+        "--metrics-dir",
+        type=Path,
+        default=environ.get("MEMDIAG_METRICS_DIR") or None,
+        help="each process also serves on 127.0.0.1 at a port of its own and writes"
+        " {pid, url} to DIR/server-<pid>.json, so every process's /metrics can be read"
+        " (with --processes the shared port reaches one of them at random)",
+    )
+    p.add_argument(
         "--db-timeout-s",
         type=float,
         default=_env_number(environ, "MEMDIAG_DB_TIMEOUT_S", float, "3"),
@@ -271,6 +282,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         tracemalloc_frames=args.tracemalloc_frames,
         debug_port=args.debug_port,
         processes=args.processes,
+        metrics_dir=args.metrics_dir,
         db_timeout_s=args.db_timeout_s,
         db_retry_s=args.db_retry_s,
         overrides=tuple(args.overrides),
