@@ -1,8 +1,12 @@
 """What the pytest plugin's `memdiag_measure` fixture does when a test calls it.
 
 One call is one `memdiag measure` run against a server: one the test started (`url=`,
-`pid=`) or a command memdiag starts (`command=[...]`, whose first stdout line is its
-URL, as the reference server's is; or give `url=` too when it prints none). It goes
+`pid=`), a command memdiag starts (`command=[...]`, whose first stdout line is its
+URL, as the reference server's is; or give `url=` too when it prints none), or a server
+configuration as `memdiag compare --server` takes it (`server="app={python} app.py --port
+{port}"`, or `server="api"` for `[tool.memdiag.servers.api]` in ./pyproject.toml): that
+one is started fresh, measured as its whole process tree and stopped (its process group)
+exactly as compare does, its health path waited for. It goes
 through the same parts as the CLI: `profiling.run.options.load_plan` checks the load options,
 `runner.measure_run` with an `Attach` measures, `outputs.write_reports` writes the run
 folder, and with limits `gate.parse_limits`/`gate.check` judge it and the gate's table
@@ -17,6 +21,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +32,10 @@ from profiling.errors import MemdiagError, UsageError
 from profiling.report.write import write_reports
 from profiling.results.folder import RUNS_DIR, SUMMARY_FILE, RunResult, load_any, load_runs
 from profiling.run import environment
+from profiling.run.builds import apply_poll, build_configurations
 from profiling.run.options import add_load_arguments, load_plan
 from profiling.run.runner import Attach, Job, ServerPlan, measure_run
+from profiling.run.server_command import DEFAULT_HEALTH_PATH
 from profiling.run.servers import START_TIMEOUT_S, Configuration, ReferenceServer, wait_healthy
 from profiling.run.subprocs import terminate
 from profiling.verdict.compare import compare
@@ -99,6 +106,15 @@ def _load_args(**given: Any) -> argparse.Namespace:
     return args
 
 
+def _server_configuration(text: str) -> Configuration:
+    """`NAME=CMD ...` or a `[tool.memdiag.servers.NAME]` of ./pyproject.toml, read as
+    `memdiag compare --server` reads it."""
+    args = argparse.Namespace(server=[text], rev=[], health=DEFAULT_HEALTH_PATH)
+    configs = build_configurations(args)
+    assert configs is not None and len(configs) == 1
+    return configs[0]
+
+
 class Measurer:
     """The `memdiag_measure` fixture's value: call it to measure; see `__call__`."""
 
@@ -136,12 +152,20 @@ class Measurer:
         label: str | None = None,
         sample_interval: float = 0.5,
         html: bool = True,
+        server: str | None = None,
+        poll: Sequence[str] | None = None,
     ) -> RunResult:
         """Measure one run and return its RunResult (what run.json holds).
 
         The server: `url` and `pid` of one the test started, or `command` (argv) for one
         memdiag starts and stops, with extra `env` (use absolute paths: it runs in the
-        test's working directory). The load, as `memdiag measure`'s options of the same
+        test's working directory), or `server`: `NAME=CMD ...` (split like a shell
+        line, as the shell hands `--server NAME='CMD ...'` to compare) or a NAME of
+        `[tool.memdiag.servers.NAME]` in ./pyproject.toml, as `memdiag compare --server`
+        takes it (`{port}` is a free port, `{python}` this interpreter). `poll` (e.g.
+        `["GET /work"]`) polls those URLs round-robin at `rate`, like `--poll`; a `server`
+        with neither `poll`, `locustfile` nor `scenario` is polled at `GET /`. The load,
+        as `memdiag measure`'s options of the same
         names: a built-in `scenario` or your `locustfile` (it gets the target rate as env
         MEMDIAG_RATE), `rate` per second, `warmup`, `duration` (the measured steady
         phase), `cooldown` in seconds, `ready_timeout` (how much longer the warm-up may
@@ -150,26 +174,37 @@ class Measurer:
         30 s steady).
         """
         try:
+            load = _load_args(
+                scenario=scenario,
+                locustfile=Path(locustfile) if locustfile is not None else None,
+                users=users,
+                rate=rate,
+                duration=duration,
+                warmup=warmup,
+                cooldown=cooldown,
+                ready_timeout=ready_timeout,
+                load_processes=load_processes,
+                option=[f"{k}={v}" for k, v in (options or {}).items()],
+                status_endpoint=status_endpoint,
+            )
+            load.poll = list(poll or [])
+            apply_poll(load, server is not None)
+            config = None
+            if server is not None:
+                if command is not None or url is not None or pid is not None:
+                    raise UsageError(
+                        "give server= (memdiag starts it), not with command=/url=/pid="
+                    )
+                config = replace(_server_configuration(server), label=label or self.label)
             return self._measure(
+                config=config,
                 url=url,
                 pid=pid,
                 db_pid=db_pid,
                 command=command,
                 env=env,
                 start_timeout_s=start_timeout_s,
-                load=_load_args(
-                    scenario=scenario,
-                    locustfile=Path(locustfile) if locustfile is not None else None,
-                    users=users,
-                    rate=rate,
-                    duration=duration,
-                    warmup=warmup,
-                    cooldown=cooldown,
-                    ready_timeout=ready_timeout,
-                    load_processes=load_processes,
-                    option=[f"{k}={v}" for k, v in (options or {}).items()],
-                    status_endpoint=status_endpoint,
-                ),
+                load=load,
                 label=label or self.label,
                 sample_interval=sample_interval,
                 html=html,
@@ -192,6 +227,7 @@ class Measurer:
     def _measure(
         self,
         *,
+        config: Configuration | None,
         url: str | None,
         pid: int | None,
         db_pid: int | None,
@@ -203,9 +239,10 @@ class Measurer:
         sample_interval: float,
         html: bool,
     ) -> RunResult:
-        if command is None and (url is None or pid is None):
+        if config is None and command is None and (url is None or pid is None):
             raise UsageError(
-                "memdiag_measure needs url= and pid= of a running server, or command=[...]"
+                "memdiag_measure needs url= and pid= of a running server, command=[...]"
+                " or server='NAME=CMD ...'"
             )
         if command is not None and pid is not None:
             raise UsageError("give command= (memdiag starts it) or pid= (you did), not both")
@@ -217,23 +254,32 @@ class Measurer:
         baseline = compare(load_any(self.baseline)) if self.baseline is not None else None
         out = self._out_dir()
         started = time.monotonic()
-        if command is not None:
-            self._command = _Command(
-                command, out / "server.log", url=url, env=env, timeout_s=start_timeout_s
-            )
-            url, pid = self._command.url, self._command.pid
-        assert url is not None and pid is not None
-        config = Configuration(label, "attached")
-        try:
+        env_record = environment.environment(db_server="", db_version="")
+        if config is not None:
+            # Started, sampled as its tree and stopped by the runner, as compare does.
             measure_run(
                 Job(config, 1, 1, "none", plan),
                 out,
                 ServerPlan(sample_interval_s=sample_interval),
-                attach=Attach(url, pid, db_pid),
-                env=environment.environment(db_server="", db_version=""),
+                env=env_record,
             )
-        finally:
-            self.close()
+        else:
+            if command is not None:
+                self._command = _Command(
+                    command, out / "server.log", url=url, env=env, timeout_s=start_timeout_s
+                )
+                url, pid = self._command.url, self._command.pid
+            assert url is not None and pid is not None
+            try:
+                measure_run(
+                    Job(Configuration(label, "attached"), 1, 1, "none", plan),
+                    out,
+                    ServerPlan(sample_interval_s=sample_interval),
+                    attach=Attach(url, pid, db_pid),
+                    env=env_record,
+                )
+            finally:
+                self.close()
         measured_s = time.monotonic() - started
         # Re-read what the run wrote, as `memdiag measure` does: the report and the value
         # returned are exactly what `memdiag report` would show, timeline included.
