@@ -1,9 +1,13 @@
 """What the pytest plugin's `memdiag_measure` fixture does when a test calls it.
 
 One call is one `memdiag measure` run against a server: one the test started (`url=`,
-`pid=`) or a command memdiag starts (`command=[...]`, whose first stdout line is its
-URL, as the reference server's is; or give `url=` too when it prints none). It goes
-through the same parts as the CLI: the options are `memdiag measure`'s own declaration
+`pid=`), a command memdiag starts (`command=[...]`, whose first stdout line is its
+URL, as the reference server's is; or give `url=` too when it prints none), or a server
+configuration as `memdiag compare --server` takes it (`server="app={python} app.py --port
+{port}"`, or `server="api"` for `[tool.memdiag.servers.api]` in ./pyproject.toml): that
+one is started fresh, measured as its whole process tree and stopped (its process group)
+exactly as compare does, its health path waited for. It goes through the same parts as
+the CLI: the options are `memdiag measure`'s own declaration
 (`profiling.run.settings.resolve`: given, else MEMDIAG_*, else the default),
 `profiling.run.options.load_plan` and `server_plan` check them,
 `runner.measure_run` with an `Attach` measures, `outputs.write_reports` writes the run
@@ -13,11 +17,13 @@ of checks is the failure message. Imported only by a test that asks for the fixt
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +34,10 @@ from profiling.errors import ExitCode, MemdiagError, UsageError
 from profiling.report.write import write_reports
 from profiling.results.folder import RUNS_DIR, SUMMARY_FILE, RunResult, load_any, load_runs
 from profiling.run import environment
+from profiling.run.builds import apply_poll, build_configurations
 from profiling.run.options import load_plan, server_plan
 from profiling.run.runner import Attach, Job, measure_run
+from profiling.run.server_command import DEFAULT_HEALTH_PATH
 from profiling.run.servers import START_TIMEOUT_S, Configuration, ReferenceServer, wait_healthy
 from profiling.run.settings import LoadSettings, ServerSettings, resolve
 from profiling.run.subprocs import terminate
@@ -88,13 +96,35 @@ def load_settings(
     *,
     locustfile: str | Path | None = None,
     options: Mapping[str, str | int | float] | None = None,
+    poll: Sequence[str] | None = None,
+    own_server: bool = False,
     **given: Any,
 ) -> LoadSettings:
     """The load of a `memdiag_measure(...)` call: `memdiag measure`'s options of the same
-    names (None: left out), scenario `options` as -O KEY=VALUE; an unknown name fails."""
+    names (None: left out), scenario `options` as -O KEY=VALUE; an unknown name fails.
+    `poll` (or a server of the test's own with no load named) is the url-poll scenario,
+    as `memdiag compare --poll` makes it."""
     path = Path(locustfile) if locustfile is not None else None
-    option = [f"{k}={v}" for k, v in (options or {}).items()] or None
-    return resolve(LoadSettings, {**given, "locustfile": path, "option": option})
+    chosen = argparse.Namespace(
+        poll=list(poll or []),
+        locustfile=path,
+        scenario=given.pop("scenario", None),
+        option=[f"{k}={v}" for k, v in (options or {}).items()],
+    )
+    apply_poll(chosen, own_server)
+    return resolve(
+        LoadSettings,
+        {**given, "scenario": chosen.scenario, "locustfile": path, "option": chosen.option or None},
+    )
+
+
+def _server_configuration(text: str) -> Configuration:
+    """`NAME=CMD ...` or a `[tool.memdiag.servers.NAME]` of ./pyproject.toml, read as
+    `memdiag compare --server` reads it."""
+    args = argparse.Namespace(server=[text], rev=[], health=DEFAULT_HEALTH_PATH)
+    configs = build_configurations(args)
+    assert configs is not None and len(configs) == 1
+    return configs[0]
 
 
 class Measurer:
@@ -134,16 +164,24 @@ class Measurer:
         label: str | None = None,
         sample_interval: float | None = None,
         html: bool = True,
+        server: str | None = None,
+        poll: Sequence[str] | None = None,
     ) -> RunResult:
         """Measure one run and return its RunResult (what run.json holds).
 
         The server: `url` and `pid` of one the test started, or `command` (argv) for one
         memdiag starts and stops, with extra `env` (use absolute paths: it runs in the
-        test's working directory). The load, as `memdiag measure`'s options of the same
-        names: a built-in `scenario` or your `locustfile` (it gets the target rate as env
-        MEMDIAG_RATE), `rate` per second, `warmup`, `duration` (the measured steady
-        phase), `cooldown` in seconds, `ready_timeout` (how much longer the warm-up may
-        wait for a scenario's tasks to reach their size), `users`, scenario `options`.
+        test's working directory), or `server`: `NAME=CMD ...` (split like a shell
+        line, as the shell hands `--server NAME='CMD ...'` to compare) or a NAME of
+        `[tool.memdiag.servers.NAME]` in ./pyproject.toml, as `memdiag compare --server`
+        takes it (`{port}` is a free port, `{python}` this interpreter). `poll` (e.g.
+        `["GET /work"]`) polls those URLs round-robin at `rate`, like `--poll`; a `server`
+        with neither `poll`, `locustfile` nor `scenario` is polled at `GET /`. The load,
+        as `memdiag measure`'s options of the same names: a built-in `scenario` or your
+        `locustfile` (it gets the target rate as env MEMDIAG_RATE), `rate` per second,
+        `warmup`, `duration` (the measured steady phase), `cooldown` in seconds,
+        `ready_timeout` (how much longer the warm-up may wait for a scenario's tasks to
+        reach their size), `users`, scenario `options`.
         Left out, they default as the CLI's do: MEMDIAG_RATE ... when set, else the
         declared defaults (`profiling.run.settings.LoadSettings`: 10/s, 30 s warm-up,
         30 s steady).
@@ -153,6 +191,8 @@ class Measurer:
                 scenario=scenario,
                 locustfile=locustfile,
                 options=options,
+                poll=poll,
+                own_server=server is not None,
                 users=users,
                 rate=rate,
                 duration=duration,
@@ -162,7 +202,15 @@ class Measurer:
                 load_processes=load_processes,
                 status_endpoint=status_endpoint,
             )
+            config = None
+            if server is not None:
+                if command is not None or url is not None or pid is not None:
+                    raise UsageError(
+                        "give server= (memdiag starts it), not with command=/url=/pid="
+                    )
+                config = replace(_server_configuration(server), label=label or self.label)
             return self._measure(
+                config=config,
                 url=url,
                 pid=pid,
                 db_pid=db_pid,
@@ -192,6 +240,7 @@ class Measurer:
     def _measure(
         self,
         *,
+        config: Configuration | None,
         url: str | None,
         pid: int | None,
         db_pid: int | None,
@@ -203,9 +252,10 @@ class Measurer:
         sample_interval: float | None,
         html: bool,
     ) -> RunResult:
-        if command is None and (url is None or pid is None):
+        if config is None and command is None and (url is None or pid is None):
             raise UsageError(
-                "memdiag_measure needs url= and pid= of a running server, or command=[...]"
+                "memdiag_measure needs url= and pid= of a running server, command=[...]"
+                " or server='NAME=CMD ...'"
             )
         if command is not None and pid is not None:
             raise UsageError("give command= (memdiag starts it) or pid= (you did), not both")
@@ -218,23 +268,27 @@ class Measurer:
         baseline = compare(load_any(self.baseline)) if self.baseline is not None else None
         out = self._out_dir()
         started = time.monotonic()
-        if command is not None:
-            self._command = _Command(
-                command, out / "server.log", url=url, env=env, timeout_s=start_timeout_s
-            )
-            url, pid = self._command.url, self._command.pid
-        assert url is not None and pid is not None
-        config = Configuration(label, "attached")
-        try:
-            measure_run(
-                Job(config, 1, 1, "none", plan),
-                out,
-                server,
-                attach=Attach(url, pid, db_pid),
-                env=environment.environment(db_server="", db_version=""),
-            )
-        finally:
-            self.close()
+        env_record = environment.environment(db_server="", db_version="")
+        if config is not None:
+            # Started, sampled as its tree and stopped by the runner, as compare does.
+            measure_run(Job(config, 1, 1, "none", plan), out, server, env=env_record)
+        else:
+            if command is not None:
+                self._command = _Command(
+                    command, out / "server.log", url=url, env=env, timeout_s=start_timeout_s
+                )
+                url, pid = self._command.url, self._command.pid
+            assert url is not None and pid is not None
+            try:
+                measure_run(
+                    Job(Configuration(label, "attached"), 1, 1, "none", plan),
+                    out,
+                    server,
+                    attach=Attach(url, pid, db_pid),
+                    env=env_record,
+                )
+            finally:
+                self.close()
         measured_s = time.monotonic() - started
         # Re-read what the run wrote, as `memdiag measure` does: the report and the value
         # returned are exactly what `memdiag report` would show, timeline included.

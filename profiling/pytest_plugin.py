@@ -14,6 +14,9 @@ asks for the fixture (so a plain pytest run is neither slower nor different)::
     def test_started_for_me(memdiag_measure):
         memdiag_measure(command=["python", "app.py"], locustfile="polls.py")  # prints its URL
 
+    def test_a_configuration(memdiag_measure):  # as `memdiag compare --server` takes it
+        memdiag_measure(server="app={python} app.py --port {port}", poll=["GET /work"])
+
 `memdiag_measure(...)` returns the run's `RunResult` (what `memdiag measure` writes to
 run.json) and writes the run folder (summary.json, report.md, report.html) under the
 test's `tmp_path`, or under `--memdiag-out DIR/<test>/`. With the marker, the run is
@@ -121,7 +124,8 @@ def _slug(nodeid: str) -> str:
 
 @pytest.fixture
 def memdiag_measure(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Measurer]:
-    """Measure a server under load: `memdiag_measure(url=, pid=)` or `(command=[...])`.
+    """Measure a server under load: `memdiag_measure(url=, pid=)`, `(command=[...])` or
+    `(server="NAME=CMD ...")` (a `[tool.memdiag.servers.NAME]` by its NAME too).
 
     Returns the run's RunResult; with @pytest.mark.memdiag(...) the test fails when a
     limit is crossed. See `profiling.plugin_measure.Measurer.__call__` for every option.

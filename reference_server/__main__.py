@@ -12,6 +12,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
@@ -28,6 +29,7 @@ async def serve(settings: Settings, *, primary: bool = True) -> None:
     site = web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.processes > 1)
     await site.start()
     host, port = runner.addresses[0][:2]
+    published = await _publish_own_address(runner, settings) if settings.metrics_dir else None
     if primary:
         print(f"http://{host}:{port}/", flush=True)
         print(
@@ -44,6 +46,26 @@ async def serve(settings: Settings, *, primary: bool = True) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+        if published is not None:
+            published.unlink(missing_ok=True)
+
+
+async def _publish_own_address(runner: web.AppRunner, settings: Settings) -> Path:
+    """Listen on 127.0.0.1 at a port of this process alone, and write where to the
+    metrics folder (`--metrics-dir`): with --processes the shared port reaches one
+    process at random, so a scraper that wants every process's counters asks each here.
+    The file appears whole (written aside, then renamed)."""
+    assert settings.metrics_dir is not None
+    own = web.TCPSite(runner, "127.0.0.1", 0)
+    await own.start()
+    port = runner.addresses[-1][1]  # the last site started
+    settings.metrics_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.metrics_dir / f"server-{os.getpid()}.json"
+    record = {"schema_version": 1, "pid": os.getpid(), "url": f"http://127.0.0.1:{port}/"}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 def serve_processes(settings: Settings) -> int:

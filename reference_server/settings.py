@@ -110,6 +110,15 @@ class Settings:
         "also serve the admin tracemalloc/memory routes on 127.0.0.1:PORT from a thread, so "
         "they answer while the event loop is saturated (0: off; needs --admin-token)",
     )
+    # Each process also listens on 127.0.0.1 at a port of its own and publishes it here,
+    # so a scraper reaches every process's /metrics (the shared port reaches one at random).
+    metrics_dir: Path | None = option(
+        None,
+        "each process also serves on 127.0.0.1 at a port of its own and writes"
+        " {pid, url} to DIR/server-<pid>.json, so every process's /metrics can be read"
+        " (with --processes the shared port reaches one of them at random)",
+        kind=Path,
+    )
     db_timeout_s: float = option(
         3.0,
         "how long a request waits for an unreachable DB before it answers 503 "

@@ -19,7 +19,7 @@ from profiling.run.builds import (
 from profiling.run.options import (
     add_load_arguments,
     add_output_arguments,
-    add_server_arguments,
+    add_own_server_arguments,
     load_plan,
     output_dir,
     server_plan,
@@ -49,17 +49,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--first-parent", action="store_true", help="follow only the first parent of merges"
     )
+    add_bisect_arguments(parser)
+
+
+def add_bisect_arguments(parser: argparse.ArgumentParser) -> None:
+    """What bisect and check share after their revisions: runs, load, verdict, output.
+    Their servers are the user's own, so the reference server's options are not listed."""
     parser.add_argument(
-        "--repeat", type=int, default=3, help="runs a side before a step's first verdict (>= 3)"
+        "--repeat", type=int, default=3, help="runs a side before a first verdict (>= 3)"
     )
     parser.add_argument(
-        "--max-runs", type=int, default=8, help="runs of a commit in one step before 'unknown'"
+        "--max-runs", type=int, default=8, help="runs of a commit in one verdict before 'unknown'"
     )
     add_poll_argument(parser)
     add_revision_arguments(parser)
     add_verdict_arguments(parser, optional=False)
     add_load_arguments(parser)
-    add_server_arguments(parser)
+    add_own_server_arguments(parser)
     add_output_arguments(parser, profile=False)
 
 

@@ -19,21 +19,11 @@ import os
 import sys
 import time
 
-from profiling.commands.bisect import settings_of
+from profiling.commands.bisect import add_bisect_arguments, settings_of
 from profiling.errors import ExitCode, HarnessError, UsageError
 from profiling.run.bisecting import Bench, step_line
-from profiling.run.builds import (
-    add_poll_argument,
-    add_revision_arguments,
-    add_verdict_arguments,
-)
 from profiling.run.launchers import cache_dir
-from profiling.run.options import (
-    add_load_arguments,
-    add_output_arguments,
-    add_server_arguments,
-    output_dir,
-)
+from profiling.run.options import output_dir
 from profiling.run.revisions import resolve
 
 HELP = "one revision's verdict against --good, with git bisect run's exit codes (0/1/125)"
@@ -43,14 +33,7 @@ DESCRIPTION = __doc__ or HELP
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--good", required=True, help="the revision to compare against")
     parser.add_argument("--rev", default="HEAD", help="the revision to judge (default HEAD)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs a side before a verdict")
-    parser.add_argument("--max-runs", type=int, default=8, help="runs before 'unknown'")
-    add_poll_argument(parser)
-    add_revision_arguments(parser)
-    add_verdict_arguments(parser, optional=False)
-    add_load_arguments(parser)
-    add_server_arguments(parser)
-    add_output_arguments(parser, profile=False)
+    add_bisect_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -157,19 +157,41 @@ def _read_one(pid: int, detail: bool) -> MemReading:
 
 def read_mem(pid: int, *, children: bool = False, detail: bool = False) -> MemReading:
     """Read `pid` (plus its descendants when `children`); `detail` adds USS and PSS."""
-    own = _read_one(pid, detail)
     if not children:
-        return own
-    readings = [own]
+        return _read_one(pid, detail)
+    return combine(pid, read_tree(pid, detail=detail))
+
+
+def read_tree(pid: int, *, detail: bool = False) -> list[MemReading]:
+    """One reading per process of `pid`'s tree, `pid` first; `detail` adds USS and PSS.
+    A `ProbeError` when `pid` itself is gone; a descendant that is gone is left out."""
+    readings = [_read_one(pid, detail)]
     for kid in descendant_pids(pid):
         try:
             readings.append(_read_one(kid, detail))
         except ProbeError:
             continue  # a child that exited between listing and reading is simply gone
-    return _combine(pid, readings)
+    return readings
 
 
-def _combine(pid: int, readings: list[MemReading]) -> MemReading:
+def command_line(pid: int, limit: int = 80) -> str:
+    """`pid`'s command line for a table: absolute paths cut to their last part (the
+    interpreter's and the script's names say which process it is), at most `limit`
+    characters ("" if gone)."""
+    try:
+        raw = (PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return ""
+    parts = [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+    text = " ".join(Path(p).name if p.startswith("/") else p for p in parts)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def combine(pid: int, readings: list[MemReading]) -> MemReading:
+    """The readings of a tree as one: sizes and CPU summed. Summed PSS counts a page the
+    tree's processes share once (each holds its share); summed VmHWM is an upper bound of
+    the tree's simultaneous peak (each process's own peak, whenever it was)."""
+
     def total(name: str) -> int:
         return sum(int(getattr(r, name)) for r in readings)
 

@@ -15,6 +15,13 @@ own CPU time (`self_cpu_s`) so its overhead is known for every run.
 
 A target that exits is reported once in `gone` and no longer sampled; the others go on.
 
+A target sampled with `children=True` (a server that forks) is read process by process:
+the row sums the tree, and `members(label, phase)` keeps each process's last reading of
+a phase (its own VmHWM and RSS, its command line) for the report's table of processes.
+With `pss=True` its rows carry the tree's summed PSS (`/proc/PID/smaps_rollup`, read for
+every process at every tick: PSS counts a page shared by the tree once, so the sum is
+what the tree holds, which summed RSS or VmHWM overstate).
+
 A target sampled with `connections=True` (the server) also gets its open client TCP
 connections counted at every tick (`profiling.probes.connections`, the `connections`
 column; empty for the other targets). Timelines written before that column existed
@@ -46,6 +53,19 @@ class Target:
     pid: int
     children: bool = False
     connections: bool = False  # count the clients connected to its listening ports
+    pss: bool = False  # read PSS (smaps_rollup) at every tick, even without `detail`
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One process of a sampled tree: its last reading in a phase."""
+
+    pid: int
+    main: bool  # the target's own process (else a descendant)
+    command: str  # its command line, shortened
+    rss_bytes: int
+    peak_rss_bytes: int  # VmHWM: since the phase's reset, or since it started
+    pss_bytes: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +122,8 @@ class Sampler:
         self._t0 = 0.0
         self.t0_epoch_s = 0.0
         self._samples: list[Sample] = []
+        self._members: dict[tuple[str, str], dict[int, Member]] = {}
+        self._commands: dict[int, str] = {}
         self._file: TextIO | None = None
         self._writer: Any = None  # csv's writer type is private
 
@@ -127,6 +149,13 @@ class Sampler:
     def samples(self, label: str | None = None) -> list[Sample]:
         with self._lock:
             return [s for s in self._samples if label is None or s.label == label]
+
+    def members(self, label: str, phase: str = "steady") -> list[Member]:
+        """Each process of `label`'s tree sampled in `phase`, at its last reading there,
+        the main process first, then by pid (empty for a target without children)."""
+        with self._lock:
+            found = self._members.get((label, phase), {})
+            return sorted(found.values(), key=lambda m: (not m.main, m.pid))
 
     def start(self) -> Sampler:
         if self._thread is not None:
@@ -183,7 +212,7 @@ class Sampler:
             if target.label in self.gone:
                 continue
             try:
-                r = procmem.read_mem(target.pid, children=target.children, detail=self.detail)
+                r = self._read(target)
             except procmem.ProbeError:
                 self.gone.add(target.label)
                 continue
@@ -209,6 +238,25 @@ class Sampler:
         self.ticks += 1
         if self._file is not None:
             self._file.flush()
+
+    def _read(self, target: Target) -> procmem.MemReading:
+        detail = self.detail or target.pss
+        if not target.children:
+            return procmem.read_mem(target.pid, detail=detail)
+        readings = procmem.read_tree(target.pid, detail=detail)
+        members = self._members.setdefault((target.label, self._phase), {})
+        for r in readings:
+            if r.pid not in self._commands:
+                self._commands[r.pid] = procmem.command_line(r.pid)
+            members[r.pid] = Member(
+                pid=r.pid,
+                main=r.pid == target.pid,
+                command=self._commands[r.pid],
+                rss_bytes=r.rss_bytes,
+                peak_rss_bytes=r.peak_rss_bytes,
+                pss_bytes=r.pss_bytes,
+            )
+        return procmem.combine(target.pid, readings)
 
 
 def _connections(target: Target) -> int | None:

@@ -33,6 +33,7 @@ from profiling.report.rss_parts import parts_rows
 from profiling.report.stats_note import statistics_note
 from profiling.report.summary_json import summary_document
 from profiling.report.sweep_table import sweep_table
+from profiling.report.tree import tree_note, tree_rows
 from profiling.report.verdict_lines import effect_interval, interval_text, verdict_lines
 from profiling.results.folder import RunResult
 from profiling.verdict.compare import (
@@ -329,6 +330,8 @@ def _context(c: Comparison) -> dict[str, Any]:
         "has_in_flight": any(r.status_in_flight for r in c.runs),
         "parts_rows": parts_rows(c),
         "parts_columns": PARTS_COLUMNS,
+        "tree_rows": tree_rows(c),
+        "tree_note": tree_note(c),
     }
 
 

@@ -19,6 +19,7 @@ from dataclasses import asdict
 from typing import Any
 
 from profiling.report.rss_parts import parts_figures
+from profiling.report.tree import pss_peak_median
 from profiling.results.folder import SCHEMA_VERSION, WorkFigures, run_record
 from profiling.verdict.comparable import DbBound, NotComparable
 from profiling.verdict.compare import Comparison
@@ -90,6 +91,13 @@ def summary_document(c: Comparison) -> dict[str, Any]:
                 "work": None if conf.work is None else work_record(conf.work),
                 "db_bound": _db_bound_record(conf.db_bound),
                 **conf.medians,
+                # The server tree's highest sampled PSS (median); absent for servers of
+                # one process, whose PSS is not read.
+                **(
+                    {"server_pss_peak_bytes": pss}
+                    if (pss := pss_peak_median(conf.runs)) is not None
+                    else {}
+                ),
                 # Added with the in-process agent; absent where no run has its data.
                 **(
                     {"rss_parts_at_peak": parts}

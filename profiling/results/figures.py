@@ -19,7 +19,7 @@ from loadtests.runner import RATE_OPTION
 from profiling.probes.dbevidence import DbEvidence
 from profiling.probes.heapdiff import HeapDiff
 from profiling.probes.memray_capture import MemraySummary
-from profiling.probes.sampler import Sample
+from profiling.probes.sampler import Member, Sample
 from profiling.probes.summary import summarize
 from profiling.results.folder import (
     AllocationSite,
@@ -30,6 +30,7 @@ from profiling.results.folder import (
     LoadFigures,
     Phases,
     ProcessMemory,
+    TreeProcess,
     WorkFigures,
 )
 from profiling.results.settle import Settled
@@ -72,6 +73,24 @@ def process_memory(
         growth_mib_per_min=None if growth is None else round(growth, 4),
         samples=m.n_samples,
         cpu_percent=None if m.cpu_percent is None else round(m.cpu_percent, 2),
+        pss_peak_bytes=max(
+            (
+                s.pss_bytes
+                for s in samples
+                if s.label == label and s.phase == phase and s.pss_bytes is not None
+            ),
+            default=None,
+        ),
+    )
+
+
+def tree_processes(members: Sequence[Member]) -> tuple[TreeProcess, ...]:
+    """The sampler's steady-phase members of a server tree; () for a single process."""
+    if len(members) < 2:
+        return ()
+    return tuple(
+        TreeProcess(m.pid, "main" if m.main else "child", m.command, m.peak_rss_bytes, m.rss_bytes)
+        for m in members
     )
 
 

@@ -54,6 +54,7 @@ from profiling.results.model import (
     RunResult,
     Scenario,
     Series,
+    TreeProcess,
     WorkFigures,
 )
 from profiling.results.record import run_from_record
@@ -82,6 +83,7 @@ __all__ = [  # the run types are re-exported: import them from here
     "RunResult",
     "Scenario",
     "Series",
+    "TreeProcess",
     "WorkFigures",
     "run_from_record",
 ]
@@ -124,6 +126,11 @@ def run_record(run: RunResult) -> dict[str, Any]:
         del record["preflight"]  # likewise (runs without a pre-flight)
     if run.holders is None:
         del record["holders"]  # likewise (holders attribution runs only)
+    if not run.server_tree:
+        del record["server_tree"]  # likewise (servers of several processes only)
+    for memory in record["memory"].values():
+        if memory["pss_peak_bytes"] is None:
+            del memory["pss_peak_bytes"]  # likewise
     if run.work is not None and run.work.stale_polls is None:
         del record["work"]["stale_polls"]  # the same
     if run.work is not None and not run.work.tasks_end_in_run:

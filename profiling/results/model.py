@@ -51,6 +51,20 @@ class ProcessMemory:
     growth_mib_per_min: float | None
     samples: int
     cpu_percent: float | None = None  # of one core, averaged over the steady phase
+    # The highest sampled PSS of the process tree (smaps_rollup, summed over the tree at
+    # each tick); None when it was not read (a single-process server, older records).
+    pss_peak_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TreeProcess:
+    """One process of a multi-process server over the steady phase (its last reading)."""
+
+    pid: int
+    role: str  # "main" (the process memdiag started or attached to) or "child"
+    command: str  # its command line, shortened
+    peak_rss_bytes: int  # its own VmHWM: since the steady phase's reset, or its start
+    rss_bytes: int  # its RSS at its last steady reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +361,8 @@ class RunResult:
     rss_settled: bool | None = None
     # Who held the largest objects in a `holders` attribution run; None otherwise.
     holders: Holders | None = None
+    # Each process of the server's tree when it had more than one; () otherwise.
+    server_tree: tuple[TreeProcess, ...] = ()
     dir: str | None = None  # run folder relative to the summary; not stored in run.json
     timeline: dict[str, Series] = field(default_factory=dict)  # from rss.csv, not JSON
     # What made up the server's RSS in the steady phase, from the in-process agent; None

@@ -27,6 +27,7 @@ from profiling.results.model import (
     RequestPeaks,
     RunResult,
     Scenario,
+    TreeProcess,
     WorkFigures,
 )
 from profiling.results.validate import Fields
@@ -41,6 +42,7 @@ def _memory(f: Fields) -> ProcessMemory:
         growth_mib_per_min=f.opt_float("growth_mib_per_min"),
         samples=f.int_("samples"),
         cpu_percent=f.opt_float("cpu_percent"),
+        pss_peak_bytes=f.opt_int("pss_peak_bytes"),
     )
 
 
@@ -284,6 +286,16 @@ def run_from_record(f: Fields) -> RunResult:
         settled_after_s=f.opt_amount("settled_after_s"),
         rss_settled=f.bool_("rss_settled") if f.has("rss_settled") else None,
         holders=_holders(h) if (h := f.opt_obj("holders")) else None,
+        server_tree=tuple(
+            TreeProcess(
+                t.int_("pid"),
+                t.str_("role"),
+                t.str_("command"),
+                t.count("peak_rss_bytes"),
+                t.count("rss_bytes"),
+            )
+            for t in f.objects("server_tree", optional=True)
+        ),
         dir=f.opt_str("dir"),
         rss_parts=_rss_parts(q) if (q := f.opt_obj("rss_parts")) else None,
     )

@@ -280,8 +280,8 @@ def _assemble(
     before, after = state.metrics
     db = lag = None
     if before is not None and after is not None:
-        # With several server processes each scrape reaches one of them at random, so
-        # the two scrapes may not be of the same counters: then there are no DB figures.
+        # A multi-process server's scrapes are the sums over its processes; a counter
+        # that went down (a process restarted) leaves the run without DB figures.
         with contextlib.suppress(HarnessError):
             db = figures.db_figures(
                 db_evidence(parse_metrics(before), parse_metrics(after)), plan.duration_s
@@ -323,4 +323,5 @@ def _assemble(
         rss_parts=state.rss_parts,
         preflight=plan.preflight,
         holders=state.holders,
+        server_tree=figures.tree_processes(state.sampler.members("server")),
     )

@@ -208,6 +208,7 @@ class ReferenceServer:
         self.url = ""
         self.process: subprocess.Popen[str] | None = None
         self._log: IO[str] | None = None
+        self._stdout_copier: threading.Thread | None = None
 
     @property
     def pid(self) -> int:
@@ -238,7 +239,8 @@ class ReferenceServer:
             )
             raise HarnessError(f"the server {why}; {tail}")
         self.url = line.strip()
-        threading.Thread(target=self._copy_stdout, daemon=True).start()
+        self._stdout_copier = threading.Thread(target=self._copy_stdout, daemon=True)
+        self._stdout_copier.start()
         wait_healthy(self.url, self.start_timeout_s, self.process)
         return self
 
@@ -258,6 +260,13 @@ class ReferenceServer:
         if proc is None:
             return None
         code = terminate(proc, timeout_s)
+        # The server is gone, so its stdout is at its end: let the copier finish, then
+        # close the pipe (left to the garbage collector it is an unclosed-file warning).
+        copier = self._stdout_copier
+        if copier is not None and proc.stdout is not None:
+            copier.join(timeout=2.0)
+            if not copier.is_alive():
+                proc.stdout.close()
         if self._log is not None:
             self._log.close()
         return code

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -212,14 +212,23 @@ def _shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type[Any]) -> None:
-    """`cls`'s options as one argument group of `parser`.
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    cls: type[Any],
+    *,
+    only: Collection[str] | None = None,
+    title: str | None = None,
+) -> None:
+    """`cls`'s options (or those named in `only`) as one argument group of `parser`.
 
     An option left out parses to None, so `from_args` can tell what the command line
-    gave from what the environment or the defaults supply.
+    gave from what the environment or the defaults supply; an option not added at all
+    takes its environment value or default the same way.
     """
-    group = parser.add_argument_group(GROUPS[cls])
+    group = parser.add_argument_group(title or GROUPS[cls])
     for f in options(cls):
+        if only is not None and f.name not in only:
+            continue
         meta = _meta(f)
         kw = dict(meta.argparse)
         if meta.kind is not None and "action" not in kw:

@@ -16,8 +16,6 @@ import socket
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -43,7 +41,8 @@ from profiling.probes.memray_capture import (
     render_artifacts,
     summarize_capture,
 )
-from profiling.probes.procmem import child_pids
+from profiling.probes.metricsum import metrics_text, scrape_every
+from profiling.probes.procmem import child_pids, descendant_pids
 from profiling.probes.sampler import Sampler, Target
 from profiling.results import figures
 from profiling.results.decompose import RssBreakdown
@@ -95,14 +94,6 @@ def _wait_ready(
         progress.phase("warm-up: tasks growing", time.monotonic() - start)
         alive()
     return None
-
-
-def _metrics_text(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url.rstrip("/") + "/metrics", timeout=10) as resp:
-            return str(resp.read().decode("utf-8", errors="replace"))
-    except (OSError, urllib.error.HTTPError):
-        return None  # a server of the user's own may have no /metrics
 
 
 def _locust_child() -> int | None:
@@ -178,6 +169,9 @@ class RunState:
         self.rss_parts: RssBreakdown | None = None
         self.holders: Holders | None = None
         self.debug_port: int | None = None  # the server's off-loop admin listener
+        # Where each process of a multi-process reference server publishes its own
+        # address, so that /metrics is read from all of them (profiling.probes.metricsum).
+        self.metrics_dir: Path | None = None
 
     def start_server(
         self, stack: contextlib.ExitStack, server: ServerPlan
@@ -202,6 +196,8 @@ class RunState:
             extra += ["--workers", str(server.workers)]
         if processes > 1:
             extra += ["--processes", str(processes)]
+            self.metrics_dir = self.run_dir / CONTROL_DIR / "metrics"
+            extra += ["--metrics-dir", str(self.metrics_dir)]
         if self.job.profile == "tracemalloc":
             extra += ["--tracemalloc-frames", str(server.tracemalloc_frames)]
             # The snapshots go to a listener thread, not through the event loop: under
@@ -297,7 +293,8 @@ class RunState:
         thread = threading.Thread(target=load, name="memdiag-load", daemon=True)
         thread.start()
         self.locust_pid = _find_locust(30.0, thread)
-        targets = [Target("server", server_pid, children=children, connections=True)]
+        # A tree's PSS is read at every tick: summed RSS counts its shared pages N times.
+        targets = [Target("server", server_pid, children=children, connections=True, pss=children)]
         if db_pid is not None:
             targets.append(Target("db", db_pid))
         if self.locust_pid is not None:
@@ -332,7 +329,7 @@ class RunState:
         write_json(control / "steady.json", steady)
         steady_start = time.monotonic() + STEADY_LEAD_S
         _sleep_until(steady_start, "warm-up", t0, self.progress, check)
-        before = _metrics_text(url)
+        before = self._scrape(url)
         self.sampler.set_phase("steady", reset_peak=True)
         if debug is not None:
             # Snapshot, then reset: the phase's (and first request's) peak skips its pickling.
@@ -345,7 +342,7 @@ class RunState:
             _sleep_until(at_s, "steady", t0, self.progress, check)
             asked = whoholds.ask(self.run_dir, server_pid)
         _sleep_until(steady_start + plan.duration_s, "steady", t0, self.progress, check)
-        after = _metrics_text(url)
+        after = self._scrape(url)
         self.sampler.set_phase("cooldown")
         self.metrics = (before, after)
         for name, text in (("metrics_steady_start", before), ("metrics_steady_end", after)):
@@ -376,6 +373,22 @@ class RunState:
         for name in ("load.json", "locust.log", "locust_stats.csv"):
             if (self.run_dir / name).is_file():
                 self.artifacts[name.split(".")[0]] = name
+
+    def _scrape(self, url: str) -> str | None:
+        """The server's /metrics; of a multi-process server, every process's, summed."""
+        if self.metrics_dir is None or self.server_pid is None:
+            return metrics_text(url)
+        pids = [self.server_pid, *descendant_pids(self.server_pid)]
+        text, answered = scrape_every(self.metrics_dir, pids)
+        if answered < self.server_processes:
+            # Counters of some processes only would understate every DB figure per poll.
+            print(
+                f"memdiag: warning: /metrics of {answered} of {self.server_processes} server"
+                " processes answered; the run has no DB figures",
+                file=sys.stderr,
+            )
+            return None
+        return text
 
     def collect_agent(self, interval_s: float) -> None:
         """The agent's lines -> agent.csv and the steady phase's RSS breakdown."""

@@ -225,3 +225,44 @@ def test_entry_point_loads_the_plugin(
     off = pytester.runpytest_subprocess("-p", "no:memdiag", "--markers", timeout=60)
     assert "@pytest.mark.memdiag(" not in off.stdout.str()
     assert off.ret == on.ret == 0
+
+
+FORKING_APP = ROOT / "tests" / "integration" / "load_apps" / "forking_app.py"
+CONFIGURED = f"""
+import pytest
+
+APP = {str(FORKING_APP)!r}
+SHORT = dict(rate=5, warmup=1, duration=3, cooldown=0, html=False)
+
+@pytest.mark.memdiag(peak_rss_mib=10000, error_rate=0.01)
+def test_command_configuration(memdiag_measure):
+    run = memdiag_measure(server="fork={{python}} " + APP + " --port {{port}}",
+                          poll=["GET /work"], **SHORT)
+    assert run.configuration == "test_command_configuration"
+    assert run.spec.startswith("cmd ") and APP in run.spec
+    assert [p.role for p in run.server_tree] == ["main", "child"]
+    assert run.memory["server"].pss_peak_bytes
+
+def test_pyproject_table(memdiag_measure):
+    run = memdiag_measure(server="api", poll=["GET /work"], label="api", **SHORT)
+    assert run.status is not None and run.status.requests > 0 and run.valid
+"""
+PYPROJECT = f"""
+[tool.memdiag.servers.api]
+command = "{{python}} {FORKING_APP} --port {{port}} --worker-mib 8"
+health = "/healthz"
+"""
+
+
+@pytest.mark.slow
+def test_a_server_configuration_is_started_and_measured_as_its_tree(
+    inner: pytest.Pytester, tmp_path: Path
+) -> None:
+    inner.makefile(".toml", pyproject=PYPROJECT)
+    inner.makepyfile(test_configured=CONFIGURED)
+    out = tmp_path / "memdiag-out"
+    result = inner.runpytest_subprocess(*PLUGIN, "--memdiag-out", str(out), timeout=240)
+    result.assert_outcomes(passed=2)
+    (run,) = load_summary(out / "test_configured.py-test_pyproject_table").runs
+    assert run.configuration == "api" and len(run.server_tree) == 2
+    assert "--worker-mib 8" in run.spec

@@ -9,6 +9,10 @@ import time
 import psutil
 import pytest
 
+from profiling.probes import procmem
+from profiling.probes.dbevidence import parse_metrics
+from profiling.probes.metricsum import metrics_text, published_urls, scrape_every
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -56,3 +60,33 @@ def test_polls_reaching_another_process_read_the_db(start_server, mode):
             batch
         )
     server.request("POST", f"/api/tasks/{task_id}/cancel", token=token)
+
+
+def test_metrics_of_every_process_sum_to_the_polls_served(start_server, tmp_path):
+    """With --metrics-dir each process publishes an address of its own: the shared port
+    reaches one process at random, but the summed scrapes count every poll served."""
+    folder = tmp_path / "metrics"
+    server = start_server(
+        "--mode", "lean", "--processes", "2", "--port", str(free_port()),
+        "--metrics-dir", str(folder),
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(published_urls(folder)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pids = [server.pid, *procmem.descendant_pids(server.pid)]
+    assert sorted(published_urls(folder)) == sorted(pids) and len(pids) == 2
+    token = server.new_user()
+    task_id = server.request(
+        "POST", "/api/tasks", {"synthetic": {"segments": 5}}, token=token
+    ).json()["task_id"]
+    polls = 40
+    for _ in range(polls):  # a connection each: the kernel spreads them over the processes
+        assert server.request("GET", f"/api/tasks/{task_id}", token=token).status == 200
+    text, answered = scrape_every(folder, pids)
+    assert answered == 2 and text is not None
+    assert parse_metrics(text).status_polls == polls
+    each = [
+        parse_metrics(metrics_text(url) or "").status_polls
+        for url in published_urls(folder).values()
+    ]
+    assert sum(each) == polls and max(each) < polls  # each process served some of them

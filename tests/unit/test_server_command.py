@@ -106,6 +106,32 @@ def test_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert "usage: memdiag " + command in out and "--server-cmd" in out
 
 
+@pytest.mark.parametrize("command", ["bisect", "check"])
+def test_bisect_and_check_list_only_what_applies_to_a_users_server(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    for reference_only in ("--db-engine", "--driver", "--server-processes", "--allocator"):
+        assert reference_only not in out
+    assert "--sample-interval" in out and "--no-agent" in out
+
+
+def test_bisect_and_checks_options_build_a_server_plan() -> None:
+    from profiling.commands import bisect, check
+    from profiling.run.options import server_plan
+
+    plans = []
+    for module in (bisect, check):
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser)
+        args = parser.parse_args(["--good", "v1", "--sample-interval", "0.25", "--no-agent"])
+        plans.append(server_plan(args))
+    assert plans[0] == plans[1]
+    assert plans[0].sample_interval_s == 0.25 and not plans[0].agent
+    assert plans[0].processes == 1 and plans[0].extra_args == ()
+
+
 def _args(**kw: object) -> argparse.Namespace:
     base: dict[str, object] = {"server": [], "rev": [], "health": "/healthz", "poll": []}
     return argparse.Namespace(**{**base, **kw})

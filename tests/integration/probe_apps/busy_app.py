@@ -10,9 +10,9 @@ do in an attribution run.
 
 import asyncio
 import json
-import signal
 import sys
 
+import serving
 from aiohttp import web
 
 from reference_server.debug import setup_debug
@@ -37,18 +37,7 @@ async def serve(admin_token: str, debug_port: int) -> None:
     app = web.Application()
     app.router.add_get("/encode", encode)
     setup_debug(app, admin_token, debug_port)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    print(f"http://127.0.0.1:{port}/", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    await serving.serve(app)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ requests (`profiling.probes.holdersclient`) from inside it, as it does for any s
 
 import asyncio
 import os
-import signal
 
+import serving
 from aiohttp import web
 
 LAST_BODY: dict[int, bytes] = {}
@@ -36,18 +36,7 @@ async def serve() -> None:
     app = web.Application()
     app.router.add_get("/planted", planted)
     app.router.add_get("/body", body)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    print(f"http://127.0.0.1:{port}/", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    await serving.serve(app)
 
 
 if __name__ == "__main__":

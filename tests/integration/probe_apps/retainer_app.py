@@ -7,9 +7,9 @@ the line marked RETAINS is what a heap diff must name.
 """
 
 import asyncio
-import signal
 import sys
 
+import serving
 from aiohttp import web
 
 from reference_server.debug import setup_debug
@@ -28,18 +28,7 @@ async def serve(admin_token: str) -> None:
     app = web.Application()
     app.router.add_get("/work", work)
     setup_debug(app, admin_token)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    print(f"http://127.0.0.1:{port}/", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    await serving.serve(app)
 
 
 if __name__ == "__main__":
