@@ -7,9 +7,12 @@ Nothing below `main` calls `sys.exit`: commands return an exit code or raise a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 from profiling.commands import COMMANDS
 from profiling.errors import ExitCode, MemdiagError
@@ -39,6 +42,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def _stopped_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP end a command as Ctrl-C does: its servers, DB and load are
+    stopped and the finished runs reported. Without this a CI job's cancel (SIGTERM)
+    killed memdiag alone and left the server and Locust running, orphaned. A signal
+    the caller set to be ignored (nohup) stays ignored; the handlers are restored after,
+    as `main` also runs inside other programs (tests)."""
+    saved: dict[signal.Signals, object] = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            if signal.getsignal(sig) is signal.SIG_DFL:
+                saved[sig] = signal.signal(sig, _interrupt)
+        except ValueError:  # not the main thread: signals are not ours to take
+            break
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -49,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits on --help and on usage errors
         return int(exc.code or 0)
     try:
-        return int(args._run(args))
+        with _stopped_as_interrupt():
+            return int(args._run(args))
     except MemdiagError as exc:
         print(f"memdiag {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -36,14 +36,16 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser, ServerSettings)
 
 
+# What applies to every server a run starts, the reference server or a user's command.
+OWN_SERVER_OPTIONS = ("sample_interval", "no_agent")
+
+
 def add_own_server_arguments(parser: argparse.ArgumentParser) -> None:
     """The server options of commands that measure only users' own servers (bisect,
     check): the sampling and the agent. The reference server's options (mode switches,
     DB engine, driver, processes ...) do not apply, so they are not listed; they take
     their defaults, so `server_plan` reads these settings as it reads compare's."""
-    add_arguments(
-        parser, ServerSettings, only=("sample_interval", "no_agent"), title="measuring your server"
-    )
+    add_arguments(parser, ServerSettings, only=OWN_SERVER_OPTIONS, title="measuring your server")
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, *, profile: bool = True) -> None:

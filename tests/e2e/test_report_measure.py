@@ -238,6 +238,40 @@ def test_ctrl_c_stops_servers_and_leaves_a_readable_partial_folder(tmp_path: Pat
 
 
 @pytest.mark.slow
+def test_sigterm_stops_servers_and_load_as_ctrl_c_does(tmp_path: Path) -> None:
+    """A CI job's cancel sends SIGTERM: memdiag once died alone and left the server and
+    Locust running, orphaned; now it ends the run as Ctrl-C does."""
+    out = tmp_path / "terminated"
+    proc = subprocess.Popen(
+        [*MEMDIAG, "measure", "--mode", "lean", "--duration", "60", "--warmup", "1"]
+        + ["--cooldown", "0", "--rate", "4", "-O", "segments=200", "-O", "initial_segments=0"]
+        + ["-o", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    run = out / "runs" / "01-lean-r1"
+    deadline = time.monotonic() + 200
+    while not (run / "rss.csv").is_file() or not (run / "processes.json").is_file():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run never started sampling"
+        time.sleep(0.2)
+    pids = json.loads((run / "processes.json").read_text())
+    assert not (run / "run.json").exists(), "the run ended before the signal"
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=90)
+    assert proc.returncode == 130, stderr
+    assert "partial files are in" in stderr
+    assert (run / "INTERRUPTED").is_file()
+    deadline = time.monotonic() + 20
+    while any(alive(pids[k]) for k in ("server", "db")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive(pids["server"]) and not alive(pids["db"])
+    leftover = subprocess.run(["pgrep", "-f", f"locust.*{run}"], capture_output=True, text=True)
+    assert leftover.stdout == "", f"Locust still running: {leftover.stdout}"
+
+
+@pytest.mark.slow
 def test_tracemalloc_attribution_run_reports_heap_beside_rss(tmp_path: Path) -> None:
     out = tmp_path / "attr"
     proc = subprocess.run(
