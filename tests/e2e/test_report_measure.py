@@ -243,9 +243,12 @@ def test_sigterm_stops_servers_and_load_as_ctrl_c_does(tmp_path: Path) -> None:
     Locust running, orphaned; now it ends the run as Ctrl-C does."""
     out = tmp_path / "terminated"
     proc = subprocess.Popen(
-        [*MEMDIAG, "measure", "--mode", "lean", "--duration", "60", "--warmup", "1"]
-        + ["--cooldown", "0", "--rate", "4", "-O", "segments=200", "-O", "initial_segments=0"]
-        + ["-o", str(out)],
+        [
+            *MEMDIAG,
+            *("measure", "--mode", "lean", "--duration", "60", "--warmup", "1"),
+            *("--cooldown", "0", "--rate", "4", "-O", "segments=200", "-O", "initial_segments=0"),
+            *("-o", str(out)),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
