@@ -23,8 +23,8 @@ from profiling.run.servers import (
     Configuration,
     check_configurations,
     parse_configurations,
-    pid_alive,
 )
+from profiling.run.subprocs import pid_alive
 
 HELP = "one measured run: start DB and server (or attach by --url/--pid), drive load, report"
 DESCRIPTION = (

@@ -30,7 +30,7 @@ from profiling.results.figures import load_figures
 from profiling.run.plans import LoadPlan, ServerPlan
 from profiling.run.server_command import ServerCommand
 from profiling.run.servers import START_TIMEOUT_S, ReferenceServer, free_port, wait_healthy
-from profiling.run.subprocs import first_line
+from profiling.run.subprocs import first_line, stat_fields
 
 if TYPE_CHECKING:
     from profiling.run.state import RunState
@@ -141,12 +141,8 @@ def group_members(pgid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        # After the command's ")": state, ppid, pgrp, ...
-        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+        fields = stat_fields(int(entry.name))
+        if fields is not None and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
             members.append(int(entry.name))
     return members
 

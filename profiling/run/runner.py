@@ -42,8 +42,9 @@ from profiling.run import environment
 from profiling.run.command_server import locustfile_rate_problem
 from profiling.run.embedded_db import EmbeddedDB
 from profiling.run.plans import PROFILES, Attach, Job, LoadPlan, Outcome, Progress, ServerPlan
-from profiling.run.servers import Configuration, ReferenceServer, pid_alive
+from profiling.run.servers import Configuration, ReferenceServer
 from profiling.run.state import RunState, server_processes, stop_locust
+from profiling.run.subprocs import pid_alive
 
 __all__ = [
     "PROFILES",
@@ -146,7 +147,7 @@ def measure_run(
         finished = (run_dir / "load.json").is_file()
         if loadgen and state.locust_pid is not None and not finished:
             watched.setdefault("the load generator (Locust)", state.locust_pid)
-        return next((what for what, pid in watched.items() if not _running(pid)), None)
+        return next((what for what, pid in watched.items() if not pid_alive(pid)), None)
 
     try:
         with contextlib.ExitStack() as stack:
@@ -211,15 +212,6 @@ def measure_run(
     (run_dir / "run.json").write_text(run_json(run), encoding="utf-8")
     progress.run_finished(run)
     return replace(run, dir=f"{RUNS_DIR}/{job.folder_name}")
-
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie (a killed child of ours stays in /proc until reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def _failed_run(
