@@ -96,33 +96,11 @@ class RunState:
         clock = phases.Clock(
             phases.wait_for_ramp(run_dir / LOG_NAME, self.load), self.progress, check
         )
-        debug = None
-        if self.job.profile == "tracemalloc":
-            debug = attribution.tracemalloc_client(launched, self.admin_token)
         if (problem := phases.warm_up(clock, plan, control, self.load)) is not None:
             self.reasons.append(problem)
         steady_start = phases.begin_steady(clock, plan, control)
-        steady_end = steady_start + plan.duration_s
-        before = phases.metrics_text(launched.url)
-        self.sampler.set_phase("steady", reset_peak=True)
-        if debug is not None:
-            attribution.tracemalloc_start(debug, run_dir)
-        asked = None
-        if self.job.profile == "holders":
-            # While the load runs: the connections and requests still hold what they hold.
-            clock.sleep_until(whoholds.ask_at_s(steady_start, plan.duration_s), "steady")
-            asked = whoholds.ask(run_dir, launched.pid)
-        clock.sleep_until(steady_end, "steady")
-        after = phases.metrics_text(launched.url)
-        self.sampler.set_phase("cooldown")
-        self.metrics = (before, after)
-        self.artifacts.update(phases.save_metrics(run_dir, before, after))
-        if debug is not None:
-            self._attributed(attribution.tracemalloc_end(debug, run_dir))
-        if asked is not None:
-            clock.phase("who holds it")
-            self._attributed(attribution.holders(run_dir, asked, check))
-        clock.sleep_until(steady_end + plan.cooldown_s, "cool-down")
+        self.metrics = self._steady(launched, self.sampler, clock, steady_start)
+        clock.sleep_until(steady_start + plan.duration_s + plan.cooldown_s, "cool-down")
         wait_s = max(60.0, plan.warmup_s + plan.duration_s)
         outcome = phases.end_load(self.load, self.sampler, wait_s)
         self.calibration = self._calibrate()
@@ -130,6 +108,36 @@ class RunState:
             raise HarnessError(str(outcome))
         self.load_result = outcome
         self.artifacts.update(phases.load_artifacts(run_dir))
+
+    def _steady(
+        self, launched: Launched, sampler: Sampler, clock: phases.Clock, start: float
+    ) -> tuple[str | None, str | None]:
+        """The steady phase from `start` (monotonic) with what an attribution run does at
+        its start, late in it and after it; the /metrics scrapes at its two ends (also
+        kept as .prom files)."""
+        plan, run_dir, profile = self.job.load, self.run_dir, self.job.profile
+        debug = None
+        if profile == "tracemalloc":
+            debug = attribution.tracemalloc_client(launched, self.admin_token)
+        before = phases.metrics_text(launched.url)
+        sampler.set_phase("steady", reset_peak=True)
+        if debug is not None:
+            attribution.tracemalloc_start(debug, run_dir)
+        asked = None
+        if profile == "holders":
+            # While the load runs: the connections and requests still hold what they hold.
+            clock.sleep_until(whoholds.ask_at_s(start, plan.duration_s), "steady")
+            asked = whoholds.ask(run_dir, launched.pid)
+        clock.sleep_until(start + plan.duration_s, "steady")
+        after = phases.metrics_text(launched.url)
+        sampler.set_phase("cooldown")
+        self.artifacts.update(phases.save_metrics(run_dir, before, after))
+        if debug is not None:
+            self._attributed(attribution.tracemalloc_end(debug, run_dir))
+        if asked is not None:
+            clock.phase("who holds it")
+            self._attributed(attribution.holders(run_dir, asked, clock.alive))
+        return before, after
 
     def stop(self) -> None:
         """Stop what still runs of the load and the sampling (a run that failed)."""
