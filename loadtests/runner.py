@@ -17,6 +17,12 @@ API
     result.problems()        # [] when valid: rate within 5 %, generator not saturated
     result.exit_code         # Locust's (1 when any request failed)
 
+    load = start_load(spec, out_dir)   # the same, without blocking: a `Load`
+    load.pid                 # Locust's, the leader of its own process group
+    load.running()           # False once it has ended (and been reaped)
+    load.wait(timeout_s=5)   # its LoadResult; subprocess.TimeoutExpired if still running
+    load.stop()              # SIGTERM to its group, SIGKILL after a grace
+
 `LoadSpec` fields:
 - `scenario`: one of `SCENARIOS`, or `locustfile`: a path to the user's own locustfile
   (exactly one of the two). A user's locustfile runs with `scenarios/_memdiag.py` loaded
@@ -53,6 +59,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +81,8 @@ RATE_OPTION = {
 RESULT_NAME = "load.json"
 LOG_NAME = "locust.log"
 _TIMEOUT_GRACE_S = 60.0
+STOP_GRACE_S = 10.0  # from SIGTERM to SIGKILL when a load is stopped
+_KILL_WAIT_S = 5.0
 
 
 class LoadSpecError(ValueError):
@@ -180,6 +189,11 @@ def locust_command(spec: LoadSpec, out_dir: Path) -> list[str]:
 
 def run_load(spec: LoadSpec, out_dir: Path) -> LoadResult:
     """Run the load to completion (or the hard timeout) and return its parsed result."""
+    return start_load(spec, out_dir).wait()
+
+
+def start_load(spec: LoadSpec, out_dir: Path) -> Load:
+    """Start Locust for `spec` writing into `out_dir`; returns at once with its `Load`."""
     cmd = locust_command(spec, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result_path = out_dir / RESULT_NAME
@@ -189,23 +203,76 @@ def run_load(spec: LoadSpec, out_dir: Path) -> LoadResult:
         env["MEMDIAG_RATE"] = str(spec.rate_per_s)
     timeout_s = spec.timeout_s or spec.run_time_s + _TIMEOUT_GRACE_S
     log_path = out_dir / LOG_NAME
-    with log_path.open("wb") as log:
-        # A session of its own, so a timeout can end Locust's forked workers too.
+    with log_path.open("wb") as log:  # Locust holds its own copy of the descriptor
+        # A session of its own, so that stopping it ends Locust's forked workers too.
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env, start_new_session=True,
         )  # fmt: skip
-        try:
-            exit_code = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _stop_group(proc)
-            raise LoadRunError(
-                f"Locust ran past its {timeout_s:.0f}s hard timeout and was stopped; see {log_path}"
-            ) from None
     try:
-        return load_result(result_path, exit_code=exit_code)
-    except ResultFormatError as exc:
-        raise LoadRunError(f"{exc} Locust exited {exit_code}; {_tail(log_path)}") from None
+        return Load(proc, result_path, log_path, timeout_s)
+    except BaseException:
+        _end_group(proc, STOP_GRACE_S)
+        raise
+
+
+class Load:
+    """Locust running as a subprocess, the leader of a process group of its own.
+
+    A watcher thread waits for it (so it is reaped as soon as it ends) and ends its group
+    if it runs past the hard timeout `timeout_s`; then `wait()` raises LoadRunError.
+    """
+
+    def __init__(
+        self, proc: subprocess.Popen[bytes], result_path: Path, log_path: Path, timeout_s: float
+    ) -> None:
+        self._proc = proc
+        self.result_path = result_path
+        self.log_path = log_path
+        self.timeout_s = timeout_s
+        self._timed_out = False
+        self._watcher = threading.Thread(target=self._watch, name="memdiag-load", daemon=True)
+        self._watcher.start()
+
+    @property
+    def pid(self) -> int:
+        """Locust's process id, which is also its process group's id."""
+        return self._proc.pid
+
+    def running(self) -> bool:
+        """Whether Locust has not ended yet (False once it has exited and been reaped)."""
+        return self._watcher.is_alive()
+
+    def wait(self, timeout_s: float | None = None) -> LoadResult:
+        """Its parsed result once Locust has ended. Raises subprocess.TimeoutExpired when
+        it still runs after `timeout_s`, LoadRunError when it ran past the hard timeout
+        or wrote no result."""
+        self._watcher.join(timeout_s)
+        if self._watcher.is_alive():
+            raise subprocess.TimeoutExpired(self._proc.args, timeout_s or 0.0)
+        if self._timed_out:
+            raise LoadRunError(
+                f"Locust ran past its {self.timeout_s:.0f}s hard timeout and was stopped;"
+                f" see {self.log_path}"
+            )
+        exit_code = self._proc.returncode
+        try:
+            return load_result(self.result_path, exit_code=exit_code)
+        except ResultFormatError as exc:
+            raise LoadRunError(f"{exc} Locust exited {exit_code}; {_tail(self.log_path)}") from None
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """End Locust's whole group: SIGTERM, then SIGKILL if it has not ended within
+        `grace_s`. Locust handles SIGTERM by writing its result and exiting."""
+        _end_group(self._proc, grace_s)
+        self._watcher.join(grace_s)
+
+    def _watch(self) -> None:
+        try:
+            self._proc.wait(timeout=self.timeout_s)
+        except subprocess.TimeoutExpired:
+            self._timed_out = True
+            _end_group(self._proc, STOP_GRACE_S)
 
 
 def _free_port() -> int:
@@ -214,11 +281,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+def _end_group(proc: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM to the process group `proc` leads; SIGKILL to it if `proc` has not
+    ended within `grace_s`. Whatever of the group is left gets the signal even when
+    `proc` itself has ended (forked workers of `--processes`)."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, _KILL_WAIT_S)):
         try:
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):
             return
         try:
             proc.wait(timeout=wait_s)

@@ -23,9 +23,9 @@ from profiling.run.servers import (
     Configuration,
     check_configurations,
     parse_configurations,
-    pid_alive,
 )
 from profiling.run.settings import LoadSettings, ServerSettings, from_args
+from profiling.run.subprocs import pid_alive
 
 HELP = "one measured run: start DB and server (or attach by --url/--pid), drive load, report"
 DESCRIPTION = (

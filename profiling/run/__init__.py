@@ -4,8 +4,9 @@ The stage that starts things: the plans a run is given (`plans`), the measuremen
 each declared once (`settings`) and shared by `measure`, `compare`, `sweep`, `ablate`,
 `bisect`, `check` and the pytest plugin, checked into plans (`options`), the servers under
 test (`servers`), the embedded databases and their launchers (`embedded_db`,
-`launchers`, `subprocs`), the runner and the moving parts of one run (`runner`, `state`),
-the run's environment (`environment`), the speech the uploads send (`audio`) and the
-progress display (`progress`). It writes each run's raw files and run.json through
-`profiling.results`; it never imports `profiling.verdict` or `profiling.report`.
+`launchers`, `subprocs`), the runner and the phases of one run (`runner`, `state`:
+`launch`, `phases`, `attribution`), the run's environment (`environment`), the speech
+the uploads send (`audio`) and the progress display (`progress`). It writes each run's
+raw files and run.json through `profiling.results`; it never imports
+`profiling.verdict` or `profiling.report`.
 """

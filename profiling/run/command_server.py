@@ -6,7 +6,7 @@ answers, keeps the output in `server.log`, and stops the server with SIGTERM, th
 SIGKILL, sent to its whole process group: the command may be a shell or a launcher
 that forks the real server, and nothing it started may outlive the run.
 
-`start_command_server` is what `RunState.start_server` does for such a configuration:
+`start_command_server` is `launch.start_reference_server` for such a configuration:
 no database (the user's server brings its own), the memory agent injected the same way
 as into the reference server (it rides on PYTHONPATH, so it reaches any Python server).
 """
@@ -20,20 +20,16 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from loadtests.results import RATE_TOLERANCE, LoadResult
-from profiling.artefacts import write_json
 from profiling.errors import HarnessError
 from profiling.probes.agentlog import AGENT_FOLDER, agent_env, opted_out
 from profiling.results.figures import load_figures
-from profiling.run.plans import LoadPlan, ServerPlan
+from profiling.run.launch import Launched, write_processes
+from profiling.run.plans import Job, LoadPlan, ServerPlan
 from profiling.run.server_command import ServerCommand
 from profiling.run.servers import START_TIMEOUT_S, ReferenceServer, free_port, wait_healthy
-from profiling.run.subprocs import first_line
-
-if TYPE_CHECKING:
-    from profiling.run.state import RunState
+from profiling.run.subprocs import first_line, stat_fields
 
 
 class CommandServer(ReferenceServer):
@@ -141,12 +137,8 @@ def group_members(pgid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        # After the command's ")": state, ppid, pgrp, ...
-        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+        fields = stat_fields(int(entry.name))
+        if fields is not None and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
             members.append(int(entry.name))
     return members
 
@@ -160,29 +152,20 @@ def _tail(path: Path, lines: int = 3) -> str:
 
 
 def start_command_server(
-    state: RunState, stack: contextlib.ExitStack, server: ServerPlan
-) -> tuple[str, int, int | None, ReferenceServer]:
-    """Start the job's command server for one run; (url, pid, db pid, process)."""
-    command = state.job.config.command
+    job: Job, run_dir: Path, server: ServerPlan, stack: contextlib.ExitStack
+) -> Launched:
+    """Start the job's command server for one run, stopped when `stack` unwinds."""
+    command = job.config.command
     assert command is not None
     env = dict(os.environ)
-    if server.agent and state.job.profile == "none" and not opted_out(os.environ):
-        state.agent_dir = state.run_dir / AGENT_FOLDER
-        env = agent_env(env, state.agent_dir, server.sample_interval_s)
-    proc = stack.enter_context(CommandServer(command, state.run_dir / "server.log", env=env))
-    state.server_pid = proc.pid
-    state.artifacts["server_log"] = "server.log"
-    pids = {
-        "server": proc.pid,
-        "db": None,
-        "url": proc.url,
-        "argv": proc.argv,
-        "cwd": command.cwd,
-        "allocator": None,
-    }
-    write_json(state.run_dir / "processes.json", pids)
-    state.artifacts["processes"] = "processes.json"
-    return proc.url, proc.pid, None, proc
+    agent_dir = None
+    if server.agent and job.profile == "none" and not opted_out(os.environ):
+        agent_dir = run_dir / AGENT_FOLDER
+        env = agent_env(env, agent_dir, server.sample_interval_s)
+    proc = stack.enter_context(CommandServer(command, run_dir / "server.log", env=env))
+    pids = {"server": proc.pid, "db": None, "url": proc.url, "argv": proc.argv}
+    write_processes(run_dir, {**pids, "cwd": command.cwd, "allocator": None})
+    return Launched(proc.url, proc.pid, process=proc, agent_dir=agent_dir)
 
 
 def locustfile_rate_problem(load: LoadResult, plan: LoadPlan) -> str | None:

@@ -43,9 +43,11 @@ from profiling.results.folder import (
 from profiling.run import environment
 from profiling.run.command_server import locustfile_rate_problem
 from profiling.run.embedded_db import EmbeddedDB
+from profiling.run.launch import server_processes
 from profiling.run.plans import PROFILES, Attach, Job, LoadPlan, Outcome, Progress, ServerPlan
-from profiling.run.servers import Configuration, ReferenceServer, pid_alive
-from profiling.run.state import RunState, server_processes, stop_locust
+from profiling.run.servers import Configuration
+from profiling.run.state import RunState
+from profiling.run.subprocs import pid_alive
 
 __all__ = [
     "PROFILES",
@@ -146,24 +148,22 @@ def measure_run(
         Locust ends by itself at the end of the load (and then has written its result),
         so it counts only after an error, and only when it left no result."""
         finished = (run_dir / "load.json").is_file()
-        if loadgen and state.locust_pid is not None and not finished:
-            watched.setdefault("the load generator (Locust)", state.locust_pid)
-        return next((what for what, pid in watched.items() if not _running(pid)), None)
+        if loadgen and state.load is not None and not finished:
+            watched.setdefault("the load generator (Locust)", state.load.pid)
+        return next((what for what, pid in watched.items() if not pid_alive(pid)), None)
 
     try:
         with contextlib.ExitStack() as stack:
-            proc: ReferenceServer | None = None
             if attach is not None:
-                if not pid_alive(attach.pid):
-                    raise UsageError(f"--pid {attach.pid}: no such process")
-                url, server_pid, db_pid = attach.url, attach.pid, attach.db_pid
+                launched = state.attach(attach)
             else:
-                url, server_pid, db_pid, proc = state.start_server(stack, server)
-                watched["the server"] = server_pid
-                if db_pid is not None:
-                    watched["the embedded DB"] = db_pid
+                launched = state.start_server(stack, server)
+                watched["the server"] = launched.pid
+                if launched.db_pid is not None:
+                    watched["the embedded DB"] = launched.db_pid
                 # Runs before the server and DB are stopped (the stack unwinds in reverse).
                 stack.callback(lambda: deaths.append(dead(loadgen=True) or ""))
+            proc = launched.process
 
             def check() -> None:
                 if (
@@ -180,7 +180,7 @@ def measure_run(
 
             # A command may fork its server (a shell, gunicorn): measure its whole tree.
             tree = server_processes(job.config, server) > 1 or job.config.command is not None
-            state.drive(url, server_pid, db_pid, server, tree, check)
+            state.drive(launched, server, tree, check)
             check()
             if proc is not None:
                 proc.stop()  # memray writes its capture on a clean exit
@@ -190,9 +190,7 @@ def measure_run(
     except HarnessError as exc:
         # The load generator, the server or the DB died, or one never came up: this run
         # is recorded invalid with the reason, and a schedule goes on with the next one.
-        stop_locust(state.locust_pid)
-        if state.sampler is not None:
-            state.sampler.stop()
+        state.stop()
         reason = str(exc)
         if deaths and deaths[0] and deaths[0] not in reason:
             reason = f"{deaths[0]} died during the run ({reason})"
@@ -201,9 +199,7 @@ def measure_run(
         progress.run_finished(failed)
         return replace(failed, dir=f"{RUNS_DIR}/{job.folder_name}")
     except BaseException:
-        stop_locust(state.locust_pid)
-        if state.sampler is not None:
-            state.sampler.stop()
+        state.stop()
         (run_dir / "INTERRUPTED").write_text(
             "This run did not finish (Ctrl-C or an error); it is not in the summary.\n"
         )
@@ -213,15 +209,6 @@ def measure_run(
     write_text(run_dir / RUN_FILE, run_json(run))
     progress.run_finished(run)
     return replace(run, dir=f"{RUNS_DIR}/{job.folder_name}")
-
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie (a killed child of ours stays in /proc until reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def _failed_run(
@@ -255,19 +242,20 @@ def _assemble(
     state: RunState, started_at: str, env: Environment, attach: Attach | None, load_1m: float
 ) -> RunResult:
     job, plan = state.job, state.job.load
-    assert state.load is not None and state.sampler is not None
+    load, found = state.load_result, state.attribution
+    assert load is not None and state.sampler is not None
     samples = state.sampler.samples()
     phases = figures.phases_of(samples)
-    settled = settle.settled_from(state.load, phases, plan.duration_s)
+    settled = settle.settled_from(load, phases, plan.duration_s)
     memory = {}
     for label in ("server", "db", "loadgen"):
         figures_ = figures.process_memory(samples, label, settled=settled)
         if figures_ is not None:
             memory[label] = figures_
-    reasons = list(state.reasons) + state.load.problems()
-    if job.config.command is not None and (why := locustfile_rate_problem(state.load, plan)):
+    reasons = list(state.reasons) + load.problems()
+    if job.config.command is not None and (why := locustfile_rate_problem(load, plan)):
         reasons.append(why)
-    work = figures.work_figures(state.load, settle.connection_figures(samples))
+    work = figures.work_figures(load, settle.connection_figures(samples))
     if (
         short := figures.served_short(plan.scenario, plan.rate_per_s, plan.duration_s, work)
     ) is not None:
@@ -276,7 +264,7 @@ def _assemble(
         reasons.append("the server process disappeared while it was sampled")
     if "server" not in memory:
         reasons.append("no steady-phase samples of the server")
-    latency = figures.latency(state.load)
+    latency = figures.latency(load)
     before, after = state.metrics
     db = lag = None
     if before is not None and after is not None:
@@ -288,8 +276,8 @@ def _assemble(
             )
         lag = figures.histogram_quantile_ms(before, after, 0.99)
     spec = job.config.spec if attach is None else f"url:{attach.url}"
-    if state.allocator:
-        spec += f" [allocator {state.allocator}]"
+    if state.launched is not None and state.launched.allocator:
+        spec += f" [allocator {state.launched.allocator}]"
     return RunResult(
         configuration=job.config.label,
         spec=spec,
@@ -301,13 +289,13 @@ def _assemble(
         memory=memory,
         latency=latency,
         status_endpoint=figures.status_endpoint(latency, plan.status_endpoint),
-        load=figures.load_figures(state.load, plan.rate_per_s),
+        load=figures.load_figures(load, plan.rate_per_s),
         valid=not reasons,
         invalid_reasons=tuple(reasons),
         db=db,
         loop_lag_p99_ms=None if lag is None else round(lag, 3),
-        heap=state.heap,
-        top_sites=state.sites,
+        heap=found.heap,
+        top_sites=found.sites,
         artifacts=state.artifacts,
         environment=env,
         phases=phases,
@@ -319,9 +307,9 @@ def _assemble(
         calibration=state.calibration,
         status_in_flight=figures.in_flight(before, after) if before and after else None,
         live_entries=figures.live_entries(after) if after else None,
-        request_peaks=state.request_peaks,
+        request_peaks=found.request_peaks,
         rss_parts=state.rss_parts,
         preflight=plan.preflight,
-        holders=state.holders,
+        holders=found.holders,
         server_tree=figures.tree_processes(state.sampler.members("server")),
     )

@@ -312,16 +312,6 @@ def _tail(path: Path, lines: int = 4) -> str:
     return f"last lines of {path}: " + " | ".join(text[-lines:]) if text else f"{path} is empty"
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def free_port() -> int:
     """A TCP port nobody listens on right now (for servers that cannot take port 0)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

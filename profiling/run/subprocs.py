@@ -1,7 +1,8 @@
 """Child-process chores shared by everything memdiag starts (the DB, servers, tests).
 
 Each child announces itself with its first stdout line (a URI or a URL) and is stopped
-with SIGTERM, then SIGKILL if it has not exited in time.
+with SIGTERM, then SIGKILL if it has not exited in time. `pid_alive` is the one answer
+to "does this process still run" (a zombie does not).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
+from pathlib import Path
 
 
 def first_line(proc: subprocess.Popen[str], timeout_s: float) -> str:
@@ -35,3 +37,22 @@ def terminate(proc: subprocess.Popen[str], timeout_s: float) -> int:
             proc.kill()
             proc.wait()
     return proc.returncode
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, ...), or
+    None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs. A zombie does not: it has exited and only waits to be
+    reaped (a killed child of ours stays in /proc, and answers `kill(pid, 0)`, until its
+    parent waits for it). Nothing is reaped here: a child started with subprocess.Popen
+    is reaped by its Popen (`poll()`, `wait()`), which would otherwise lose its exit code."""
+    fields = stat_fields(pid)
+    return fields is not None and fields[0] not in ("Z", "X")

@@ -15,7 +15,7 @@ from profiling.errors import HarnessError
 from profiling.run.command_server import CommandServer, group_members
 from profiling.run.revisions import SetupFailed, prepare, python_of, resolve, revisions_dir
 from profiling.run.server_command import ServerCommand
-from profiling.run.servers import pid_alive
+from profiling.run.subprocs import pid_alive
 
 APP = Path(__file__).parent / "load_apps" / "ballast_app.py"
 

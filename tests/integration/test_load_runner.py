@@ -1,13 +1,23 @@
-"""`loadtests.runner`: input errors, the hard timeout, and a user's own locustfile."""
+"""`loadtests.runner`: input errors, the hard timeout, a load stopped before its end, and
+a user's own locustfile."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from test_load_validation import contract_app
 
-from loadtests.runner import LoadRunError, LoadSpec, LoadSpecError, locust_command, run_load
+from loadtests.runner import (
+    LoadRunError,
+    LoadSpec,
+    LoadSpecError,
+    locust_command,
+    run_load,
+    start_load,
+)
+from profiling.run.command_server import group_members
 
 
 @pytest.mark.parametrize(
@@ -75,6 +85,26 @@ def test_hard_timeout_stops_locust(tmp_path: Path) -> None:
         assert info.value.exit_code == 3
         assert str(tmp_path) in " ".join(locust_command(spec, tmp_path))
         assert _processes_mentioning(str(tmp_path)) == []
+
+
+def test_a_stopped_load_ends_its_whole_group(tmp_path: Path) -> None:
+    """A load of two Locust processes (a master and the worker it forks), told to run
+    120 s, stopped once both run: nothing of its process group is left, and it is reaped."""
+    with contract_app() as url:
+        spec = LoadSpec(host=url, scenario="frontend_tabs", users=2, rate_per_s=2,
+                        duration_s=120, processes=2)  # fmt: skip
+        load = start_load(spec, tmp_path)
+        try:
+            assert b"locust" in Path(f"/proc/{load.pid}/cmdline").read_bytes()
+            while len(group_members(load.pid)) < 2:  # the forked worker
+                assert load.running(), (tmp_path / "locust.log").read_text()
+                time.sleep(0.05)
+            assert load.running()
+        finally:
+            load.stop()
+        assert not load.running()
+        assert group_members(load.pid) == []
+        assert not Path(f"/proc/{load.pid}").exists()  # reaped, not a zombie
 
 
 USER_LOCUSTFILE = """

@@ -15,9 +15,9 @@ from profiling.errors import UsageError
 from profiling.fixreport import ablation
 from profiling.fixreport.ablation import CLAIMS, SCENARIOS, AblationPlan, Step, plan
 from profiling.results.folder import RunResult, load_runs
+from profiling.run.launch import server_processes
 from profiling.run.plans import ServerPlan
 from profiling.run.servers import Configuration, parse_configurations
-from profiling.run.state import server_processes
 from profiling.verdict.claims import (
     CLAIM_METRICS,
     PLAN_FILE,
