@@ -120,13 +120,14 @@ def test_bisect_and_check_list_only_what_applies_to_a_users_server(
 def test_bisect_and_checks_options_build_a_server_plan() -> None:
     from profiling.commands import bisect, check
     from profiling.run.options import server_plan
+    from profiling.run.settings import ServerSettings, from_args
 
     plans = []
     for module in (bisect, check):
         parser = argparse.ArgumentParser()
         module.add_arguments(parser)
         args = parser.parse_args(["--good", "v1", "--sample-interval", "0.25", "--no-agent"])
-        plans.append(server_plan(args))
+        plans.append(server_plan(from_args(ServerSettings, args, environ={})))
     assert plans[0] == plans[1]
     assert plans[0].sample_interval_s == 0.25 and not plans[0].agent
     assert plans[0].processes == 1 and plans[0].extra_args == ()
