@@ -17,6 +17,7 @@ MEMDIAG = [sys.executable, "-m", "profiling"]
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # asserts every run valid (each served its rate): needs the CPU to itself
 @pytest.mark.timeout(600)
 def test_ablate_quick_writes_a_valid_claims_table(tmp_path: Path) -> None:
     out = tmp_path / "ablate"

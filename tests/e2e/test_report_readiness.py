@@ -11,7 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 MEMDIAG = [sys.executable, "-m", "profiling"]
+
+# Readiness is a race against the clock (tasks pre-grown within the warm-up, a 3 s
+# --ready-timeout) and a valid run needs the served rate: needs the CPU to itself.
+pytestmark = pytest.mark.serial
 
 
 def _measure(out: Path, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:

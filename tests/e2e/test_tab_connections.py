@@ -14,7 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 MEMDIAG = [sys.executable, "-m", "profiling"]
+
+# Asserts a valid run (the served rate) and about one connection per tab (lean answering
+# before a tab's next poll): needs the CPU to itself.
+pytestmark = pytest.mark.serial
 TABS = 6
 
 
