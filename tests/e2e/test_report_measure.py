@@ -182,6 +182,23 @@ def test_compare_aa_writes_valid_summary_and_reports(tmp_path: Path) -> None:
         assert gate.returncode == expected, gate.stdout + gate.stderr
 
 
+def _wait_sampling(proc: subprocess.Popen[str], run: Path) -> None:
+    """Until the run's sampler and processes.json are there (memdiag still running)."""
+    deadline = time.monotonic() + 200
+    while not (run / "rss.csv").is_file() or not (run / "processes.json").is_file():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{run.name} never started sampling"
+        time.sleep(0.2)
+
+
+def _assert_gone(pids: dict[str, int]) -> None:
+    """The run's server and DB end within 20 s."""
+    deadline = time.monotonic() + 20
+    while any(alive(pids[k]) for k in ("server", "db")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive(pids["server"]) and not alive(pids["db"])
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_servers_and_leaves_a_readable_partial_folder(tmp_path: Path) -> None:
     out = tmp_path / "partial"
@@ -213,11 +230,7 @@ def test_ctrl_c_stops_servers_and_leaves_a_readable_partial_folder(tmp_path: Pat
         text=True,
     )
     second = out / "runs" / "02-memory-first-r1"
-    deadline = time.monotonic() + 200
-    while not (second / "rss.csv").is_file():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the second run never started sampling"
-        time.sleep(0.2)
+    _wait_sampling(proc, second)
     time.sleep(1.0)
     pids = json.loads((second / "processes.json").read_text())
     assert not (second / "run.json").exists(), "the second run ended before the signal"
@@ -226,10 +239,7 @@ def test_ctrl_c_stops_servers_and_leaves_a_readable_partial_folder(tmp_path: Pat
     assert proc.returncode == 130, stderr
     assert (second / "INTERRUPTED").is_file()
     assert not (second / "run.json").exists()
-    deadline = time.monotonic() + 20
-    while any(alive(pids[k]) for k in ("server", "db")) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not alive(pids["server"]) and not alive(pids["db"])
+    _assert_gone(pids)
     # The finished first run is reported; the summary loads and says what it covers.
     summary = load_summary(out)
     assert [r.configuration for r in summary.runs] == ["lean"]
@@ -254,11 +264,7 @@ def test_sigterm_stops_servers_and_load_as_ctrl_c_does(tmp_path: Path) -> None:
         text=True,
     )
     run = out / "runs" / "01-lean-r1"
-    deadline = time.monotonic() + 200
-    while not (run / "rss.csv").is_file() or not (run / "processes.json").is_file():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the run never started sampling"
-        time.sleep(0.2)
+    _wait_sampling(proc, run)
     pids = json.loads((run / "processes.json").read_text())
     assert not (run / "run.json").exists(), "the run ended before the signal"
     proc.send_signal(signal.SIGTERM)
@@ -266,10 +272,7 @@ def test_sigterm_stops_servers_and_load_as_ctrl_c_does(tmp_path: Path) -> None:
     assert proc.returncode == 130, stderr
     assert "partial files are in" in stderr
     assert (run / "INTERRUPTED").is_file()
-    deadline = time.monotonic() + 20
-    while any(alive(pids[k]) for k in ("server", "db")) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not alive(pids["server"]) and not alive(pids["db"])
+    _assert_gone(pids)
     leftover = subprocess.run(["pgrep", "-f", f"locust.*{run}"], capture_output=True, text=True)
     assert leftover.stdout == "", f"Locust still running: {leftover.stdout}"
 
