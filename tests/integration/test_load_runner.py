@@ -95,7 +95,10 @@ def test_a_stopped_load_ends_its_whole_group(tmp_path: Path) -> None:
                         duration_s=120, processes=2)  # fmt: skip
         load = start_load(spec, tmp_path)
         try:
-            assert b"locust" in Path(f"/proc/{load.pid}/cmdline").read_bytes()
+            # Between its fork and its exec the child's cmdline is not Locust's yet.
+            while b"locust" not in Path(f"/proc/{load.pid}/cmdline").read_bytes():
+                assert load.running(), (tmp_path / "locust.log").read_text()
+                time.sleep(0.05)
             while len(group_members(load.pid)) < 2:  # the forked worker
                 assert load.running(), (tmp_path / "locust.log").read_text()
                 time.sleep(0.05)
