@@ -1,8 +1,10 @@
 """The README and docs pages: every `memdiag ...` command they show parses, and the
 generated switch table covers every switch with each mode's value.
 
-Commands are parsed with the CLI's own parser (nothing runs): a renamed option or
-subcommand fails here instead of on a reader's machine.
+Commands are parsed with the CLI's own parser (nothing runs here; long ones and ones
+that need the reader's values too): a renamed option or subcommand fails here instead of
+on a reader's machine. tests/e2e/test_docs_commands_run.py runs them; the `# long:` and
+`# needs:` markers that excuse a command from running are read in tests/doc_commands.py.
 """
 
 from __future__ import annotations
@@ -10,44 +12,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
-import re
 import shlex
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from doc_commands import ROOT, all_commands, markers, page_commands, shell_commands, split_comment
 
 from profiling.cli import build_parser
 from reference_server.modes import MODES, PRESETS, Switches
 
-ROOT = Path(__file__).resolve().parents[2]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
-
-
-def shell_commands(text: str) -> list[str]:
-    """`memdiag ...` commands in the page's shell code blocks, one per command.
-
-    Continuation lines are joined, comments dropped, and `cmd && cmd` split.
-    """
-    found: list[str] = []
-    for lang, block in FENCE.findall(text):
-        if lang not in ("", "sh", "bash", "console"):
-            continue
-        for line in block.replace("\\\n", " ").splitlines():
-            words = shlex.split(line, comments=True)
-            command: list[str] = []
-            for word in [*words, "&&"]:
-                if word in ("&&", "||", ";", "&", "|"):
-                    if command and command[0] == "memdiag":
-                        found.append(shlex.join(command))
-                    command = []
-                else:
-                    command.append(word)
-    return found
-
-
-COMMANDS = [(page.name, cmd) for page in PAGES for cmd in shell_commands(page.read_text())]
+COMMANDS = [(c.page, c.command) for c in all_commands()]
 
 
 def test_pages_show_commands() -> None:
@@ -81,6 +56,43 @@ def test_shell_commands_splits_chains_and_continuations() -> None:
         "memdiag gate run",
         "memdiag sweep --param rate --values 2,5",
     ]
+
+
+def test_markers_come_from_the_comment_and_cover_the_line() -> None:
+    text = (
+        "```sh\nmemdiag measure --mode lean   # one run; --url URL for yours; long: about 1 min\n"
+        "memdiag serve --mongo-uri URI   # needs: a MongoDB URI\n"
+        "memdiag ablate --quick -o abl && memdiag gate abl   # long: about 2 min\n"
+        "memdiag sweep --param rate \\\n    --values 2,5   # 4:08  # long: 4:08 measured\n"
+        "memdiag report run   # re-render; not long: just the plots\n```\n"
+    )
+    got = [(c.command, c.long, c.needs) for c in page_commands("p.md", text)]
+    assert got == [
+        ("memdiag measure --mode lean", "about 1 min", None),
+        ("memdiag serve --mongo-uri URI", None, "a MongoDB URI"),
+        ("memdiag ablate --quick -o abl", "about 2 min", None),
+        ("memdiag gate abl", "about 2 min", None),
+        ("memdiag sweep --param rate --values 2,5", "4:08 measured", None),
+        ("memdiag report run", None, None),
+    ]
+
+
+def test_split_comment_skips_quoted_and_mid_word_hashes() -> None:
+    assert split_comment("memdiag x --poll 'GET /#a' a#b # c; long: 1 min") == (
+        "memdiag x --poll 'GET /#a' a#b ",
+        " c; long: 1 min",
+    )
+    assert markers(" the plan; needs: your app ; long:  3 min ") == {
+        "needs": "your app",
+        "long": "3 min",
+    }
+
+
+def test_long_commands_say_how_long() -> None:
+    # A duration is a number (of minutes, or m:ss): "long: a while" tells a reader nothing.
+    vague = [(c.page, c.command, c.long) for c in all_commands() if c.long is not None]
+    assert [v for v in vague if not any(ch.isdigit() for ch in v[2])] == []
+    assert vague, "no command is marked long: the markers are no longer read"
 
 
 def _gen_switches() -> ModuleType:
