@@ -54,17 +54,20 @@ crashed, timed out or wrote no result; the message names the log).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadtests.names import SCENARIO_NAMES
+from loadtests.procgroup import group_members
 from loadtests.results import LoadResult, ResultFormatError, load_result
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
@@ -282,19 +285,21 @@ def _free_port() -> int:
 
 
 def _end_group(proc: subprocess.Popen[bytes], grace_s: float) -> None:
-    """SIGTERM to the process group `proc` leads; SIGKILL to it if `proc` has not
-    ended within `grace_s`. Whatever of the group is left gets the signal even when
-    `proc` itself has ended (forked workers of `--processes`)."""
+    """SIGTERM to the process group `proc` leads; SIGKILL to it if the group has not
+    ended within `grace_s`. The whole group, not only `proc`: the workers `--processes`
+    forks can outlive their master by a moment (a stopped load left two running once)."""
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, _KILL_WAIT_S)):
         try:
             os.killpg(proc.pid, sig)
         except (ProcessLookupError, PermissionError):
             return
-        try:
+        deadline = time.monotonic() + wait_s
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=wait_s)
+        while group_members(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is not None and not group_members(proc.pid):
             return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _tail(path: Path, lines: int = 5) -> str:

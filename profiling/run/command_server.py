@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from loadtests.procgroup import group_members
 from loadtests.results import RATE_TOLERANCE, LoadResult
 from profiling.errors import HarnessError
 from profiling.probes.agentlog import AGENT_FOLDER, agent_env, opted_out
@@ -29,7 +30,7 @@ from profiling.run.launch import Launched, write_processes
 from profiling.run.plans import Job, LoadPlan, ServerPlan
 from profiling.run.server_command import ServerCommand
 from profiling.run.servers import START_TIMEOUT_S, ReferenceServer, free_port, wait_healthy
-from profiling.run.subprocs import first_line, stat_fields
+from profiling.run.subprocs import first_line
 
 
 class CommandServer(ReferenceServer):
@@ -129,18 +130,6 @@ class CommandServer(ReferenceServer):
 
     def __enter__(self) -> CommandServer:
         return self.start()
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live processes (zombies excluded) of process group `pgid`, from /proc."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = stat_fields(int(entry.name))
-        if fields is not None and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
 
 
 def _tail(path: Path, lines: int = 3) -> str:

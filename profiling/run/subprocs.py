@@ -10,7 +10,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
-from pathlib import Path
+
+from loadtests.procgroup import stat_fields
 
 
 def first_line(proc: subprocess.Popen[str], timeout_s: float) -> str:
@@ -37,16 +38,6 @@ def terminate(proc: subprocess.Popen[str], timeout_s: float) -> int:
             proc.kill()
             proc.wait()
     return proc.returncode
-
-
-def stat_fields(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, ...), or
-    None when there is no such process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()
 
 
 def pid_alive(pid: int) -> bool:

@@ -182,6 +182,10 @@ def test_compare_aa_writes_valid_summary_and_reports(tmp_path: Path) -> None:
         assert gate.returncode == expected, gate.stdout + gate.stderr
 
 
+def _ctrl_c_reaches_it() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_sampling(proc: subprocess.Popen[str], run: Path) -> None:
     """Until the run's sampler and processes.json are there (memdiag still running)."""
     deadline = time.monotonic() + 200
@@ -228,6 +232,9 @@ def test_ctrl_c_stops_servers_and_leaves_a_readable_partial_folder(tmp_path: Pat
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C must reach it: a pytest-xdist worker ignores SIGINT, and an ignored
+        # signal stays ignored in its children (memdiag then ran to its end, exit 3).
+        preexec_fn=_ctrl_c_reaches_it,
     )
     second = out / "runs" / "02-memory-first-r1"
     _wait_sampling(proc, second)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from loadtests.procgroup import group_members
 from profiling.benchmarks.regression_repo import make_repo
 from profiling.cli import main
 from profiling.errors import HarnessError
-from profiling.run.command_server import CommandServer, group_members
+from profiling.run.command_server import CommandServer
 from profiling.run.revisions import SetupFailed, prepare, python_of, resolve, revisions_dir
 from profiling.run.server_command import ServerCommand
 from profiling.run.subprocs import pid_alive

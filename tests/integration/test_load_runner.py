@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from test_load_validation import contract_app
 
+from loadtests.procgroup import group_members
 from loadtests.runner import (
     LoadRunError,
     LoadSpec,
@@ -17,7 +18,6 @@ from loadtests.runner import (
     run_load,
     start_load,
 )
-from profiling.run.command_server import group_members
 
 
 @pytest.mark.parametrize(

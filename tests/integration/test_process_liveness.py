@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from profiling.run.subprocs import pid_alive, stat_fields
+from loadtests.procgroup import stat_fields
+from profiling.run.subprocs import pid_alive
 
 
 def _state(pid: int) -> str | None:
