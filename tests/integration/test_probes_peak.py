@@ -49,11 +49,14 @@ def test_kernel_peak_shows_short_spike_and_reset_drops_it(
     with Sampler([Target("spiker", spiker.pid)], csv, interval_s=0.5) as sampler:
         sampler.set_phase("steady", reset_peak=True)
         time.sleep(0.6)
+        before = procmem.read_mem(spiker.pid).rss_bytes
         lived_ms = spike(spiker)
         time.sleep(0.6)
     rows = load_timeline(csv)
     result = summarize(rows, "spiker", phase="steady")
-    assert result.peak_kernel_bytes - result.median_rss_bytes >= 280 * MIB
+    # Against the RSS just before the spike, not the window's median: on a loaded machine
+    # the 300 MiB take long enough to fill that several ticks see it, and lift the median.
+    assert result.peak_kernel_bytes - before >= 280 * MIB
     # The sampled peak is allowed to miss it; when the spike lived shorter than the
     # tick, it must not be larger than the kernel's.
     assert result.peak_sampled_bytes <= result.peak_kernel_bytes
