@@ -54,20 +54,17 @@ crashed, timed out or wrote no result; the message names the log).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadtests.names import SCENARIO_NAMES
-from loadtests.procgroup import group_members
+from loadtests.procgroup import end_group
 from loadtests.results import LoadResult, ResultFormatError, load_result
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
@@ -85,7 +82,6 @@ RESULT_NAME = "load.json"
 LOG_NAME = "locust.log"
 _TIMEOUT_GRACE_S = 60.0
 STOP_GRACE_S = 10.0  # from SIGTERM to SIGKILL when a load is stopped
-_KILL_WAIT_S = 5.0
 
 
 class LoadSpecError(ValueError):
@@ -215,7 +211,7 @@ def start_load(spec: LoadSpec, out_dir: Path) -> Load:
     try:
         return Load(proc, result_path, log_path, timeout_s)
     except BaseException:
-        _end_group(proc, STOP_GRACE_S)
+        end_group(proc, STOP_GRACE_S)
         raise
 
 
@@ -267,7 +263,7 @@ class Load:
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """End Locust's whole group: SIGTERM, then SIGKILL if it has not ended within
         `grace_s`. Locust handles SIGTERM by writing its result and exiting."""
-        _end_group(self._proc, grace_s)
+        end_group(self._proc, grace_s)
         self._watcher.join(grace_s)
 
     def _watch(self) -> None:
@@ -275,31 +271,13 @@ class Load:
             self._proc.wait(timeout=self.timeout_s)
         except subprocess.TimeoutExpired:
             self._timed_out = True
-            _end_group(self._proc, STOP_GRACE_S)
+            end_group(self._proc, STOP_GRACE_S)
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _end_group(proc: subprocess.Popen[bytes], grace_s: float) -> None:
-    """SIGTERM to the process group `proc` leads; SIGKILL to it if the group has not
-    ended within `grace_s`. The whole group, not only `proc`: the workers `--processes`
-    forks can outlive their master by a moment (a stopped load left two running once)."""
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, _KILL_WAIT_S)):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        deadline = time.monotonic() + wait_s
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=wait_s)
-        while group_members(proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if proc.poll() is not None and not group_members(proc.pid):
-            return
 
 
 def _tail(path: Path, lines: int = 5) -> str:

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
 
-from loadtests.procgroup import group_members
+from loadtests.procgroup import end_group
 from loadtests.results import RATE_TOLERANCE, LoadResult
 from profiling.errors import HarnessError
 from profiling.probes.agentlog import AGENT_FOLDER, agent_env, opted_out
@@ -102,23 +100,13 @@ class CommandServer(ReferenceServer):
         return self
 
     def stop(self, timeout_s: float = 20.0) -> int | None:
-        """SIGTERM to the process group, SIGKILL to it after the timeout."""
+        """SIGTERM to the process group, SIGKILL to what is left of it after the timeout
+        (a forked worker that ignored SIGTERM); the run ends only once nothing of the
+        group runs any more. Returns the command's exit code."""
         proc = self.process
         if proc is None:
             return None
-        group = proc.pid  # start_new_session: the group's id is the leader's pid
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout_s)
-        # Whatever of the group is left (a forked worker that ignored SIGTERM) goes now,
-        # and the run ends only once nothing of it runs any more.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, signal.SIGKILL)
-        proc.wait()
-        deadline = time.monotonic() + 10.0
-        while group_members(group) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        code = end_group(proc, timeout_s, kill_wait_s=10.0)
         # The group is gone, so the pipe is at its end: let the copier finish, then close.
         if self._copier is not None:
             self._copier.join(timeout=2.0)
@@ -126,7 +114,7 @@ class CommandServer(ReferenceServer):
             proc.stdout.close()
         if self._log is not None and not self._log.closed:
             self._log.close()
-        return proc.returncode
+        return code
 
     def __enter__(self) -> CommandServer:
         return self.start()
