@@ -22,6 +22,7 @@ from profiling.results.folder import MIB, RunResult
 from profiling.verdict.compare import Comparison, ConfigResult
 from profiling.verdict.stats import median
 
+DPI = 96  # of the PNGs embedded in the HTML report
 _PERCENTILES = (
     ("p50", "p50_ms"),
     ("p90", "p90_ms"),
@@ -40,9 +41,13 @@ class Plot:
 
 
 def _png(fig: Figure) -> str:
-    FigureCanvasAgg(fig)
+    """The figure as a PNG at its own size, drawn once: the constrained layout runs in that
+    draw. `savefig` would draw it twice (a pass without output to lay it out first; with
+    bbox_inches="tight" it also measures every artist to crop), and the layout leaves
+    nothing to crop."""
+    fig.set_dpi(DPI)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight", metadata={"Software": None})
+    FigureCanvasAgg(fig).print_png(buf, metadata={"Software": None})  # type: ignore[no-untyped-call]
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -225,7 +230,7 @@ def db(c: Comparison) -> Plot | None:
     style.legend_outside(left)
     left.set_ylabel("DB commands per status poll")
     style.bars(right, names, [("reply KiB per poll (status path)", kib)], invalid)
-    right.set_ylabel("DB reply KiB per status poll (status path)")
+    right.set_ylabel("DB reply KiB per status poll\n(status path)")
     return Plot(
         "Database work per status poll", "steady phase, from the server's /metrics", _png(fig)
     )
@@ -283,8 +288,9 @@ def rss_vs_in_flight(c: Comparison) -> Plot | None:
         left.set_xscale("log", base=2)  # the bucket bounds are powers of two
         left.xaxis.set_major_formatter(ScalarFormatter())
     for ax, label in (
-        (left, "status requests in flight, steady max (bucket bound)"),
-        (right, "status requests in flight, steady mean"),
+        # Two lines: a panel narrowed by a long legend is narrower than one line of it.
+        (left, "status requests in flight,\nsteady max (bucket bound)"),
+        (right, "status requests in flight,\nsteady mean"),
     ):
         ax.set_xlabel(label)
         ax.set_ylabel("peak RSS, server (MiB)")
@@ -337,7 +343,8 @@ def rss_parts(c: Comparison) -> Plot | None:
         )
         ax.plot(xs, [p.parts.rss_bytes / MIB for p in points], color="black", linewidth=1.0)
         ax.axvline(0, color="#999", linestyle="--", linewidth=0.8)
-        ax.set_title(name)
+        # Wrapped: six panels side by side leave a long name more than its panel's width.
+        ax.set_title(style.wrap(name), fontsize="small")
         ax.set_xlabel("s since steady start")
         ax.set_ylabel("MiB")
         ax.grid(alpha=0.3)

@@ -7,11 +7,17 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from profiling.report import plot_style as style
+from profiling.report import plots
+from profiling.report.claims_plot import claims_figure
 from profiling.report.sweep_plot import sweep_figure
-from profiling.results.folder import load_runs
+from profiling.results.decompose import PartsPoint, RssParts
+from profiling.results.folder import MIB, load_runs, read_json
+from profiling.verdict.claims import PLAN_FILE, evaluate, plan_from_document
 from profiling.verdict.compare import compare
 
 
@@ -56,3 +62,49 @@ def test_twenty_configurations_look_different() -> None:
     assert len({style.color(i) for i in range(20)}) == 20
     assert style.spans_decades([2.9, 721.0]) and not style.spans_decades([300.0, 420.0])
     assert style.wrap("memory-first:checkpoint_interval_s=1,copy_on_merge=true").count("\n") == 2
+
+
+def _outside_px(fig: Figure) -> float:
+    """How far the figure's content reaches past its picture's edges, in pixels (negative:
+    the margin left inside), drawn as `plots._png` draws it: at its own size, no crop."""
+    fig.set_dpi(plots.DPI)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    content = fig.get_tightbbox(canvas.get_renderer())  # inches
+    width, height = fig.get_size_inches()
+    return fig.dpi * max(-content.x0, -content.y0, content.x1 - width, content.y1 - height)
+
+
+def test_plots_of_long_names_fit_their_pictures(
+    fixture_runs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A picture is drawn once at the figure's size, nothing cropped to fit (no
+    bbox_inches="tight"): the constrained layout alone must keep every label, title and
+    legend inside. The ablation's configurations have the longest names, six panels the
+    narrowest ones."""
+    folder = fixture_runs / "ablation"
+    ablation = evaluate(plan_from_document(read_json(folder / PLAN_FILE)), load_runs(folder))
+    c = ablation.comparisons[0][1]
+    parts = RssParts(100 * MIB, 40 * MIB, 6 * MIB, 20 * MIB, 5 * MIB, 10 * MIB, 9 * MIB)
+    timeline = tuple(PartsPoint(float(t), parts) for t in range(10))
+    c = compare(
+        [
+            replace(r, rss_parts_timeline=timeline) if k == 0 else r
+            for conf in c.configurations
+            for k, r in enumerate(conf.runs)
+        ]
+    )
+    reaches: list[float] = []
+
+    def measure(fig: Figure) -> str:
+        reaches.append(_outside_px(fig))
+        return ""
+
+    monkeypatch.setattr(plots, "_png", measure)
+    made = plots.all_plots(c)
+    reach = dict(zip([p.title for p in made], reaches, strict=True))
+    assert "What makes up RSS over time (server)" in reach
+    figure = claims_figure(ablation)
+    assert figure is not None
+    reach["claims"] = _outside_px(figure)
+    assert {title: px for title, px in reach.items() if px > 0} == {}
