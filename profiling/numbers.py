@@ -9,6 +9,11 @@ Two styles, one implementation of each unit's rules:
   checks, the claims' effects and `memdiag diff`'s table, where a column of figures
   lines up by its decimal point.
 
+And the plain figures the verdict's reasons quote: counts ("3,000 segments",
+`grouped`), shares and changes ("5%", "+14 %": `whole_pct`, `signed_pct`), p-values and
+rates to a few significant digits (`significant`), and numbers as configured (limits,
+durations: `plain`).
+
 Not a stage of the data flow: `verdict/` (whose gate checks and claims are text) and
 `report/` both format through here, so neither reaches into the other for a number.
 """
@@ -38,8 +43,26 @@ def sig3(value: float) -> str:
     return text
 
 
-def _one_decimal(value: float) -> str:
-    return f"{value:.1f}"
+def fixed(value: float, decimals: int = 1) -> str:
+    """A fixed number of decimals: 14.04 -> "14.0"; (0.0312, 3) -> "0.031"."""
+    return f"{value:.{decimals}f}"
+
+
+def grouped(value: float, decimals: int = 0) -> str:
+    """Thousands grouped, fixed decimals: a count ("3,000") or a mean of one ("2.5")."""
+    return f"{value:,.{decimals}f}"
+
+
+def significant(value: float, digits: int) -> str:
+    """`digits` significant digits, trailing zeros dropped: (0.02857, 2) -> "0.029",
+    (20.0, 4) -> "20"."""
+    return f"{value:,.{digits}g}"
+
+
+def plain(value: float) -> str:
+    """A number as it was given (a limit, a duration, a rate from the configuration):
+    5.0 -> "5", 0.5 -> "0.5"."""
+    return f"{value:g}"
 
 
 def bytes_text(value: float) -> str:
@@ -49,7 +72,7 @@ def bytes_text(value: float) -> str:
 
 def bytes_fixed(value: float) -> str:
     """The same units with one decimal: "420.1 MiB", "3.0 KiB", "512 B"."""
-    return _bytes(value, _one_decimal)
+    return _bytes(value, fixed)
 
 
 def _bytes(value: float, number: Callable[[float], str]) -> str:
@@ -73,7 +96,24 @@ def change_pct(before: float, after: float) -> str:
     """ "+288 %", "-14 %"; "n/a" from zero."""
     if before == 0:
         return "n/a"
-    return f"{(after / before - 1) * 100:+.0f} %"
+    return signed_pct((after / before - 1) * 100)
+
+
+def signed_fixed(value: float, decimals: int = 1) -> str:
+    """Fixed decimals with the sign always shown: 1.3 -> "+1.3", (-0.5, 2) -> "-0.50"."""
+    return f"{value:+.{decimals}f}"
+
+
+def signed_pct(pct: float, decimals: int = 0) -> str:
+    """A change already in percent, with its sign: 288.4 -> "+288 %", (-14.04, 1) ->
+    "-14.0 %"."""
+    return f"{signed_fixed(pct, decimals)} %"
+
+
+def whole_pct(fraction: float) -> str:
+    """A share as a whole percent, no space (a tolerance, an interval's level): 0.05 ->
+    "5%", 0.9 -> "90%"."""
+    return f"{fraction:.0%}"
 
 
 def fold_text(before: float, after: float) -> str:
@@ -92,9 +132,9 @@ def fold_text(before: float, after: float) -> str:
     return f"{text}x {'less' if abs(after) < abs(before) else 'more'}"
 
 
-def ratio_text(ratio: float) -> str:
-    """A plain ratio, two decimals: "0.81x"."""
-    return f"{ratio:.2f}x"
+def ratio_text(ratio: float, decimals: int = 2) -> str:
+    """A plain ratio, two decimals: "0.81x" (three: "0.812x")."""
+    return f"{ratio:.{decimals}f}x"
 
 
 def unit_text(unit: str, value: float | None) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from profiling.numbers import plain, significant
 from profiling.verdict.compare import METRICS_BY_KEY, Comparison, Metric
 
 # A growth slope over less than this says nothing about a long-run leak (the fix report's
@@ -37,7 +38,7 @@ def floor_text(m: Metric) -> str:
     """'5 % and 5.0 MiB': both parts of the floor a difference must clear."""
     parts = []
     if m.floor.relative:
-        parts.append(f"{m.floor.relative * 100:g} %")
+        parts.append(f"{plain(m.floor.relative * 100)} %")
     if m.floor.absolute:
         parts.append(m.format(m.floor.absolute))
     return " and ".join(parts) or "none"
@@ -49,7 +50,7 @@ def no_effect_reason(
     """Why a difference does not count: the floor (stated), or the spread (with its p)."""
     if before is not None and after is not None and below_floor(m, before, after):
         return f"below the effect floor of {floor_text(m)}, whatever p says"
-    p = "" if p_value is None else f", p = {p_value:.2g}"
+    p = "" if p_value is None else f", p = {significant(p_value, 2)}"
     return f"inside the run-to-run spread{p}"
 
 

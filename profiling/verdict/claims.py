@@ -28,6 +28,7 @@ from typing import Any
 
 from loadtests.names import DASHBOARD
 from profiling.fixreport.ablation import CLAIMS, SCENARIOS, AblationPlan, Claim, Step
+from profiling.numbers import plain, signed_pct, significant
 from profiling.results.folder import RunResult
 from profiling.verdict.claim_checks import (
     HARM,
@@ -102,7 +103,7 @@ class ClaimRow:
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:+.0f} %".replace("+-", "-")
+    return "n/a" if value is None else signed_pct(value * 100)
 
 
 def effect_text(row: ClaimRow) -> str:
@@ -271,15 +272,15 @@ def _row(
     if primary and phase_too_short(key, duration_s):
         outcome, leaning = "not measurable in this phase", ""
         detail = (
-            f"a growth slope over a {duration_s:g} s steady phase cannot show a long-run "
-            f"leak; it needs {MIN_GROWTH_PHASE_S:g} s or more"
+            f"a growth slope over a {plain(duration_s)} s steady phase cannot show a long-run "
+            f"leak; it needs {plain(MIN_GROWTH_PHASE_S)} s or more"
         )
     elif v.outcome == "same" and too_wide(m, saving_low, saving_high):
         outcome = "inconclusive" if primary else v.outcome
         detail = (
             f"the repeats disagree on the direction ({_pct(-(saving_high or 0.0))} to "
             f"{_pct(-(saving_low or 0.0))}"
-            + ("" if v.p_value is None else f", p = {v.p_value:.2g}")
+            + ("" if v.p_value is None else f", p = {significant(v.p_value, 2)}")
             + ")"
         )
     elif v.outcome == "same":

@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from profiling.numbers import grouped, signed_pct, significant
 from profiling.results.model import RunResult, WorkFigures
 from profiling.verdict.stats import median
 
@@ -70,37 +71,37 @@ class NotComparable:
     run: int | None = None  # the repeat, for TASK_GROWTH
 
     def describe(self) -> str:
-        pct = "" if self.diff_pct is None else f" ({self.diff_pct:+.0f} %)"
+        pct = "" if self.diff_pct is None else f" ({signed_pct(self.diff_pct)})"
         if self.metric == TASK_GROWTH:
             return (
                 f"{self.configuration} run {self.run}: its tasks grew from "
-                f"{self.baseline_value:,.0f} to {self.value:,.0f} segments in the steady "
+                f"{grouped(self.baseline_value)} to {grouped(self.value)} segments in the steady "
                 f"phase{pct}"
             )
         if self.metric == TASKS:
             return (
-                f"{self.configuration} ran {self.value:,.0f} tasks in the steady phase, "
-                f"{self.baseline} {self.baseline_value:,.0f}{pct}"
+                f"{self.configuration} ran {grouped(self.value)} tasks in the steady phase, "
+                f"{self.baseline} {grouped(self.baseline_value)}{pct}"
             )
         if self.metric == CONNECTIONS:
             return (
-                f"{self.configuration} held {self.value:,.1f} connections open on average"
+                f"{self.configuration} held {grouped(self.value, 1)} connections open on average"
                 " (up to one per tab), "
-                f"{self.baseline} {self.baseline_value:,.1f}{pct}"
+                f"{self.baseline} {grouped(self.baseline_value, 1)}{pct}"
             )
         if self.metric == POLLS_PER_S and self.baseline == TARGET:
             return (
-                f"{self.configuration} served {self.value:,.1f} status polls/s of its target "
-                f"{self.baseline_value:,.4g}{pct}"
+                f"{self.configuration} served {grouped(self.value, 1)} status polls/s of its "
+                f"target {significant(self.baseline_value, 4)}{pct}"
             )
         if self.metric == POLLS_PER_S:
             return (
-                f"{self.configuration} served {self.value:,.1f} status polls/s, "
-                f"{self.baseline} {self.baseline_value:,.1f}{pct}"
+                f"{self.configuration} served {grouped(self.value, 1)} status polls/s, "
+                f"{self.baseline} {grouped(self.baseline_value, 1)}{pct}"
             )
         return (
-            f"{self.configuration} polled tasks of {self.value:,.0f} segments, "
-            f"{self.baseline} {self.baseline_value:,.0f}{pct}"
+            f"{self.configuration} polled tasks of {grouped(self.value)} segments, "
+            f"{self.baseline} {grouped(self.baseline_value)}{pct}"
         )
 
 
@@ -239,12 +240,12 @@ class DbBound:
     def reason(self) -> str:
         parts = []
         if self.by_cpu and self.db_cpu_percent is not None:
-            parts.append(f"its CPU averaged {self.db_cpu_percent:,.0f} % of one core")
+            parts.append(f"its CPU averaged {grouped(self.db_cpu_percent)} % of one core")
         if self.by_latency and self.db_ms_per_poll is not None:
             parts.append(
                 f"its reads per poll at the calibrated find_one come to "
-                f"{self.db_ms_per_poll:,.0f} ms, more than half the "
-                f"{self.status_p50_ms or 0:,.0f} ms median status poll"
+                f"{grouped(self.db_ms_per_poll)} ms, more than half the "
+                f"{grouped(self.status_p50_ms or 0)} ms median status poll"
             )
         return " and ".join(parts)
 

@@ -21,6 +21,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from profiling.numbers import fixed, plain, significant
 from profiling.verdict.stats import DEFAULT_ALPHA, min_p_value, repeats_needed, u_distribution
 
 
@@ -90,14 +91,15 @@ def p_floor_note(n: int, alpha: float = DEFAULT_ALPHA) -> str:
     if floor > alpha:
         return (
             f"With {n} run(s) per configuration the exact U test cannot give p below "
-            f"{floor:.2g}, so no change can be called significant at p < {alpha:g}; "
+            f"{significant(floor, 2)}, so no change can be called significant at p < "
+            f"{plain(alpha)}; "
             f"{repeats_needed(alpha)} runs per configuration can (--repeat "
             f"{repeats_needed(alpha)})."
         )
     return (
         f"With {n} runs per configuration the smallest p the exact U test can give is "
-        f"{floor:.2g}: every change whose runs do not overlap shows it, so p ranks nothing "
-        "beyond that; the effect and its interval say how large."
+        f"{significant(floor, 2)}: every change whose runs do not overlap shows it, so p "
+        "ranks nothing beyond that; the effect and its interval say how large."
     )
 
 
@@ -109,13 +111,14 @@ def detectable_note(n: int, relative_floor: float, spread: float | None) -> str:
     if spread is None or n < 2:
         return (
             f"With {n} run(s) per configuration there is no spread to judge by; a change "
-            f"counts only above its effect floor ({floor_pct:g} % for peak RSS)."
+            f"counts only above its effect floor ({plain(floor_pct)} % for peak RSS)."
         )
     detect = max(relative_floor, spread) * 100
     return (
         f"With {n} runs per configuration these repeats detect a change of peak RSS of "
-        f"about {detect:.0f} % or more (the larger of the {floor_pct:g} % effect floor and "
-        f"the runs' own spread, {spread * 100:.0f} %); a smaller one may be real and unseen."
+        f"about {fixed(detect, 0)} % or more (the larger of the {plain(floor_pct)} % effect "
+        f"floor and the runs' own spread, {fixed(spread * 100, 0)} %); a smaller one may be "
+        "real and unseen."
     )
 
 

@@ -26,6 +26,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from profiling.numbers import fixed, ratio_text, whole_pct
 from profiling.verdict.stats import DEFAULT_ALPHA, mann_whitney_u, u_distribution
 
 DEFAULT_TOLERANCE = 0.05
@@ -119,13 +120,19 @@ def three_way(
         return result("unknown", None, f"too few runs (n={n1}/{n2}; need {MIN_RUNS} each)")
     interval = ratio_interval(baseline, candidate, alpha)
     if interval is None:
-        return result("unknown", None, f"too few runs for a {1 - 2 * alpha:.0%} interval")
-    span = f"{interval.estimate:.3f}x [{interval.low:.3f}, {interval.high:.3f}]"
+        return result("unknown", None, f"too few runs for a {whole_pct(1 - 2 * alpha)} interval")
+    span = (
+        f"{ratio_text(interval.estimate, 3)} [{fixed(interval.low, 3)}, {fixed(interval.high, 3)}]"
+    )
     lo, hi = 1.0 - tolerance, 1.0 + tolerance
     if lo <= interval.low and interval.high <= hi:
-        return result("same", interval, f"{span} inside ±{tolerance:.0%}")
+        return result("same", interval, f"{span} inside ±{whole_pct(tolerance)}")
     if interval.low > 1.0 and interval.estimate > hi:
-        return result("regression", interval, f"{span}: worse by more than {tolerance:.0%}")
+        return result("regression", interval, f"{span}: worse by more than {whole_pct(tolerance)}")
     if interval.high < 1.0 and interval.estimate < lo:
-        return result("improvement", interval, f"{span}: better by more than {tolerance:.0%}")
-    return result("unknown", interval, f"{span}: neither inside ±{tolerance:.0%} nor outside")
+        return result(
+            "improvement", interval, f"{span}: better by more than {whole_pct(tolerance)}"
+        )
+    return result(
+        "unknown", interval, f"{span}: neither inside ±{whole_pct(tolerance)} nor outside"
+    )

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from profiling.errors import ExitCode, UsageError
-from profiling.numbers import ratio_text
+from profiling.numbers import fixed, plain, ratio_text, signed_pct
 from profiling.results.folder import MIB
 from profiling.verdict.compare import METRICS_BY_KEY, Comparison
 
@@ -193,7 +193,7 @@ def check(
         conf = comparison.config(conf_name)
         for key, limit in conf_limits.items():
             metric, factor = ABSOLUTE[key]
-            name = f"{conf_name} {key} <= {limit:g}"
+            name = f"{conf_name} {key} <= {plain(limit)}"
             value = conf.medians.get(metric) if conf is not None else None
             if conf is None:
                 checks.append(Check(name, "failed", "n/a", "configuration not in this summary"))
@@ -218,7 +218,7 @@ def baseline_checks(comparison: Comparison, limits: Limits, baseline: Comparison
         pct = limits.increase_by_config.get(conf.name, limits.max_peak_rss_increase_pct)
         if pct is None:
             continue
-        name = f"{conf.name} peak RSS vs baseline <= +{pct:g} %"
+        name = f"{conf.name} peak RSS vs baseline <= +{plain(pct)} %"
         before = baseline.config(conf.name)
         now = conf.medians.get("peak_rss_bytes")
         was = before.medians.get("peak_rss_bytes") if before is not None else None
@@ -238,7 +238,7 @@ def baseline_checks(comparison: Comparison, limits: Limits, baseline: Comparison
             Check(
                 name,
                 "passed" if ok else "failed",
-                f"{change:+.1f} %",
+                signed_pct(change, 1),
                 f"{_fmt('peak_rss_bytes', was)} -> {_fmt('peak_rss_bytes', now)}",
             )
         )
@@ -246,7 +246,7 @@ def baseline_checks(comparison: Comparison, limits: Limits, baseline: Comparison
 
 
 def _improvement(comparison: Comparison, imp: Improvement) -> Check:
-    name = f"{imp.better} {imp.metric} <= {imp.ratio:g} x {imp.than}"
+    name = f"{imp.better} {imp.metric} <= {plain(imp.ratio)} x {imp.than}"
     if imp.significant:
         name += " (significant)"
     v = comparison.pair_verdict(imp.metric, imp.than, imp.better)
@@ -266,7 +266,7 @@ def _improvement(comparison: Comparison, imp: Improvement) -> Check:
             "failed",
             actual,
             f"not significant: {v.label}"
-            + (f", p={v.p_value:.3f}" if v.p_value is not None else ""),
+            + (f", p={fixed(v.p_value, 3)}" if v.p_value is not None else ""),
         )
     if not imp.significant:
         return Check(

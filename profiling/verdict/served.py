@@ -16,6 +16,7 @@ they are loaded into a comparison, so no report calls such a run valid.
 from __future__ import annotations
 
 from loadtests.results import RATE_TOLERANCE
+from profiling.numbers import fixed, plain, signed_pct, whole_pct
 from profiling.results.model import RunResult
 
 
@@ -44,8 +45,9 @@ def served_problem(run: RunResult, tolerance: float = RATE_TOLERANCE) -> str | N
     if served is None or off is None or off >= -tolerance:
         return None
     return (
-        f"served {served:.1f} of {target_rate(run):g} status polls/s ({off * 100:+.1f} %, "
-        f"more than {tolerance:.0%} off; the load sent {run.load.achieved_rate_per_s:.1f}/s)"
+        f"served {fixed(served)} of {plain(target_rate(run))} status polls/s "
+        f"({signed_pct(off * 100, 1)}, more than {whole_pct(tolerance)} off; the load sent "
+        f"{fixed(run.load.achieved_rate_per_s)}/s)"
     )
 
 

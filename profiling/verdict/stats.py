@@ -22,7 +22,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from profiling.numbers import fold_text
+from profiling.numbers import fold_text, signed_fixed
 
 DEFAULT_ALPHA = 0.05
 # Exact p-values up to this many rank assignments (C(n1+n2, n1)); beyond it the normal
@@ -219,7 +219,7 @@ def verdict(
     elif p_value is not None and p_value < alpha:
         outcome = "better" if effect < 0 else "worse"
         if difference_unit is not None or base < 0 or cand < 0:
-            label = f"{effect:+.2f} {difference_unit or ''}".rstrip()
+            label = f"{signed_fixed(effect, 2)} {difference_unit or ''}".rstrip()
         else:
             label = fold_text(base, cand)
     else:

@@ -8,7 +8,18 @@ import random
 
 import pytest
 
-from profiling.numbers import fold_text
+from profiling.numbers import (
+    change_pct,
+    fixed,
+    fold_text,
+    grouped,
+    plain,
+    ratio_text,
+    signed_fixed,
+    signed_pct,
+    significant,
+    whole_pct,
+)
 from profiling.verdict.stats import (
     EffectFloor,
     mann_whitney_u,
@@ -161,6 +172,19 @@ def test_fold_text_edges() -> None:
     assert fold_text(5.0, 5.0) == "equal"
     assert fold_text(50000.0, 1.0) == "50,000x less"
     assert math.isclose(float(fold_text(3.0, 1.0).split("x")[0]), 3.0)
+
+
+def test_the_verdicts_plain_figures() -> None:
+    """The figures the verdict's reasons quote, each read one way wherever it appears."""
+    assert grouped(3000.0) == "3,000" and grouped(2.46, 1) == "2.5"
+    assert significant(0.028571, 2) == "0.029" and significant(20.0, 4) == "20"
+    assert plain(5.0) == "5" and plain(0.5) == "0.5"
+    assert fixed(14.04) == "14.0" and fixed(0.0312, 3) == "0.031"
+    assert signed_fixed(0.5, 2) == "+0.50" and signed_fixed(-1.25, 1) == "-1.2"
+    assert signed_pct(288.4) == "+288 %" and signed_pct(-14.04, 1) == "-14.0 %"
+    assert change_pct(100.0, 86.0) == "-14 %" and change_pct(0.0, 1.0) == "n/a"
+    assert whole_pct(0.05) == "5%" and whole_pct(0.9) == "90%"
+    assert ratio_text(0.8125) == "0.81x" and ratio_text(0.8125, 3) == "0.812x"
 
 
 def test_few_overlapping_runs_are_no_significant_change_not_inconclusive() -> None:
