@@ -6,7 +6,12 @@ URL, as the reference server's is; or give `url=` too when it prints none), or a
 configuration as `memdiag compare --server` takes it (`server="app={python} app.py --port
 {port}"`, or `server="api"` for `[tool.memdiag.servers.api]` in ./pyproject.toml): that
 one is started fresh, measured as its whole process tree and stopped (its process group)
-exactly as compare does, its health path waited for. It goes through the same parts as
+exactly as compare does, its health path waited for. A `command=` is started by the same
+`CommandServer` (and stopped with its process group), then measured as a server the
+test started. Both are offered the run's metrics folder (MEMDIAG_METRICS_DIR), as
+`start_command_server` offers it: a server of several processes that publishes each
+one's address there (the reference server with `--processes N`) has /metrics read from
+every process, as `memdiag measure` reads its own. It goes through the same parts as
 the CLI: the options are `memdiag measure`'s own declaration
 (`profiling.run.settings.resolve`: given, else MEMDIAG_*, else the default),
 `profiling.run.options.load_plan` and `server_plan` check them,
@@ -20,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -35,61 +39,15 @@ from profiling.report.write import write_reports
 from profiling.results.folder import RUNS_DIR, SUMMARY_FILE, RunResult, load_any, load_runs
 from profiling.run import environment
 from profiling.run.builds import apply_poll, build_configurations
+from profiling.run.command_server import CommandServer
+from profiling.run.launch import offer_metrics_dir
 from profiling.run.options import load_plan, server_plan
 from profiling.run.runner import Attach, Job, measure_run
-from profiling.run.server_command import DEFAULT_HEALTH_PATH
-from profiling.run.servers import START_TIMEOUT_S, Configuration, ReferenceServer, wait_healthy
+from profiling.run.server_command import DEFAULT_HEALTH_PATH, ServerCommand
+from profiling.run.servers import START_TIMEOUT_S, Configuration
 from profiling.run.settings import LoadSettings, ServerSettings, resolve
-from profiling.run.subprocs import terminate
 from profiling.verdict.compare import compare
 from profiling.verdict.gate import check, exit_code, parse_limits
-
-
-class _Command:
-    """A server command memdiag starts for one measured run, and stops after it."""
-
-    def __init__(
-        self,
-        argv: Sequence[str],
-        log: Path,
-        *,
-        url: str | None,
-        env: Mapping[str, str] | None,
-        timeout_s: float,
-    ) -> None:
-        full_env = {**os.environ, **(env or {})}
-        self._server: ReferenceServer | None = None
-        self._proc: subprocess.Popen[str] | None = None
-        if url is None:
-            # It announces its URL as its first stdout line: the reference server's habit,
-            # so ReferenceServer (generic in all but name) starts and stops it.
-            self._server = ReferenceServer(
-                list(argv), log, env=full_env, start_timeout_s=timeout_s
-            ).start()
-            self.url, self.pid = self._server.url, self._server.pid
-            return
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("w", encoding="utf-8") as fh:
-            self._proc = subprocess.Popen(
-                list(argv),
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=full_env,
-                text=True,
-            )
-        self.url, self.pid = url, self._proc.pid
-        try:
-            wait_healthy(url, timeout_s, self._proc)
-        except MemdiagError:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-        if self._proc is not None:
-            terminate(self._proc, 20.0)
 
 
 def load_settings(
@@ -139,7 +97,7 @@ class Measurer:
         self.baseline: Path | None = Path(limits["baseline"]) if "baseline" in limits else None
         self.folders = folders  # every run folder written, for the plugin's summary
         self.folder: Path | None = None  # the last one
-        self._command: _Command | None = None
+        self._command: CommandServer | None = None
 
     def __call__(
         self,
@@ -273,18 +231,25 @@ class Measurer:
             # Started, sampled as its tree and stopped by the runner, as compare does.
             measure_run(Job(config, 1, 1, "none", plan), out, server, env=env_record)
         else:
+            job = Job(Configuration(label, "attached"), 1, 1, "none", plan)
+            metrics_dir = None
             if command is not None:
-                self._command = _Command(
-                    command, out / "server.log", url=url, env=env, timeout_s=start_timeout_s
-                )
+                # Started as compare starts a --server command (its process group stopped
+                # after), offered the run's metrics folder as start_command_server offers
+                # it; then measured as a server the test started.
+                base, metrics_dir = offer_metrics_dir(os.environ, out / RUNS_DIR / job.folder_name)
+                argv = ServerCommand(label, tuple(command), env=tuple((env or {}).items()), url=url)
+                self._command = CommandServer(
+                    argv, out / "server.log", env=base, start_timeout_s=start_timeout_s
+                ).start()
                 url, pid = self._command.url, self._command.pid
             assert url is not None and pid is not None
             try:
                 measure_run(
-                    Job(Configuration(label, "attached"), 1, 1, "none", plan),
+                    job,
                     out,
                     server,
-                    attach=Attach(url, pid, db_pid),
+                    attach=Attach(url, pid, db_pid, metrics_dir),
                     env=env_record,
                 )
             finally:

@@ -24,7 +24,7 @@ from loadtests.results import RATE_TOLERANCE, LoadResult
 from profiling.errors import HarnessError
 from profiling.probes.agentlog import AGENT_FOLDER, agent_env, opted_out
 from profiling.results.figures import load_figures
-from profiling.run.launch import Launched, write_processes
+from profiling.run.launch import Launched, offer_metrics_dir, write_processes
 from profiling.run.plans import Job, LoadPlan, ServerPlan
 from profiling.run.server_command import ServerCommand
 from profiling.run.servers import START_TIMEOUT_S, ReferenceServer, free_port, wait_healthy
@@ -134,7 +134,9 @@ def start_command_server(
     """Start the job's command server for one run, stopped when `stack` unwinds."""
     command = job.config.command
     assert command is not None
-    env = dict(os.environ)
+    # Offered, as the reference server is told with --metrics-dir: a server of several
+    # processes that publishes each one's address there has /metrics read from all.
+    env, metrics_dir = offer_metrics_dir(os.environ, run_dir)
     agent_dir = None
     if server.agent and job.profile == "none" and not opted_out(os.environ):
         agent_dir = run_dir / AGENT_FOLDER
@@ -142,7 +144,14 @@ def start_command_server(
     proc = stack.enter_context(CommandServer(command, run_dir / "server.log", env=env))
     pids = {"server": proc.pid, "db": None, "url": proc.url, "argv": proc.argv}
     write_processes(run_dir, {**pids, "cwd": command.cwd, "allocator": None})
-    return Launched(proc.url, proc.pid, process=proc, agent_dir=agent_dir)
+    return Launched(
+        proc.url,
+        proc.pid,
+        process=proc,
+        agent_dir=agent_dir,
+        metrics_dir=metrics_dir,
+        metrics_optional=True,
+    )
 
 
 def locustfile_rate_problem(load: LoadResult, plan: LoadPlan) -> str | None:

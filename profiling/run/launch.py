@@ -15,6 +15,7 @@ import contextlib
 import os
 import sys
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,21 @@ SERVER_ARTIFACTS = {"server_log": "server.log", "processes": "processes.json"}
 
 
 CONTROL_DIR = "control"  # the run's folder where runner and scenario exchange phase files
+# The variable that tells a server where each of its processes publishes its own address
+# (the reference server's --metrics-dir; a server of the user's own may honour it too).
+METRICS_DIR_ENV = "MEMDIAG_METRICS_DIR"
+
+
+def metrics_dir_of(run_dir: Path) -> Path:
+    """Where a run's server processes publish their own addresses (profiling.probes.metricsum)."""
+    return run_dir / CONTROL_DIR / "metrics"
+
+
+def offer_metrics_dir(env: Mapping[str, str], run_dir: Path) -> tuple[dict[str, str], Path]:
+    """`env` offering a server of the user's own the run's metrics folder, as the reference
+    server is told it with --metrics-dir; and the folder."""
+    metrics_dir = metrics_dir_of(run_dir)
+    return {**env, METRICS_DIR_ENV: str(metrics_dir)}, metrics_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +70,9 @@ class Launched:
     # Where each process of a multi-process reference server publishes its own address,
     # so that /metrics is read from all of them (profiling.probes.metricsum).
     metrics_dir: Path | None = None
+    # The server was offered `metrics_dir` (METRICS_DIR_ENV), not told to publish there:
+    # one that publishes nothing (a server of the user's own) is read at its URL.
+    metrics_optional: bool = False
     allocator: str | None = None  # "<asked>, active: <found>", when one was asked for
     debug_port: int | None = None  # the server's off-loop admin listener (tracemalloc)
 
@@ -88,7 +107,7 @@ def start_reference_server(
     metrics_dir = None
     if processes > 1:
         extra += ["--processes", str(processes)]
-        metrics_dir = run_dir / CONTROL_DIR / "metrics"
+        metrics_dir = metrics_dir_of(run_dir)
         extra += ["--metrics-dir", str(metrics_dir)]
     debug_port = None
     if job.profile == "tracemalloc":

@@ -31,7 +31,7 @@ from loadtests.results import LoadResult
 from loadtests.runner import Load, LoadRunError, LoadSpec, LoadSpecError
 from profiling.artefacts import write_json, write_text
 from profiling.errors import UsageError
-from profiling.probes.metricsum import metrics_text, scrape_every
+from profiling.probes.metricsum import metrics_text, published_urls, scrape_every
 from profiling.probes.procmem import descendant_pids
 from profiling.probes.sampler import Sampler, Target
 from profiling.run.launch import Launched
@@ -157,11 +157,16 @@ def scrape(launched: Launched) -> str | None:
     if launched.metrics_dir is None:
         return metrics_text(launched.url)
     pids = [launched.pid, *descendant_pids(launched.pid)]
+    published = published_urls(launched.metrics_dir).keys() & set(pids)
+    if launched.metrics_optional and not published:
+        return metrics_text(launched.url)  # a server that does not publish its processes
     text, answered = scrape_every(launched.metrics_dir, pids)
-    if answered < launched.processes:
+    # Every process the server was told to start, or every one that published.
+    if answered < max(launched.processes, len(published)):
         # Counters of some processes only would understate every DB figure per poll.
         print(
-            f"memdiag: warning: /metrics of {answered} of {launched.processes} server"
+            f"memdiag: warning: /metrics of {answered} of"
+            f" {max(launched.processes, len(published))} server"
             " processes answered; the run has no DB figures",
             file=sys.stderr,
         )

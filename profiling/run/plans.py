@@ -85,6 +85,9 @@ class Attach:
     url: str
     pid: int
     db_pid: int | None = None
+    # Offered to the server as MEMDIAG_METRICS_DIR when memdiag started it (the pytest
+    # plugin's command=): its processes' /metrics are read there if they publish.
+    metrics_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)

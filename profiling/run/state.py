@@ -79,7 +79,13 @@ class RunState:
         """A server that runs already, by its URL and PIDs."""
         if not pid_alive(attach.pid):
             raise UsageError(f"--pid {attach.pid}: no such process")
-        self.launched = Launched(attach.url, attach.pid, attach.db_pid)
+        self.launched = Launched(
+            attach.url,
+            attach.pid,
+            attach.db_pid,
+            metrics_dir=attach.metrics_dir,
+            metrics_optional=True,
+        )
         return self.launched
 
     def drive(
