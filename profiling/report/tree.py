@@ -14,6 +14,7 @@ held, but it is not gated: a sample can miss a spike that VmHWM keeps. Pure.
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,25 +22,41 @@ from profiling.numbers import bytes_text
 from profiling.results.folder import RunResult
 from profiling.verdict.compare import Comparison
 
+ROLES = ("main", "child")  # the process memdiag started or attached to, then its tree
+
 
 def tree_rows(c: Comparison) -> list[dict[str, Any]]:
-    """One row per process of every measured run whose server had several processes."""
+    """One row per configuration and process role, over the configuration's measured runs
+    whose server had several processes: how many such processes a run had, their own
+    kernel peaks (median and highest over every run's processes), the median last RSS and
+    the command they ran. Each process of each run, pid included, stays in summary.json's
+    runs (`server_tree`): with many runs a row per process made the table pages long."""
     rows = []
-    for r in c.runs:
-        if r.profile != "none":
-            continue
-        for p in r.server_tree:
+    for conf in c.configurations:
+        runs = [r for r in conf.runs if r.profile == "none" and r.server_tree]
+        roles = {p.role for r in runs for p in r.server_tree}
+        for role in sorted(roles, key=lambda x: (ROLES.index(x) if x in ROLES else len(ROLES), x)):
+            per_run = [[p for p in r.server_tree if p.role == role] for r in runs]
+            processes = [p for ps in per_run for p in ps]
+            counts = sorted({len(ps) for ps in per_run})
+            commands = Counter(p.command for p in processes).most_common()
+            others = len(commands) - 1
+            peaks = [p.peak_rss_bytes for p in processes]
             rows.append(
                 {
-                    "configuration": r.configuration,
-                    "run": r.repeat,
-                    "pid": p.pid,
-                    "role": p.role,
-                    "command": p.command,
-                    "peak": bytes_text(p.peak_rss_bytes),
-                    "rss": bytes_text(p.rss_bytes),
+                    "configuration": conf.name,
+                    "role": role,
+                    "processes": str(counts[0]) if len(counts) == 1 else
+                                 f"{counts[0]} to {counts[-1]}",
+                    "runs": len(runs),
+                    "peak_median": bytes_text(statistics.median(peaks)),
+                    "peak_max": bytes_text(max(peaks)),
+                    "rss_median": bytes_text(statistics.median(p.rss_bytes for p in processes)),
+                    "command": commands[0][0] + (
+                        f" (+{others} other command{'s' if others > 1 else ''})" if others else ""
+                    ),
                 }
-            )
+            )  # fmt: skip
     return rows
 
 

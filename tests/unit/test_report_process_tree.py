@@ -4,11 +4,13 @@ and /metrics of every process summed into one exposition."""
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from profiling.numbers import bytes_text
 from profiling.probes.dbevidence import db_evidence, parse_metrics
 from profiling.probes.metricsum import sum_expositions
 from profiling.report.render import render_html, render_json, render_markdown
@@ -70,17 +72,35 @@ def test_the_record_round_trips_and_old_records_stay_the_same(fixture_runs: Path
     assert "server_tree" not in plain and "pss_peak_bytes" not in plain["memory"]["server"]
 
 
-def test_the_report_lists_each_process_and_says_which_peak_gates(fixture_runs: Path) -> None:
+def test_the_report_sums_up_the_processes_and_says_which_peak_gates(fixture_runs: Path) -> None:
     runs = load_runs(fixture_runs / "three-modes")
     forked = [_with_tree(r) if r.configuration == "lean" else r for r in runs]
+    lean = [r for r in forked if r.configuration == "lean" and r.profile == "none"]
+    # The last measured run forked a second worker, of another command, that peaked higher.
+    extra = TreeProcess(102, "child", "ffmpeg -i in.wav", 90 * MIB, 20 * MIB)
+    forked[forked.index(lean[-1])] = replace(lean[-1], server_tree=(*_tree(), extra))
     c = compare(forked)
     md = render_markdown(c)
     assert "## Processes" in md
-    assert "| lean | 1 | 101 | child | python app.py worker \\| 1 | 40.0 MiB | 38.0 MiB |" in md
+    n = len(lean)
+    # One row per configuration and role, not one per process of every run: the count a
+    # run had, the own peaks' median and max over every run's processes, the command.
+    rows = [line for line in md.split("## Processes")[1].split("\n## ")[0].splitlines()
+            if line.startswith("| lean |")]  # fmt: skip
+    median_child = statistics.median([40 * MIB] * n + [90 * MIB])
+    assert rows == [
+        f"| lean | main | 1 | {n} | 60.0 MiB | 60.0 MiB | 55.0 MiB | python app.py |",
+        f"| lean | child | 1 to 2 | {n} | {bytes_text(median_child)} | 90.0 MiB | 38.0 MiB"
+        " | python app.py worker \\| 1 (+1 other command) |",
+    ]
+    assert "| 101 |" not in md  # no pids in the table ...
+    summary = json.loads(render_json(c))
+    trees = [r.get("server_tree", []) for r in summary["runs"] if r["configuration"] == "lean"]
+    pids = sorted(p["pid"] for t in trees for p in t)  # ... every process in the JSON
+    assert pids.count(101) >= n and pids.count(102) == 1
     assert "the figure the tables and the gate use" in md
     assert "lean 70.0 MiB" in md
     assert "<h2>Processes</h2>" in render_html(c)
-    summary = json.loads(render_json(c))
     assert summary["configurations"]["lean"]["server_pss_peak_bytes"] == 70 * MIB
     assert "server_pss_peak_bytes" not in summary["configurations"]["db-polling"]
     plain = render_markdown(compare(runs))
