@@ -129,12 +129,12 @@ def finished_run(job: Job, out_dir: Path) -> RunResult | None:
     run = load_run(run_dir)
     params = {k: str(v) for k, v in run.scenario.params.items()}
     wanted = {k: str(v) for k, v in job.load.options.items() if k in params}
-    found = (run.spec, run.repeat, run.profile, {k: params[k] for k in wanted})
-    if found != (job.config.spec, job.repeat, job.profile, wanted):
+    found = (run.configuration, run.repeat, run.profile, {k: params[k] for k in wanted})
+    if found != (job.config.label, job.repeat, job.profile, wanted):
         raise UsageError(
-            f"{run_dir} holds {run.spec} r{run.repeat} ({run.profile}, {params}), not "
-            f"{job.config.spec} r{job.repeat} ({job.profile}, {wanted}): resume with the "
-            "command that made the folder"
+            f"{run_dir} holds {run.configuration} r{run.repeat} ({run.profile}, {params}), "
+            f"not {job.config.label} r{job.repeat} ({job.profile}, {wanted}): resume with "
+            "the command that made the folder"
         )
     return replace(run, dir=f"{RUNS_DIR}/{job.folder_name}")
 
