@@ -9,6 +9,7 @@ scenario; then a claims table (`profiling.verdict.claims`) beside each scenario'
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -21,7 +22,7 @@ from profiling.errors import ExitCode, UsageError
 from profiling.fixreport import ablation
 from profiling.fixreport.ablation import SCENARIOS, AblationPlan
 from profiling.report.write import write_ablation_reports, write_text
-from profiling.results.folder import RunResult
+from profiling.results.folder import RUN_FILE, RUNS_DIR, RunResult, read_json
 from profiling.run.audio import SpeechSpec, cached_folder, ensure_speech, is_built, missing_tools
 from profiling.run.options import (
     add_load_arguments,
@@ -31,6 +32,7 @@ from profiling.run.options import (
     output_dir,
     server_plan,
 )
+from profiling.run.phases import check_loads
 from profiling.run.preflight import preflight
 from profiling.run.progress import RichProgress
 from profiling.run.runner import Job, LoadPlan, Outcome, ServerPlan, run_schedule, schedule
@@ -96,6 +98,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="the audio files the uploads scenario sends (gc_after_conversion); default: "
         "10 min of speech, WAV and MP3, made once and cached (memdiag audio)",
+    )
+    g.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="go on with an ablation that stopped part-way (Ctrl-C, a crash), in its folder "
+        "DIR: the runs it holds are kept, the rest measured; run with the options that "
+        "made it",
     )
     g.add_argument(
         "--attribution",
@@ -194,7 +204,12 @@ def jobs_for(
 
 
 def run_all(
-    schedules: list[tuple[str, list[Job]]], out: Path, server: ServerPlan, progress: RichProgress
+    schedules: list[tuple[str, list[Job]]],
+    out: Path,
+    server: ServerPlan,
+    progress: RichProgress,
+    *,
+    resume: bool = False,
 ) -> Outcome:
     """Each scenario's schedule with its own server threads; stop at the first that ends
     early (Ctrl-C), keeping every run that finished."""
@@ -202,7 +217,7 @@ def run_all(
     for load, jobs in schedules:
         workers = SCENARIOS[load].server_workers
         plan = server if workers is None or server.workers else replace(server, workers=workers)
-        outcome = run_schedule(jobs, out, plan, progress=progress)
+        outcome = run_schedule(jobs, out, plan, progress=progress, resume=resume)
         runs += outcome.runs
         if outcome.interrupted:
             return Outcome(runs, interrupted=True)
@@ -237,6 +252,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("ablate picks the scenario per switch; drop --scenario/--locustfile")
     p = build_plan(args)
     load_options = load_settings(args)
+    if args.resume is not None:
+        load_options = resumed_size(resumed_folder(args, p), load_options)
     own = own_warmups(args, load_options)
     base = load_plan(load_options)
     server = server_plan(from_args(ServerSettings, args))  # checked, even for a dry run
@@ -251,23 +268,58 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.OK
     if not p.steps:
         raise UsageError("nothing to measure: " + "; ".join(f"{k} {w}" for k, w in p.skipped))
-    out = output_dir(args, f"ablate-{p.base}")
+    out = args.resume if args.resume is not None else output_dir(args, f"ablate-{p.base}")
+    # The speech's folder is known before it is made: the uploads' jobs name it.
+    make_speech = _uploads(p) and args.audio_dir is None
+    if make_speech:
+        args.audio_dir = cached_folder(SPEECH)
     # The pre-flight fits the storm's size before anything is made, started or written.
     schedules = jobs_for(p, base, args, own_warmups=own)
     fitted = iter(preflight([job for _, jobs in schedules for job in jobs], load_options))
     schedules = [(load, [next(fitted) for _ in jobs]) for load, jobs in schedules]
-    if _uploads(p) and args.audio_dir is None:
-        args.audio_dir = ensure_speech(SPEECH, progress=_speech_progress)
+    if make_speech:
+        ensure_speech(SPEECH, progress=_speech_progress)
+    # Every run's load checked before the first starts: a mistake is no lost hour.
+    check_loads([job for _, jobs in schedules for job in jobs])
     # The plan first, so an interrupted folder can still be judged (memdiag report DIR).
     write_text(out / PLAN_FILE, dumps(plan_document(p)))
     print(text, file=sys.stderr)
     describe = _describer(p)
     progress = RichProgress(sum(len(j) for _, j in schedules), describe=describe)
     try:
-        outcome = run_all(schedules, out, server, progress)
+        outcome = run_all(schedules, out, server, progress, resume=args.resume is not None)
     finally:
         progress.close()
     return finish(outcome, out, ablation_reporter(p, args.name or out.name), html=not args.no_html)
+
+
+def resumed_folder(args: argparse.Namespace, p: AblationPlan) -> Path:
+    """--resume DIR: an ablation's folder whose plan is the one this command makes."""
+    folder: Path = args.resume
+    if args.output is not None:
+        raise UsageError("--resume DIR goes on in DIR; drop -o")
+    plan = folder / PLAN_FILE
+    if not plan.is_file():
+        raise UsageError(f"--resume {folder}: no {PLAN_FILE} there (not an ablation's folder)")
+    if read_json(plan) != json.loads(dumps(plan_document(p))):
+        raise UsageError(
+            f"--resume {folder} was planned with other switches, base or repeats: give the "
+            f"options that made it (its plan: {plan})"
+        )
+    return folder
+
+
+def resumed_size(folder: Path, load: LoadSettings) -> LoadSettings:
+    """The storm's task size the folder's runs polled, fixed for the runs still to come
+    (a pre-flight today might fit another), unless the command fixes one itself."""
+    if any(o.startswith("initial_segments=") for o in load.option):
+        return load
+    for run_json in sorted((folder / RUNS_DIR).glob(f"*/{RUN_FILE}")):
+        scenario = read_json(run_json).get("scenario", {})
+        size = scenario.get("params", {}).get("initial_segments")
+        if scenario.get("name") == POLLING_STORM.module_name and size is not None:
+            return replace(load, option=(*load.option, f"initial_segments={size}"))
+    return load
 
 
 def _uploads(p: AblationPlan) -> bool:

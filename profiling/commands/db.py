@@ -34,7 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"{' or '.join(ENGINES)} (default: env MEMDIAG_DB_ENGINE, else {DEFAULT_ENGINE})",
     )
     parser.add_argument("--data-dir", type=Path, help="keep the database files here")
-    parser.add_argument("--log-level", default="warn", choices=["debug", "info", "warn", "error"])
+    parser.add_argument(
+        "--log-level",
+        default="warn",
+        choices=["debug", "info", "warn", "error"],
+        help="the database's own log level, on stderr (default: warn)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

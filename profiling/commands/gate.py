@@ -24,7 +24,7 @@ from profiling.results.folder import load_any
 from profiling.verdict import ablation_gate
 from profiling.verdict.claims import Ablation
 from profiling.verdict.compare import Comparison, compare
-from profiling.verdict.gate import Check, check, exit_code, load_limits
+from profiling.verdict.gate import NOT_COMPARABLE, Check, check, exit_code, load_limits
 from profiling.verdict.read_ablation import is_ablation, load_ablation
 
 HELP = "check a summary against thresholds; exit 1 on violations (a CI gate)"
@@ -33,7 +33,8 @@ DESCRIPTION = (
     "from --config FILE (same content at the top level). Exit 0 pass, 1 failed, 2 usage "
     "error, 3 invalid run or work not comparable (the configurations polled tasks of "
     "different sizes or at different rates, by more than 10 %, or their tasks kept "
-    "growing), 4 inconclusive (a significance check needs more repeats).\n\n"
+    "growing; with --baseline, a configuration whose work differs so from the "
+    "baseline's), 4 inconclusive (a significance check needs more repeats).\n\n"
     "On an ablation (memdiag ablate's folder or summary.json) the gate checks each "
     "scenario's runs (invalid or unequal work: exit 3), with --baseline the peak RSS of "
     "each configuration against the same configuration and scenario of the baseline "
@@ -125,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
     unequal = (
         f" (more than 10 % apart from {comparison.baseline.name}, or growing): "
         + not_comparable_line(comparison)
+        if comparison.not_comparable
+        else " with the baseline (more than 10 % apart): " + baseline_work(checks)
     )
     _print_outcome(
         code,
@@ -134,6 +137,11 @@ def run(args: argparse.Namespace) -> int:
         more_repeats="a significance check needs more repeats (memdiag compare --repeat N)",
     )
     return code
+
+
+def baseline_work(checks: Sequence[Check]) -> str:
+    """How the checked work differs from the baseline's, from the checks that say so."""
+    return "; ".join(c.why for c in checks if c.status == NOT_COMPARABLE)
 
 
 def _print_outcome(
@@ -182,6 +190,11 @@ def ablation_markdown(checks: list[Check], a: Ablation, code: ExitCode) -> str:
     lines += [""] + [f"Work that differs by design: {w}." for w in ablation_gate.expected_work(a)]
     if code == ExitCode.INVALID:
         lines += [f"Not comparable: {w}." for w in ablation_gate.unequal_work(a)]
+        lines += [
+            f"Not comparable with the baseline: {c.why}."
+            for c in checks
+            if c.status == NOT_COMPARABLE
+        ]
         lines += [f"Invalid: {r}." for r in a.invalid_reasons]
     return "\n".join(lines).rstrip() + "\n\n"
 
@@ -222,7 +235,9 @@ def run_ablation(args: argparse.Namespace) -> int:
         code,
         checks,
         invalid=None if a.valid else a.invalid_reasons,
-        unequal=": " + "; ".join(ablation_gate.unequal_work(a)),
+        unequal=": " + "; ".join(ablation_gate.unequal_work(a))
+        if ablation_gate.unequal_work(a)
+        else " with the baseline (more than 10 % apart): " + baseline_work(checks),
         more_repeats="a claim needs more repeats (memdiag ablate --repeat 4)",
     )
     return code

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from profiling.verdict.gate import Check
 
-MARKS = {"passed": "✓", "failed": "✗", "inconclusive": "?", "skipped": "-"}
+MARKS = {"passed": "✓", "failed": "✗", "inconclusive": "?", "skipped": "-", "not comparable": "≠"}
 
 
 def thresholds_block(checks: Sequence[Check]) -> str:

@@ -23,7 +23,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from profiling.probes.metricsum import metrics_text, published_urls, scrape_ever
 from profiling.probes.procmem import descendant_pids
 from profiling.probes.sampler import Sampler, Target
 from profiling.run.launch import Launched
-from profiling.run.plans import LoadPlan, Progress
+from profiling.run.plans import Job, LoadPlan, Progress
 
 STEADY_LEAD_S = 0.5
 RAMP_TIMEOUT_S = 30.0
@@ -63,6 +63,16 @@ def load_spec(plan: LoadPlan, url: str, control: Path) -> LoadSpec:
     except LoadSpecError as exc:
         raise UsageError(str(exc)) from None
     return spec
+
+
+def check_loads(jobs: Sequence[Job]) -> None:
+    """Each job's load as `load_spec` will check it when its run starts (a bad option, an
+    uploads' missing audio folder), checked before the first run: UsageError naming it."""
+    for job in jobs:
+        try:
+            load_spec(job.load, "http://127.0.0.1:1", Path("control"))
+        except UsageError as exc:
+            raise UsageError(f"{job.config.label} ({job.load.scenario}): {exc}") from None
 
 
 def start_sampling(

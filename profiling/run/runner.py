@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from profiling.results.folder import (
     Environment,
     LoadFigures,
     RunResult,
+    load_run,
     run_json,
 )
 from profiling.run import environment
@@ -90,14 +92,21 @@ def run_schedule(
     *,
     attach: Attach | None = None,
     progress: Progress | None = None,
+    resume: bool = False,
 ) -> Outcome:
     """Measure every job in order. A run that fails (a server that never came up or died,
     Locust crashing, the DB dying) is kept as an invalid run with its reason and the
-    schedule goes on; Ctrl-C ends it, keeping the runs that finished."""
+    schedule goes on; Ctrl-C ends it, keeping the runs that finished. With `resume`, a
+    job whose run `out_dir` already holds is taken as it was measured (`finished_run`)."""
     done: list[RunResult] = []
     own = all(job.config.command is not None for job in jobs)  # users' servers: no DB
     env = _environment(server, attach if attach is not None or not own else Attach("", 0))
     for job in jobs:
+        if resume and (earlier := finished_run(job, out_dir)) is not None:
+            if progress is not None:
+                progress.run_finished(earlier)
+            done.append(earlier)
+            continue
         try:
             run = measure_run(job, out_dir, server, attach=attach, progress=progress, env=env)
         except KeyboardInterrupt:
@@ -105,6 +114,29 @@ def run_schedule(
         # No HarnessError reaches here: measure_run records such a run as invalid.
         done.append(run)
     return Outcome(done)
+
+
+def finished_run(job: Job, out_dir: Path) -> RunResult | None:
+    """The run `job` names, if `out_dir` holds it measured (its run.json, valid or not);
+    None when it is still to measure, after clearing what an interrupted run left there.
+    A run of another configuration, repeat, profile or scenario option under that name
+    is refused: the folder was made by another command."""
+    run_dir = out_dir / RUNS_DIR / job.folder_name
+    if not (run_dir / RUN_FILE).is_file():
+        if run_dir.is_dir():
+            shutil.rmtree(run_dir)  # an interrupted run's partial files
+        return None
+    run = load_run(run_dir)
+    params = {k: str(v) for k, v in run.scenario.params.items()}
+    wanted = {k: str(v) for k, v in job.load.options.items() if k in params}
+    found = (run.configuration, run.repeat, run.profile, {k: params[k] for k in wanted})
+    if found != (job.config.label, job.repeat, job.profile, wanted):
+        raise UsageError(
+            f"{run_dir} holds {run.configuration} r{run.repeat} ({run.profile}, {params}), "
+            f"not {job.config.label} r{job.repeat} ({job.profile}, {wanted}): resume with "
+            "the command that made the folder"
+        )
+    return replace(run, dir=f"{RUNS_DIR}/{job.folder_name}")
 
 
 def _environment(server: ServerPlan, attach: Attach | None) -> Environment:

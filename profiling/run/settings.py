@@ -40,7 +40,7 @@ def _flag(raw: str) -> bool:
 class Option:
     """What a field declares beyond its default (see `declare`)."""
 
-    help: str | None
+    help: str
     kind: Callable[[str], Any] | None
     env: bool
     flags: tuple[str, ...]
@@ -49,7 +49,7 @@ class Option:
 
 def declare(
     default: Any,
-    help: str | None = None,
+    help: str,
     *,
     kind: Callable[[str], Any] | None = None,
     env: bool = False,
@@ -172,7 +172,12 @@ class ServerSettings:
         env=True,
         action="store_true",
     )
-    tracemalloc_frames: int = declare(25)
+    tracemalloc_frames: int = declare(
+        25,
+        "--profile tracemalloc: frames kept per allocation (default {default}; fewer make"
+        " tracing cheaper but the sites coarser; tracing slows a poll-heavy design enough"
+        " that it may no longer keep up with the load, and that run is then invalid)",
+    )
     holders_tracemalloc_frames: int = declare(
         0,
         "--profile holders: trace allocations with N frames, for allocation sites "
@@ -180,7 +185,9 @@ class ServerSettings:
         "poll-heavy design may no longer keep up with the load)",
     )
     memray_native: bool = declare(False, "memray --native", action="store_true")
-    memray_trace_python_allocators: bool = declare(False, action="store_true")
+    memray_trace_python_allocators: bool = declare(
+        False, "memray --trace-python-allocators (pymalloc's allocations too)", action="store_true"
+    )
     origin: Mapping[str, str] = _origin()
 
 

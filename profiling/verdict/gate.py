@@ -36,6 +36,7 @@ from typing import Any
 from profiling.errors import ExitCode, UsageError
 from profiling.numbers import fixed, plain, ratio_text, signed_pct
 from profiling.results.folder import MIB
+from profiling.verdict.comparable import median_work, work_differences
 from profiling.verdict.compare import METRICS_BY_KEY, Comparison
 
 # Absolute limit key -> (metric key, factor from the limit's unit to the metric's unit).
@@ -47,6 +48,9 @@ ABSOLUTE: dict[str, tuple[str, float]] = {
     "db_reads_per_poll": ("db_reads_per_poll", 1.0),
 }
 _INCREASE = "max_peak_rss_increase_pct"
+# A baseline check whose configuration did other work than the baseline's (task size,
+# polls served, open connections): exit 3, as unequal work within one comparison is.
+NOT_COMPARABLE = "not comparable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +80,7 @@ class Limits:
 @dataclass(frozen=True, slots=True)
 class Check:
     name: str  # "db-polling peak_rss_mib <= 600"
-    status: str  # "passed", "failed", "inconclusive", "skipped"
+    status: str  # "passed", "failed", "inconclusive", "skipped", "not comparable"
     actual: str
     why: str
 
@@ -232,6 +236,25 @@ def baseline_checks(comparison: Comparison, limits: Limits, baseline: Comparison
                 )
             )
             continue
+        assert before is not None  # `was` came from it
+        unequal = work_differences(
+            f"the baseline's {conf.name}",
+            median_work(before.runs),
+            conf.name,
+            median_work(conf.runs),
+        )
+        if unequal:
+            # Peak RSS of other work judges the work, not the build: 700-segment tasks
+            # against a baseline's 300 would read as a regression that is none.
+            checks.append(
+                Check(
+                    name,
+                    NOT_COMPARABLE,
+                    _fmt("peak_rss_bytes", now),
+                    "; ".join(d.describe() for d in unequal),
+                )
+            )
+            continue
         change = (now / was - 1.0) * 100.0
         ok = change <= pct
         checks.append(
@@ -285,7 +308,10 @@ def exit_code(checks: list[Check], comparison: Comparison) -> ExitCode:
 
 
 def checks_exit_code(checks: Sequence[Check]) -> ExitCode:
-    """1 if any check failed, else 4 if any is inconclusive, else 0."""
+    """3 if a check's work differs from its baseline's, else 1 if any check failed, else 4
+    if any is inconclusive, else 0."""
+    if any(c.status == NOT_COMPARABLE for c in checks):
+        return ExitCode.INVALID
     if any(c.status == "failed" for c in checks):
         return ExitCode.FAILED
     if any(c.status == "inconclusive" for c in checks):

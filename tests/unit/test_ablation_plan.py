@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,10 @@ from profiling.fixreport.ablation import ALL, CLAIMS, PRESETS, SCENARIOS, plan
 from profiling.results.validate import SchemaError
 from profiling.run.audio import SpeechSpec
 from profiling.run.options import load_plan
+from profiling.run.phases import check_loads
+from profiling.run.plans import Job
 from profiling.run.servers import parse_configurations
+from profiling.run.settings import LoadSettings
 from profiling.verdict.claims import CLAIM_METRICS, plan_document, plan_from_document
 from reference_server import modes
 
@@ -309,3 +313,13 @@ def test_the_storm_warms_up_past_its_ramp_unless_told_otherwise(
     own = ablate.own_warmups(args, load)
     assert ablate.load_for(base, "storm", args, own_warmups=own).warmup_s == storm
     assert ablate.load_for(base, "dashboard", args, own_warmups=own).warmup_s == dashboard
+
+
+def test_every_load_is_checked_before_the_first_run(tmp_path: Path) -> None:
+    [config] = parse_configurations("memory-first:gc_after_conversion=false")
+    storm = load_plan(LoadSettings())
+    uploads = replace(storm, scenario="uploads", options={})
+    with_audio = replace(uploads, options={"audio_dir": str(tmp_path)})
+    check_loads([Job(config, 1, 1, load=storm), Job(config, 1, 2, load=with_audio)])
+    with pytest.raises(UsageError, match=r"memory-first:gc_after_conversion=false \(uploads\)"):
+        check_loads([Job(config, 1, 1, load=storm), Job(config, 1, 2, load=uploads)])
