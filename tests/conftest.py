@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -24,7 +25,7 @@ import pytest
 
 from profiling.errors import MemdiagError
 from profiling.run.embedded_db import EmbeddedDB
-from profiling.run.subprocs import first_line, terminate
+from profiling.run.subprocs import first_line
 
 # pytester runs pytest sessions of its own: the memdiag pytest plugin's tests need it.
 pytest_plugins = ["pytester"]
@@ -108,6 +109,7 @@ class ServerProcess:
             _, err = self.proc.communicate(timeout=10)
             pytest.fail(f"reference server did not start: {' '.join(self.argv)}\n{err[-2000:]}")
         self.url = line.strip()
+        self._stopping = False
         self._stderr: list[str] = []
         self._drainer = threading.Thread(target=self._drain, daemon=True)
         self._drainer.start()
@@ -166,8 +168,20 @@ class ServerProcess:
                 total += float(value)
         return total
 
+    def begin_stop(self) -> None:
+        """SIGTERM without waiting, so that many servers shut down at once; `stop` then
+        waits. Sent once: a second SIGTERM after the server's loop is gone would kill it."""
+        if self.proc.poll() is None and not self._stopping:
+            self._stopping = True
+            self.proc.send_signal(signal.SIGTERM)
+
     def stop(self) -> int:
-        code = terminate(self.proc, 20)
+        self.begin_stop()
+        try:
+            code = self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
         self._drainer.join(10)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
@@ -190,6 +204,8 @@ def start_server(mongo_uri: str, database_name: str) -> Iterator[Callable[..., S
         return server
 
     yield start
+    for server in started:  # all shut down at once: a test may start six
+        server.begin_stop()
     for server in started:
         server.stop()
 

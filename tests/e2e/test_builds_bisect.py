@@ -59,11 +59,15 @@ def test_a_a_same_revision_twice_is_never_a_regression(
     assert "rev main" in (out / "report.md").read_text()  # the commit and subject named
 
 
-@pytest.mark.timeout(900)  # a bisect of 10 commits and three checks: about 4 minutes
+@pytest.mark.timeout(900)  # a bisect of 6 commits and three checks: about 22 short runs
 def test_bisect_names_the_culprit_skips_the_broken_commit_and_reuses_samples(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo = make_repo(tmp_path / "repo", 10)
+    # The fewest commits that hold every case: 0 good, 2 broken (the first pick, so the
+    # search must skip it), 3 its fix (a good step), 4 the culprit (a bad step), 5 the
+    # comment-only commit (the bad end, so its samples are measured by the ends' step).
+    repo = make_repo(tmp_path / "repo", 6)
+    broken = repo.commits.index(repo.broken)
     base = ["--repo", str(repo.path), *REVS, *SHORT]
     out = tmp_path / "bisect"
     code = main(["bisect", "--good", repo.good, "--bad", repo.bad, *base, "-o", str(out)])
@@ -71,7 +75,7 @@ def test_bisect_names_the_culprit_skips_the_broken_commit_and_reuses_samples(
     assert code == 0, printed
     assert f"first bad commit: {repo.culprit[:10]}" in printed.out
     report = (out / "bisect.md").read_text()
-    assert f"`{repo.broken[:10]}` | change 4: half-done refactor" in report
+    assert f"`{repo.broken[:10]}` | change {broken}: half-done refactor" in report
     assert "skipped: " in report and "exited with 1" in report
     assert "## Final comparison" in report
     # check, with git bisect's exit codes; the culprit's samples come from the cache.

@@ -15,10 +15,6 @@ import pytest
 
 MEMDIAG = [sys.executable, "-m", "profiling"]
 
-# Readiness is a race against the clock (tasks pre-grown within the warm-up, a 3 s
-# --ready-timeout) and a valid run needs the served rate: needs the CPU to itself.
-pytestmark = pytest.mark.serial
-
 
 def _measure(out: Path, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -33,6 +29,9 @@ def _run(out: Path) -> dict[str, object]:
     return dict(json.loads(run_json.read_text()))
 
 
+# Readiness is a race against the clock (tasks pre-grown within the warm-up) and a valid
+# run needs the served rate: needs the CPU to itself.
+@pytest.mark.serial
 def test_steady_phase_starts_when_the_pre_grown_tasks_are_ready(tmp_path: Path) -> None:
     out = tmp_path / "ready"
     proc = _measure(
@@ -56,7 +55,10 @@ def test_steady_phase_starts_when_the_pre_grown_tasks_are_ready(tmp_path: Path) 
 
 
 def test_tasks_that_never_reach_their_size_make_the_run_invalid(tmp_path: Path) -> None:
-    """One worker thread and two tasks: the second stays queued, never pre-grown."""
+    """One worker thread and two tasks: the second stays queued, never pre-grown.
+
+    Not serial: the first task holds the only worker for hours (2,000 segments at 0.1/s),
+    so the second misses its size however fast or slow the machine is."""
     out = tmp_path / "never"
     proc = _measure(
         out, "--mode", "lean", "--workers", "1", "--ready-timeout", "3",
