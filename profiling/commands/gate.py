@@ -123,25 +123,31 @@ def run(args: argparse.Namespace) -> int:
     if summary_file := os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(summary_file, "a", encoding="utf-8") as fh:
             fh.write(markdown(checks, comparison, code))
-    unequal = (
+    within = (
         f" (more than 10 % apart from {comparison.baseline.name}, or growing): "
         + not_comparable_line(comparison)
-        if comparison.not_comparable
-        else " with the baseline (more than 10 % apart): " + baseline_work(checks)
     )
     _print_outcome(
         code,
         checks,
         invalid=None if comparison.valid else comparison.invalid_reasons,
-        unequal=unequal,
+        unequal=_unequal(within if comparison.not_comparable else None, checks),
         more_repeats="a significance check needs more repeats (memdiag compare --repeat N)",
     )
     return code
 
 
-def baseline_work(checks: Sequence[Check]) -> str:
+def baseline_work(checks: Sequence[Check]) -> list[str]:
     """How the checked work differs from the baseline's, from the checks that say so."""
-    return "; ".join(c.why for c in checks if c.status == NOT_COMPARABLE)
+    return [c.why for c in checks if c.status == NOT_COMPARABLE]
+
+
+def _unequal(within: str | None, checks: Sequence[Check]) -> str:
+    """Why the work is not comparable: within the run when it says so, else against the
+    baseline."""
+    if within:
+        return within
+    return " with the baseline (more than 10 % apart): " + "; ".join(baseline_work(checks))
 
 
 def _print_outcome(
@@ -190,11 +196,7 @@ def ablation_markdown(checks: list[Check], a: Ablation, code: ExitCode) -> str:
     lines += [""] + [f"Work that differs by design: {w}." for w in ablation_gate.expected_work(a)]
     if code == ExitCode.INVALID:
         lines += [f"Not comparable: {w}." for w in ablation_gate.unequal_work(a)]
-        lines += [
-            f"Not comparable with the baseline: {c.why}."
-            for c in checks
-            if c.status == NOT_COMPARABLE
-        ]
+        lines += [f"Not comparable with the baseline: {w}." for w in baseline_work(checks)]
         lines += [f"Invalid: {r}." for r in a.invalid_reasons]
     return "\n".join(lines).rstrip() + "\n\n"
 
@@ -231,13 +233,12 @@ def run_ablation(args: argparse.Namespace) -> int:
     if summary_file := os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(summary_file, "a", encoding="utf-8") as fh:
             fh.write(ablation_markdown(checks, a, code))
+    within = "; ".join(ablation_gate.unequal_work(a))
     _print_outcome(
         code,
         checks,
         invalid=None if a.valid else a.invalid_reasons,
-        unequal=": " + "; ".join(ablation_gate.unequal_work(a))
-        if ablation_gate.unequal_work(a)
-        else " with the baseline (more than 10 % apart): " + baseline_work(checks),
+        unequal=_unequal(": " + within if within else None, checks),
         more_repeats="a claim needs more repeats (memdiag ablate --repeat 4)",
     )
     return code

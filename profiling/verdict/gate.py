@@ -226,7 +226,7 @@ def baseline_checks(comparison: Comparison, limits: Limits, baseline: Comparison
         before = baseline.config(conf.name)
         now = conf.medians.get("peak_rss_bytes")
         was = before.medians.get("peak_rss_bytes") if before is not None else None
-        if was is None or now is None or was <= 0:
+        if before is None or was is None or now is None or was <= 0:
             checks.append(
                 Check(
                     name,
@@ -236,7 +236,6 @@ def baseline_checks(comparison: Comparison, limits: Limits, baseline: Comparison
                 )
             )
             continue
-        assert before is not None  # `was` came from it
         unequal = work_differences(
             f"the baseline's {conf.name}",
             median_work(before.runs),
