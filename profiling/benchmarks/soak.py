@@ -15,7 +15,7 @@ server's RSS at the ends of the steady phase and its growth (fitted slope, MiB/m
 
 Exit 0 when every mode had 0 lost tasks, 0 wrong counts and 0 5xx; 1 otherwise; 2 on
 bad arguments; 3 when the DB, server or load could not run. Not part of CI (the core
-suite runs a 60-second lean version, tests/e2e/test_soak.py).
+suite runs a 20-second lean version, tests/e2e/test_soak.py).
 """
 
 from __future__ import annotations
