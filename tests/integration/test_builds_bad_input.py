@@ -106,6 +106,7 @@ def test_a_failed_setup_leaves_no_tree_and_is_remembered(repo: Path) -> None:
         prepare(repo, rev, "echo cannot build >&2; exit 7")
 
 
+@pytest.mark.slow
 def test_the_default_setup_makes_a_venv_with_the_project_installed(
     repo: Path, tmp_path: Path
 ) -> None:

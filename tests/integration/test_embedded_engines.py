@@ -170,6 +170,7 @@ def test_missing_build_tool_is_a_one_line_error(engine: str, tmp_path: Path) -> 
     assert "MEMDIAG_MONGO_URI" in lines[0]
 
 
+@pytest.mark.slow
 def test_concurrent_first_uses_build_once(tmp_path: Path) -> None:
     # mongo-java only: a Go build takes a minute, and the lock is the same code for both.
     env = {

@@ -13,7 +13,9 @@ it is back: nothing stays `transcribing`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import pymongo
@@ -59,29 +61,11 @@ def _stored_segment_ids(db: Any, mode: str, task_id: str) -> list[int]:
     return [s["id"] for s in doc["segments"]]
 
 
-def _during_outage(servers: dict[Any, Any], tokens: dict[Any, str]) -> dict[Any, list[Any]]:
-    """/healthz, a create and a new user on every server, all at once: (c -> 3 replies)."""
-    calls = [
-        (c, args)
-        for c, s in servers.items()
-        for args in (
-            (s.url, "GET", "/healthz"),
-            (s.url, "POST", "/api/tasks", {"synthetic": {}}, tokens[c]),
-            (s.url, "POST", "/api/users", {"name": "x"}),
-        )
-    ]
-
-    def one(args: tuple[Any, ...]) -> Any:
-        url, method, path, *rest = args
-        body = rest[0] if rest else None
-        return call(url, method, path, body, token=rest[1] if len(rest) > 1 else None)
-
+def _at_once(calls: dict[Any, Callable[[], Any]]) -> dict[Any, Any]:
+    """Each call in a thread of its own, all at once: key -> what it returned."""
     with ThreadPoolExecutor(len(calls)) as pool:
-        replies = list(pool.map(one, [args for _, args in calls]))
-    out: dict[Any, list[Any]] = {c: [] for c in servers}
-    for (c, _), reply in zip(calls, replies, strict=True):
-        out[c].append(reply)
-    return out
+        futures = {key: pool.submit(fn) for key, fn in calls.items()}
+        return {key: f.result() for key, f in futures.items()}
 
 
 def _assert_503(reply: Any, what: str) -> None:
@@ -134,12 +118,24 @@ def test_db_killed_and_restarted_mid_run_every_mode_and_driver(tmp_path, start_s
             # Each of these calls waits out the driver's --db-timeout-s (3 s) before its
             # 503: the 18 of them are made at once, so the outage stays short of the
             # workers' 60 s retry budget however busy the machine is.
-            for c, (health, create, user) in _during_outage(servers, tokens).items():
+            replies = _at_once(
+                {
+                    (c, what): partial(call, s.url, method, path, body, token=token)
+                    for c, s in servers.items()
+                    for what, method, path, body, token in (
+                        ("health", "GET", "/healthz", None, None),
+                        ("create", "POST", "/api/tasks", {"synthetic": {}}, tokens[c]),
+                        ("user", "POST", "/api/users", {"name": "x"}, None),
+                    )
+                }
+            )
+            for c in servers:
+                health = replies[c, "health"]
                 assert health.status == 503, (c, health.body)
                 assert health.json()["status"] == "degraded" and health.json()["reason"], c
                 assert health.retry_after, c
-                _assert_503(create, f"{c}: create during the outage")
-                _assert_503(user, f"{c}: new user")
+                _assert_503(replies[c, "create"], f"{c}: create during the outage")
+                _assert_503(replies[c, "user"], f"{c}: new user")
             # The outage lasts until every worker has hit it: checkpoints block in their
             # retries, and memory-first's tasks finish and block in their final write.
             for c, s in servers.items():
@@ -224,7 +220,14 @@ def test_db_away_longer_than_the_retry_budget_fails_tasks_with_the_reason(tmp_pa
                 lambda s=s: s.metric("memdiag_tasks_finished_total", status="failed") == 1,
                 f"{c}: the task failed while the DB was away",
             )
-            reply = call(s.url, "GET", f"/api/tasks/{tasks[c]}", token=tokens[c])
+        # A status read may wait out the 3 s server selection: the three at once.
+        replies = _at_once(
+            {
+                c: partial(call, s.url, "GET", f"/api/tasks/{tasks[c]}", token=tokens[c])
+                for c, s in servers.items()
+            }
+        )
+        for c, reply in replies.items():
             assert reply.status in (200, 503), (c, reply.status, reply.body)
             if reply.status == 503:
                 _assert_503(reply, c)

@@ -25,6 +25,7 @@ LONG_TASKS = {"storm_tasks": 2, "segments": 2000, "segments_per_second": 10}
 POLL = "GET /api/tasks/{id}"
 
 
+@pytest.mark.slow
 def test_slow_server_still_gets_the_target_rate(tmp_path: Path) -> None:
     with contract_app("--fault", "slow-status") as url:
         enough = run_load(

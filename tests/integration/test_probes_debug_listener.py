@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from profiling.probes.debugclient import DebugClient
 
 APP = Path(__file__).parent / "probe_apps" / "busy_app.py"
@@ -29,6 +31,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_snapshot_through_the_listener_while_the_loop_is_saturated(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "PYTHONTRACEMALLOC": "25"}

@@ -12,6 +12,8 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+import pytest
+
 ADMIN = "admin-secret-for-the-test"
 TASK = {"segments": 40, "initial_segments": 40, "segments_per_second": 100,
         "words_per_segment": 8, "seed": 3}  # fmt: skip
@@ -34,6 +36,7 @@ def _done(server: Any, token: str, n: int) -> bool:
     return bool(body["total_count"] == n and body["active_count"] == 0)
 
 
+@pytest.mark.slow
 def test_a_100_document_list_peaks_well_above_a_20_document_one(start_server, wait_for):
     server = start_server(
         "--mode", "db-polling", "--tracemalloc-frames", "1", "--admin-token", ADMIN

@@ -42,6 +42,7 @@ def capture(tmp_path: Path, options: MemrayOptions) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_capture_artifacts_and_peak_agree_with_tracemalloc(tmp_path: Path) -> None:
     out = capture(tmp_path, MemrayOptions(trace_python_allocators=True))
     artifacts = render_artifacts(out, tmp_path / "report")

@@ -100,6 +100,7 @@ def test_initial_segments_cannot_exceed_segments(start_server):
     assert "initial_segments" in res.json()["detail"]
 
 
+@pytest.mark.slow
 def test_a_3000_segment_task_at_100_per_second_completes_with_every_segment(
     start_server, database_name
 ):
