@@ -79,5 +79,6 @@ def claims_figure(a: Ablation) -> Figure | None:
     ax.axvline(0, color="#444", linewidth=0.8)
     ax.set_yticks(ys, [f"{r.change}: {r.key} ({r.verdict})" for r in rows])
     ax.set_xlabel("saving with the change, % of the metric without it (blue: claimed)")
+    ax.set_ylabel("change: switch (verdict)")
     ax.grid(axis="x", alpha=0.3)
     return fig
