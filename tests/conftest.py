@@ -25,7 +25,7 @@ import pytest
 
 from profiling.errors import MemdiagError
 from profiling.run.embedded_db import EmbeddedDB
-from profiling.run.subprocs import first_line
+from profiling.run.subprocs import first_line, wait_or_kill
 
 # pytester runs pytest sessions of its own: the memdiag pytest plugin's tests need it.
 pytest_plugins = ["pytester"]
@@ -177,11 +177,7 @@ class ServerProcess:
 
     def stop(self) -> int:
         self.begin_stop()
-        try:
-            code = self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
+        code = wait_or_kill(self.proc, 20)
         self._drainer.join(10)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:

@@ -32,12 +32,16 @@ def terminate(proc: subprocess.Popen[str], timeout_s: float) -> int:
     """SIGTERM, SIGKILL after `timeout_s`; returns the exit code."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
+    return wait_or_kill(proc, timeout_s)
+
+
+def wait_or_kill(proc: subprocess.Popen[str], timeout_s: float) -> int:
+    """Wait `timeout_s` for a process already told to stop, then SIGKILL; its exit code."""
+    try:
+        return proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
 
 
 def pid_alive(pid: int) -> bool:

@@ -38,8 +38,7 @@ def _start_all(start_server: Any, uri: str, configs: list[tuple[str, str]], *ext
         database = f"f_{mode.replace('-', '_')}_{driver.replace('-', '_')}_{uuid.uuid4().hex[:6]}"
         return start_server("--mode", mode, "--driver", driver, *extra, uri=uri, database=database)
 
-    with ThreadPoolExecutor(len(configs)) as pool:
-        return dict(zip(configs, pool.map(one, configs), strict=True))
+    return _at_once({config: partial(one, config) for config in configs})
 
 
 def _create(server: Any, token: str, **spec: Any) -> str:
